@@ -1,0 +1,258 @@
+"""Worker pools behind the executor: inline (serial), threads and processes.
+
+A pool runs *chunks* — lists of ``(index, transaction, snapshot)`` — and hands back
+:class:`~aethel.context.TxResult` lists. It never sees the shared state. ``reset()``
+discards everything in flight: threads are retired (Python cannot kill a thread; a
+straggler finishes on its own and its result is dropped), processes are killed and
+replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from aethel.context import Recorder, TxResult, run_transaction
+from aethel.model import Transaction
+from aethel.trace import Event
+
+Chunk = list[tuple[int, Transaction, Any]]
+
+
+class WorkerLost(Exception):
+    """A worker process died; ``worker`` is its id."""
+
+    def __init__(self, worker: int, exitcode: int | None) -> None:
+        self.worker = worker
+        self.exitcode = exitcode
+        super().__init__(f"worker {worker} died (exit code {exitcode})")
+
+
+class InlinePool:
+    """Runs each chunk at once in the calling thread, as worker 0: the serial reference."""
+
+    kind = "serial"
+
+    def __init__(self) -> None:
+        self.workers = 1
+        self._done: list[TxResult] = []
+
+    def chunk_size(self, ready: int) -> int:
+        return 1
+
+    def has_capacity(self) -> bool:
+        return not self._done
+
+    def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        pid = os.getpid()
+        self._done.extend(run_transaction(i, tx, snap, 0, pid, record, cancel)
+                          for i, tx, snap in chunk)
+
+    def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
+        done, self._done = self._done, []
+        return done, []
+
+    def reset(self) -> None:
+        self._done = []
+
+    def close(self) -> None:
+        self._done = []
+
+
+class ThreadPool:
+    """``workers`` daemon threads sharing one task queue; results come back on a queue."""
+
+    kind = "thread"
+    DEPTH = 2
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._inflight = 0
+        self._start()
+
+    def _start(self) -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._inflight = 0
+        for worker in range(self.workers):
+            threading.Thread(target=_thread_main, args=(self._tasks, self._results, worker),
+                             name=f"aethel-worker-{worker}", daemon=True).start()
+
+    def chunk_size(self, ready: int) -> int:
+        return 1
+
+    def has_capacity(self) -> bool:
+        return self._inflight < self.workers * self.DEPTH
+
+    def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        self._tasks.put((chunk, record, cancel))
+        self._inflight += 1
+
+    def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
+        try:
+            batches = [self._results.get(timeout=timeout)]
+        except queue.Empty:
+            return [], []
+        while True:
+            try:
+                batches.append(self._results.get_nowait())
+            except queue.Empty:
+                break
+        self._inflight -= len(batches)
+        return [r for results in batches for r in results], []
+
+    def reset(self) -> None:
+        self.close()
+        self._start()
+
+    def close(self) -> None:
+        for _ in range(self.workers):
+            self._tasks.put(None)
+
+
+def _thread_main(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
+    pid = os.getpid()
+    while (item := tasks.get()) is not None:
+        chunk, record, cancel = item
+        results.put([run_transaction(i, tx, snap, worker, pid, record, cancel)
+                     for i, tx, snap in chunk])
+
+
+@dataclass
+class _Proc:
+    worker: int
+    process: Any
+    tasks: Any
+    results: Connection
+    inflight: int = 0
+
+
+class ProcessPool:
+    """``workers`` spawned processes. Each has its own task queue (a feeder thread, so the
+    coordinator never blocks sending) and result pipe; up to ``DEPTH`` chunks are in flight
+    per worker so that none idles between chunks. Chunks are guided: large while many
+    transactions are ready, smaller towards the end to balance the tail."""
+
+    kind = "process"
+    DEPTH = 2
+    MAX_CHUNK = 64
+
+    def __init__(self, workers: int, max_chunk: int | None = None) -> None:
+        self.workers = workers
+        self.max_chunk = max_chunk or self.MAX_CHUNK
+        self._ctx = mp.get_context("spawn")
+        self._procs = [self._spawn(w) for w in range(workers)]
+        for proc in self._procs:
+            self._await_ready(proc)
+
+    @staticmethod
+    def _await_ready(proc: _Proc) -> None:
+        """Wait for a new worker's hello, so that start-up is not billed to a batch."""
+        try:
+            proc.results.recv()
+        except EOFError:
+            raise WorkerLost(proc.worker, proc.process.exitcode) from None
+
+    def _spawn(self, worker: int) -> _Proc:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        tasks = self._ctx.Queue()
+        process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker),
+                                    name=f"aethel-worker-{worker}", daemon=True)
+        process.start()
+        writer.close()
+        return _Proc(worker, process, tasks, reader)
+
+    def chunk_size(self, ready: int) -> int:
+        return max(1, min(self.max_chunk, -(-ready // (4 * self.workers))))
+
+    def has_capacity(self) -> bool:
+        return any(p.inflight < self.DEPTH for p in self._procs)
+
+    def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        proc = min(self._procs, key=lambda p: p.inflight)
+        proc.tasks.put(chunk)
+        proc.inflight += 1
+
+    def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
+        by_handle: dict[Any, _Proc] = {}
+        for proc in self._procs:
+            by_handle[proc.results] = proc
+            by_handle[proc.process.sentinel] = proc
+        results: list[TxResult] = []
+        events: list[Event] = []
+        for handle in wait(list(by_handle), timeout):
+            proc = by_handle[handle]
+            if handle is not proc.results:
+                if not proc.results.poll():
+                    raise WorkerLost(proc.worker, proc.process.exitcode)
+                continue
+            try:
+                chunk_results, chunk_events = proc.results.recv()
+            except (EOFError, OSError):
+                raise WorkerLost(proc.worker, proc.process.exitcode) from None
+            proc.inflight -= 1
+            results.extend(chunk_results)
+            events.extend(chunk_events)
+        return results, events
+
+    def reset(self) -> None:
+        """Kill and replace every worker with work in flight, and any dead worker."""
+        for n, proc in enumerate(self._procs):
+            if proc.inflight or not proc.process.is_alive():
+                self._stop(proc, kill=True)
+                self._procs[n] = self._spawn(proc.worker)
+                self._await_ready(self._procs[n])
+
+    def close(self) -> None:
+        for proc in self._procs:
+            self._stop(proc, kill=bool(proc.inflight))
+        self._procs = []
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers."""
+        return [p.process.pid for p in self._procs]
+
+    @staticmethod
+    def _stop(proc: _Proc, kill: bool) -> None:
+        if kill:
+            proc.process.kill()
+        else:
+            try:
+                proc.tasks.put(None)
+            except (OSError, ValueError):
+                proc.process.kill()
+        proc.process.join(timeout=2)
+        if proc.process.is_alive():
+            proc.process.kill()
+            proc.process.join()
+        proc.tasks.cancel_join_thread()
+        proc.tasks.close()
+        proc.results.close()
+        proc.process.close()
+
+
+def _process_main(tasks: Any, results: Connection, worker: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pid = os.getpid()
+    results.send(None)
+    while (chunk := tasks.get()) is not None:
+        events: list[Event] = []
+        done = [run_transaction(i, tx, snap, worker, pid, events.append) for i, tx, snap in chunk]
+        results.send((done, events))
+
+
+def make_pool(backend: str, workers: int) -> InlinePool | ThreadPool | ProcessPool:
+    """The pool for a backend name."""
+    factories: dict[str, Callable[[], Any]] = {
+        "serial": InlinePool,
+        "thread": lambda: ThreadPool(workers),
+        "process": lambda: ProcessPool(workers),
+    }
+    return factories[backend]()

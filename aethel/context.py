@@ -1,0 +1,99 @@
+"""Running one transaction in isolation.
+
+A transaction sees a snapshot of only its declared accounts (value and version of
+each) and produces write deltas: the new balances of the accounts it wrote. It never
+touches the shared state; the executor installs the deltas in dependency order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from aethel.errors import AmountOverflowError, UndeclaredAccessError
+from aethel.model import Transaction
+from aethel.operations import MAX_AMOUNT
+from aethel.trace import READ, START, Event
+
+Snapshot = Mapping[str, tuple[int, str]]
+"""Account → (balance, version) for the declared accounts of one transaction."""
+
+Recorder = Callable[[Event], None]
+
+
+class TxResult(NamedTuple):
+    """What a worker returns for one transaction."""
+
+    index: int
+    ok: bool
+    reason: str | None
+    writes: dict[str, int]
+    duration_ns: int
+    worker: int
+
+
+class ExecutionContext:
+    """One running transaction: the transaction, its snapshot, worker id and start time.
+
+    ``read`` and ``write`` are the only way operations reach balances; both enforce the
+    declared sets, and the first read of an account records a READ event with the
+    version observed.
+    """
+
+    __slots__ = ("transaction", "snapshot", "worker_id", "start_time", "pid", "_record",
+                 "_writes", "_seen")
+
+    def __init__(self, transaction: Transaction, snapshot: Snapshot, worker_id: int, pid: int,
+                 record: Recorder) -> None:
+        self.transaction = transaction
+        self.snapshot = snapshot
+        self.worker_id = worker_id
+        self.pid = pid
+        self.start_time = time.monotonic_ns()
+        self._record = record
+        self._writes: dict[str, int] = {}
+        self._seen: set[str] = set()
+
+    def read(self, account: str) -> int:
+        """The transaction's current view of ``account``."""
+        if account in self._writes:
+            return self._writes[account]
+        if account not in self.transaction.accounts:
+            raise UndeclaredAccessError(f"read of undeclared account {account!r}")
+        value, version = self.snapshot[account]
+        if account not in self._seen:
+            self._seen.add(account)
+            self._record(Event(READ, self.transaction.id, time.monotonic_ns(), self.worker_id,
+                               self.pid, account, value, version))
+        return value
+
+    def write(self, account: str, value: int) -> None:
+        """Set ``account`` in the transaction's private write set."""
+        if account not in self.transaction.writes:
+            raise UndeclaredAccessError(f"write to undeclared account {account!r}")
+        if value > MAX_AMOUNT:
+            raise AmountOverflowError(f"overflow: balance of {account} would exceed 2^63-1")
+        if value < 0:
+            raise AmountOverflowError(f"underflow: balance of {account} would be negative")
+        self._writes[account] = value
+
+    @property
+    def writes(self) -> dict[str, int]:
+        return self._writes
+
+
+def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int, pid: int,
+                    record: Recorder, cancel: threading.Event | None = None) -> TxResult:
+    """Run ``tx`` against ``snapshot``; record START and READ events; never raise for a
+    transaction failure (it becomes ``ok=False`` with a reason)."""
+    ctx = ExecutionContext(tx, snapshot, worker, pid, record)
+    record(Event(START, tx.id, ctx.start_time, worker, pid))
+    try:
+        for op in tx.ops:
+            op.apply(ctx, cancel)
+    except Exception as exc:  # any failure, a user operation's included, aborts only this txn
+        return TxResult(index, False, f"{type(exc).__name__}: {exc}", {},
+                        time.monotonic_ns() - ctx.start_time, worker)
+    return TxResult(index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time, worker)

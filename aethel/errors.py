@@ -1,0 +1,87 @@
+"""Errors raised by the engine.
+
+Input errors (:class:`InputError` and subclasses) mean the batch or a file is
+invalid; the CLI turns them into exit code 2 with one message. Transaction
+failures (:class:`TransactionFailure`) abort one transaction and are recorded
+as its outcome. Execution errors (timeouts, crashed workers) abort a whole
+batch after it has been rolled back.
+"""
+
+from __future__ import annotations
+
+
+class AethelError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class InputError(AethelError):
+    """Invalid input: a batch, a trace or an argument. ``where`` names the field or line."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class BatchFormatError(InputError):
+    """A batch document does not follow docs/batch-format.md."""
+
+
+class DuplicateTransactionError(InputError):
+    """Two transactions share an id."""
+
+
+class UnknownDependencyError(InputError):
+    """An ``after`` list names a transaction that is not in the batch."""
+
+
+class UnknownAccountError(InputError):
+    """An operation names an account that the batch does not declare."""
+
+
+class CircularDependencyError(InputError):
+    """Explicit ``after`` dependencies form a cycle; ``cycle`` lists it, first id repeated last."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        self.cycle = cycle
+        super().__init__("explicit dependencies form a cycle: " + " → ".join(cycle))
+
+
+class TransactionFailure(AethelError):
+    """A transaction cannot complete; it aborts and leaves no write behind."""
+
+
+class InsufficientFundsError(TransactionFailure):
+    """A transfer or withdrawal exceeds the balance."""
+
+
+class AmountOverflowError(TransactionFailure):
+    """A balance would leave [0, 2^63-1]."""
+
+
+class UndeclaredAccessError(TransactionFailure):
+    """A transaction touched an account outside its declared read or write set."""
+
+
+class TransactionCancelled(TransactionFailure):
+    """The batch was cancelled (timeout) while the transaction ran."""
+
+
+class ExecutionError(AethelError):
+    """A batch could not finish; its effects were rolled back before this was raised.
+
+    ``completed`` and ``pending`` count transactions; ``trace`` holds the events recorded.
+    """
+
+    def __init__(self, message: str, completed: int, pending: int, trace: list | None = None):
+        self.completed = completed
+        self.pending = pending
+        self.trace = trace or []
+        super().__init__(f"{message} ({completed} completed, {pending} pending; rolled back)")
+
+
+class ExecutionTimeout(ExecutionError):
+    """The batch exceeded the executor's timeout."""
+
+
+class WorkerCrashedError(ExecutionError):
+    """A worker process died while running the batch."""

@@ -1,0 +1,369 @@
+"""The ParallelExecutor: runs a batch on a pool, respecting the dependency DAG.
+
+One coordinator loop serves every backend. It keeps the shared state (balance and
+version of each account), hands ready transactions to the pool with a snapshot of only
+their declared accounts, and installs returned write deltas, so installs happen in
+dependency order by construction. ``dataflow`` releases a transaction as soon as its
+predecessors are done; ``levels`` runs one independent set at a time behind a barrier.
+
+Every install is logged in an undo log, so that an atomic failure, a timeout or a lost
+worker restores the exact initial state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from aethel.analysis import critical_path, dependency_graph, independent_sets, serial_order
+from aethel.backends import InlinePool, ProcessPool, ThreadPool, WorkerLost, make_pool
+from aethel.context import TxResult
+from aethel.cores import usable_cores
+from aethel.errors import BatchFormatError, ExecutionTimeout, InputError, WorkerCrashedError
+from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
+from aethel.trace import ABORT, COMMIT, INIT, WRITE, Event, TraceRecorder
+
+BACKENDS = ("serial", "thread", "process")
+SCHEDULES = ("dataflow", "levels")
+
+COMMITTED, ABORTED, ROLLED_BACK, SKIPPED = "committed", "aborted", "rolled_back", "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A transaction's outcome: committed, aborted (with reason), rolled_back or skipped.
+
+    In an atomic batch that failed, transactions before the failing one (in serial order)
+    are ``rolled_back``, the failing one is ``aborted``, later ones are ``skipped``: exactly
+    what serial execution would report.
+    """
+
+    status: str
+    reason: str | None = None
+
+
+@dataclass
+class ExecutionResult:
+    """Everything one execution produced."""
+
+    final_states: dict[str, int]
+    final_versions: dict[str, str]
+    outcomes: dict[str, Outcome]
+    execution_trace: list[Event]
+    parallel_groups: list[list[str]]
+    execution_time: float
+    thread_count: int
+    backend: str
+    schedule: str
+    mode: str
+    committed: bool
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed_transaction(self) -> str | None:
+        """The transaction that aborted an atomic batch, if any."""
+        if self.mode != ATOMIC:
+            return None
+        return next((t for t, o in self.outcomes.items() if o.status == ABORTED), None)
+
+    def counts(self) -> dict[str, int]:
+        """Number of transactions per outcome status."""
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes.values():
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """Final balances, outcomes and metrics (the trace is written separately)."""
+        return {
+            "backend": self.backend,
+            "schedule": self.schedule,
+            "mode": self.mode,
+            "workers": self.thread_count,
+            "committed": self.committed,
+            "error": self.error,
+            "execution_time": self.execution_time,
+            "final_states": self.final_states,
+            "outcomes": {t: {k: v for k, v in asdict(o).items() if v is not None}
+                         for t, o in self.outcomes.items()},
+            "parallel_groups": len(self.parallel_groups),
+            "metrics": self.metrics,
+        }
+
+
+class ParallelExecutor:
+    """Runs batches on the ``serial``, ``thread`` or ``process`` backend.
+
+    ``workers`` defaults to the usable cores; ``timeout`` is seconds, ``None`` or ``"auto"``
+    (10× the measured serial time, at least 1 s). Use as a context manager, or call
+    :meth:`close`, to stop the workers.
+    """
+
+    def __init__(self, backend: str = "thread", workers: int | None = None,
+                 schedule: str = "dataflow", timeout: float | str | None = None) -> None:
+        if backend not in BACKENDS:
+            raise InputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", "backend")
+        if schedule not in SCHEDULES:
+            raise InputError(f"must be one of {', '.join(SCHEDULES)}, got {schedule!r}",
+                             "schedule")
+        if workers is None:
+            workers = 1 if backend == "serial" else usable_cores()
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(f"must be a positive integer, got {workers!r}", "workers")
+        if backend == "serial" and workers != 1:
+            raise InputError("the serial backend has exactly one worker", "workers")
+        if not (timeout is None or timeout == "auto" or (
+                isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                and timeout > 0)):
+            raise InputError(f"must be a positive number of seconds or 'auto', got {timeout!r}",
+                             "timeout")
+        self.backend = backend
+        self.workers = workers
+        self.schedule = schedule
+        self.timeout = timeout
+        self._pool: InlinePool | ThreadPool | ProcessPool | None = None
+
+    def __enter__(self) -> ParallelExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers; the executor starts new ones if used again."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> InlinePool | ThreadPool | ProcessPool:
+        """The worker pool, started on first use."""
+        if self._pool is None:
+            self._pool = make_pool(self.backend, self.workers)
+        return self._pool
+
+    def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+        """Run ``batch``; the result equals serial execution in batch order.
+
+        Transaction failures are outcomes, not exceptions. Raises
+        :class:`~aethel.errors.ExecutionTimeout` or :class:`~aethel.errors.WorkerCrashedError`
+        after rolling back; the executor stays usable.
+        """
+        graph = graph if graph is not None else dependency_graph(batch)
+        return _Run(self, batch, graph, self._timeout_for(batch, graph)).run()
+
+    def execute_parallel(self, transactions: list[Transaction], initial_state: dict[str, int],
+                         mode: str = INDEPENDENT) -> ExecutionResult:
+        """Run ``transactions`` (in serial order) from ``initial_state``."""
+        return self.execute(Batch(initial_state, tuple(transactions), mode))
+
+    def execute_independent_set(self, transactions: list[Transaction],
+                                state: dict[str, int]) -> dict[str, Outcome]:
+        """Run mutually independent transactions against ``state`` and update it in place."""
+        batch = Batch(state, tuple(transactions), INDEPENDENT)
+        graph = dependency_graph(batch)
+        if graph.number_of_edges():
+            u, v, conflicts = next(iter(graph.edges(data="conflicts")))
+            raise BatchFormatError(f"{u} and {v} are not independent ({conflicts})",
+                                   "transactions")
+        result = self.execute(batch, graph)
+        state.update(result.final_states)
+        return result.outcomes
+
+    def _timeout_for(self, batch: Batch, graph: nx.DiGraph) -> float | None:
+        if self.timeout != "auto":
+            return self.timeout
+        started = time.perf_counter()
+        _Run(ParallelExecutor("serial"), batch, graph, None).run()
+        return max(1.0, 10 * (time.perf_counter() - started))
+
+
+class _Run:
+    """One execution of one batch."""
+
+    def __init__(self, executor: ParallelExecutor, batch: Batch, graph: nx.DiGraph,
+                 timeout: float | None) -> None:
+        self.executor = executor
+        self.batch = batch
+        self.graph = graph
+        self.timeout = timeout
+        self.order = serial_order(graph)
+        rank = {tx_id: r for r, tx_id in enumerate(self.order)}
+        by_id = {tx.id: tx for tx in batch.transactions}
+        self.txs = [by_id[tx_id] for tx_id in self.order]
+        self.succ = [[rank[s] for s in graph.successors(t)] for t in self.order]
+        self.indeg = [graph.in_degree(t) for t in self.order]
+        self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
+        self.undo: dict[str, tuple[int, str]] = {}
+        self.recorder = TraceRecorder()
+        self.cancel = threading.Event()
+        self.results: list[TxResult | None] = [None] * len(self.order)
+        self.failed: int | None = None
+        self.ready: list[int] = []
+        self.pid = os.getpid()
+
+    def run(self) -> ExecutionResult:
+        pool = self.executor.pool
+        started = time.perf_counter()
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        timer = None
+        if self.deadline is not None and isinstance(pool, InlinePool):
+            timer = threading.Timer(self.timeout, self.cancel.set)
+            timer.daemon = True
+            timer.start()
+        groups = independent_sets(self.graph)
+        try:
+            if self.executor.schedule == "levels":
+                rank = {t: r for r, t in enumerate(self.order)}
+                for group in groups:
+                    self.ready = sorted(rank[t] for t in group)
+                    self._drain(pool, release=False)
+            else:
+                self.ready = [r for r, d in enumerate(self.indeg) if d == 0]
+                self._drain(pool, release=True)
+        except BaseException as exc:
+            self.cancel.set()
+            pool.reset()
+            self._rollback()
+            if isinstance(exc, WorkerLost):
+                raise self._stopped(WorkerCrashedError, f"{exc}; workers replaced") from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.failed is not None:
+            self._rollback()
+        return self._result(groups, time.perf_counter() - started)
+
+    def _drain(self, pool: InlinePool | ThreadPool | ProcessPool, release: bool) -> None:
+        inflight = 0
+        while True:
+            while self.ready and pool.has_capacity():
+                size = pool.chunk_size(len(self.ready))
+                chunk = []
+                while self.ready and len(chunk) < size:
+                    r = heapq.heappop(self.ready)
+                    if self.failed is None or r < self.failed:
+                        tx = self.txs[r]
+                        chunk.append((r, tx, {a: self.state[a] for a in tx.accounts}))
+                if chunk:
+                    pool.submit(chunk, self.recorder.record, self.cancel)
+                    inflight += len(chunk)
+            if not inflight:
+                return
+            remaining = None if self.deadline is None else self.deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise self._stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
+                                    "timeout")
+            results, events = pool.collect(remaining)
+            self.recorder.extend(events)
+            for result in results:
+                inflight -= 1
+                self._finish(result)
+                if release:
+                    for s in self.succ[result.index]:
+                        self.indeg[s] -= 1
+                        if not self.indeg[s]:
+                            heapq.heappush(self.ready, s)
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise self._stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
+                                    "timeout")
+
+    def _finish(self, result: TxResult) -> None:
+        r = result.index
+        tx = self.txs[r]
+        self.results[r] = result
+        now = time.monotonic_ns()
+        if self.failed is not None and r > self.failed:
+            self.recorder.record(Event(ABORT, tx.id, now, result.worker, self.pid,
+                                       reason=f"skipped: atomic batch aborted by "
+                                              f"{self.order[self.failed]}"))
+            return
+        if not result.ok:
+            self.recorder.record(Event(ABORT, tx.id, now, result.worker, self.pid,
+                                       reason=result.reason))
+            if self.batch.mode == ATOMIC and (self.failed is None or r < self.failed):
+                self.failed = r
+            return
+        for account, value in result.writes.items():
+            previous = self.state[account]
+            self.undo.setdefault(account, previous)
+            self.state[account] = (value, tx.id)
+            self.recorder.record(Event(WRITE, tx.id, time.monotonic_ns(), result.worker,
+                                       self.pid, account, value, replaced=previous[1]))
+        self.recorder.record(Event(COMMIT, tx.id, time.monotonic_ns(), result.worker, self.pid))
+
+    def _rollback(self) -> None:
+        self.state.update(self.undo)
+        self.undo = {}
+
+    def _stopped(self, error: type, message: str) -> Exception:
+        completed = sum(r is not None for r in self.results)
+        self._abort_started()
+        self._rollback()
+        return error(message, completed, len(self.results) - completed, self.recorder.events())
+
+    def _abort_started(self) -> None:
+        """Give every started but unfinished transaction its ABORT event."""
+        events = self.recorder.events()
+        ended = {e.txn for e in events if e.kind in (COMMIT, ABORT)}
+        now = time.monotonic_ns()
+        for e in events:
+            if e.kind == "START" and e.txn not in ended:
+                ended.add(e.txn)
+                self.recorder.record(Event(ABORT, e.txn, now, e.worker, self.pid,
+                                           reason="cancelled: batch stopped"))
+
+    def _outcome(self, r: int) -> Outcome:
+        if self.failed is not None:
+            if r < self.failed:
+                return Outcome(ROLLED_BACK)
+            if r > self.failed:
+                return Outcome(SKIPPED)
+        result = self.results[r]
+        assert result is not None
+        return Outcome(COMMITTED) if result.ok else Outcome(ABORTED, result.reason)
+
+    def _result(self, groups: list[list[str]], elapsed: float) -> ExecutionResult:
+        durations = {self.order[r]: res.duration_ns / 1e3
+                     for r, res in enumerate(self.results) if res is not None}
+        work = sum(durations.values())
+        _, longest = critical_path(self.graph, {t: durations.get(t, 0.0) for t in self.order})
+        workers = self.executor.workers
+        metrics = {
+            "transactions": float(len(self.order)),
+            "work_s": work / 1e6,
+            "critical_path_s": longest / 1e6,
+            "average_parallelism": (work / 1e6) / elapsed if elapsed > 0 else 0.0,
+            "critical_path_bound": min(float(workers), work / longest) if longest else 1.0,
+            "throughput_tx_s": len(self.order) / elapsed if elapsed > 0 else 0.0,
+        }
+        error = None
+        if self.failed is not None:
+            failing = self.results[self.failed]
+            assert failing is not None
+            error = (f"atomic batch aborted: transaction {self.order[self.failed]} failed: "
+                     f"{failing.reason}; all effects rolled back")
+        outcomes = {self.order[r]: self._outcome(r) for r in range(len(self.order))}
+        return ExecutionResult(
+            final_states={a: v for a, (v, _) in self.state.items()},
+            final_versions={a: ver for a, (_, ver) in self.state.items()},
+            outcomes={tx.id: outcomes[tx.id] for tx in self.batch.transactions},
+            execution_trace=self.recorder.events(),
+            parallel_groups=groups,
+            execution_time=elapsed,
+            thread_count=workers,
+            backend=self.executor.backend,
+            schedule=self.executor.schedule,
+            mode=self.batch.mode,
+            committed=self.failed is None,
+            error=error,
+            metrics=metrics,
+        )

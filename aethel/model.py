@@ -1,0 +1,120 @@
+"""Transactions and batches.
+
+A :class:`Batch` holds the initial balances, the transactions in their serial (batch)
+order and the batch mode. Constructing one validates everything that does not need the
+dependency graph: amounts, duplicate ids, unknown accounts and unknown ``after`` ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from aethel.errors import (
+    BatchFormatError,
+    DuplicateTransactionError,
+    UnknownAccountError,
+    UnknownDependencyError,
+)
+from aethel.operations import MAX_AMOUNT, Operation
+
+ATOMIC = "atomic"
+INDEPENDENT = "independent"
+MODES = (ATOMIC, INDEPENDENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A transaction: ordered operations and its declared accounts.
+
+    ``reads`` and ``writes`` are the accounts of its operations plus any extra accounts
+    given here. ``after`` lists explicit dependencies (ids that must commit first).
+    """
+
+    id: str
+    ops: tuple[Operation, ...]
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    after: tuple[str, ...] = ()
+    accounts: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ops = tuple(self.ops)
+        reads = set(self.reads)
+        writes = set(self.writes)
+        for op in ops:
+            reads.update(op.reads)
+            writes.update(op.writes)
+        object.__setattr__(self, "ops", ops)
+        object.__setattr__(self, "reads", frozenset(reads))
+        object.__setattr__(self, "writes", frozenset(writes))
+        object.__setattr__(self, "after", tuple(self.after))
+        object.__setattr__(self, "accounts", frozenset(reads | writes))
+
+    def cost_us(self) -> float:
+        """Estimated cost in microseconds, used for critical-path estimates."""
+        return sum(op.cost_us() for op in self.ops) or 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Initial balances, transactions in serial order, and the mode (atomic or independent)."""
+
+    accounts: Mapping[str, int]
+    transactions: tuple[Transaction, ...]
+    mode: str = INDEPENDENT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accounts", dict(self.accounts))
+        object.__setattr__(self, "transactions", tuple(self.transactions))
+        if self.mode not in MODES:
+            raise BatchFormatError(f"must be one of {', '.join(MODES)}", "mode")
+        for name, balance in self.accounts.items():
+            check_amount(balance, f"accounts.{name}")
+        _check_transactions(self.transactions, self.accounts)
+
+    def __len__(self) -> int:
+        return len(self.transactions)
+
+    @property
+    def ids(self) -> list[str]:
+        return [tx.id for tx in self.transactions]
+
+    def with_mode(self, mode: str) -> Batch:
+        """The same batch in another mode."""
+        return Batch(self.accounts, self.transactions, mode)
+
+
+def check_amount(value: object, where: str) -> int:
+    """Return ``value`` if it is an integer in [0, 2^63-1], else raise naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BatchFormatError(f"must be an integer, got {value!r}", where)
+    if not 0 <= value <= MAX_AMOUNT:
+        raise BatchFormatError(f"must be in [0, 2^63-1], got {value}", where)
+    return value
+
+
+def _check_transactions(transactions: Iterable[Transaction], accounts: Mapping[str, int]) -> None:
+    seen: dict[str, int] = {}
+    txs = list(transactions)
+    for index, tx in enumerate(txs):
+        if tx.id in seen:
+            raise DuplicateTransactionError(
+                f"duplicate transaction id {tx.id!r} (also at transactions[{seen[tx.id]}])",
+                f"transactions[{index}].id",
+            )
+        seen[tx.id] = index
+        for account in sorted(tx.accounts):
+            if account not in accounts:
+                raise UnknownAccountError(
+                    f"unknown account {account!r} (not in 'accounts')", f"transactions[{index}]"
+                )
+        for op_index, op in enumerate(tx.ops):
+            amount = getattr(op, "amount", 0)
+            check_amount(amount, f"transactions[{index}].ops[{op_index}].amount")
+    for index, tx in enumerate(txs):
+        for dep in tx.after:
+            if dep not in seen:
+                raise UnknownDependencyError(
+                    f"'after' names unknown transaction {dep!r}", f"transactions[{index}].after"
+                )

@@ -1,0 +1,1 @@
+"""Aethel Synchrony verification harness: generation, checking, campaigns, benchmarks, reports."""

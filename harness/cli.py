@@ -1,0 +1,109 @@
+"""The ``aethel`` command line.
+
+Exit codes: 0 success, 1 a failed batch or a violation, 2 bad input (one message naming
+the field or line, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from aethel.analysis import conflict_report, dependency_graph
+from aethel.batchfile import load_batch
+from aethel.errors import ExecutionError, InputError
+from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
+from aethel.model import MODES
+from aethel.trace import write_jsonl
+
+
+class _Cli(click.Group):
+    """Turns input errors into exit code 2 with one line on stderr."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+def positive_int(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Click callback: reject zero and negative counts."""
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
+@click.group(cls=_Cli)
+@click.version_option(package_name="aethel-synchrony")
+def main() -> None:
+    """Aethel Synchrony: parallel transaction execution you can trust."""
+
+
+@main.command()
+@click.argument("batch_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backend", type=click.Choice(BACKENDS), default="thread", show_default=True)
+@click.option("--workers", type=int, default=None, callback=positive_int,
+              help="Worker count (default: usable cores; 1 for serial).")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="dataflow", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="Override the batch file's mode.")
+@click.option("--timeout", type=str, default=None, help="Seconds, or 'auto'.")
+@click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the execution trace as JSON Lines.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write final balances, outcomes and metrics as JSON.")
+def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode: str | None,
+        timeout: str | None, trace_out: Path | None, out: Path | None) -> None:
+    """Execute BATCH_FILE and print a summary."""
+    batch = load_batch(batch_file)
+    if mode is not None:
+        batch = batch.with_mode(mode)
+    graph = dependency_graph(batch)
+    if backend == "serial" and workers not in (None, 1):
+        raise click.BadParameter("the serial backend has exactly one worker", param_hint="--workers")
+    with ParallelExecutor(backend, workers, schedule, _timeout(timeout)) as executor:
+        try:
+            result = executor.execute(batch, graph)
+        except ExecutionError as exc:
+            if trace_out:
+                write_jsonl(exc.trace, trace_out, {"backend": backend, "workers": workers})
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    meta = {"backend": backend, "workers": result.thread_count, "schedule": schedule,
+            "mode": batch.mode}
+    if trace_out:
+        write_jsonl(result.execution_trace, trace_out, meta)
+    if out:
+        out.write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
+    counts = result.counts()
+    report = conflict_report(batch, graph)
+    click.echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
+               f"{batch.mode}): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    click.echo(f"time {result.execution_time * 1000:.1f} ms, "
+               f"{result.metrics['throughput_tx_s']:.0f} tx/s, average parallelism "
+               f"{result.metrics['average_parallelism']:.2f}, critical-path bound "
+               f"{result.metrics['critical_path_bound']:.2f}")
+    for line in report.lines():
+        click.echo(line)
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+        sys.exit(1)
+
+
+def _timeout(value: str | None) -> float | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InputError(f"must be a number of seconds or 'auto', got {value!r}",
+                         "--timeout") from None
+    if not seconds > 0:
+        raise InputError(f"must be positive, got {value}", "--timeout")
+    return seconds
+
