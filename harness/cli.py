@@ -65,7 +65,8 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
         batch = batch.with_mode(mode)
     graph = dependency_graph(batch)
     if backend == "serial" and workers not in (None, 1):
-        raise click.BadParameter("the serial backend has exactly one worker", param_hint="--workers")
+        raise click.BadParameter("the serial backend has exactly one worker",
+                                 param_hint="--workers")
     with ParallelExecutor(backend, workers, schedule, _timeout(timeout)) as executor:
         try:
             result = executor.execute(batch, graph)
