@@ -6,6 +6,8 @@ the operation declared to their balances; assigning to a declared write account 
 
 from __future__ import annotations
 
+import time
+
 from aethel.operations import AccountView
 
 
@@ -20,3 +22,13 @@ def apply_fee(view: AccountView, percent: int, payer: str = "alice", collector: 
 def fail(view: AccountView, message: str = "user operation failed") -> None:
     """Always raise: a user operation that aborts its transaction."""
     raise RuntimeError(message)
+
+
+def hang(view: AccountView, seconds: float = 3600.0) -> None:
+    """Block for ``seconds`` in a way no cancellation reaches: a hung user operation."""
+    time.sleep(seconds)
+
+
+def touch_undeclared(view: AccountView, account: str = "mallory") -> None:
+    """Read an account the operation did not declare: must fail with UndeclaredAccessError."""
+    view[account] = view[account] + 1

@@ -1,0 +1,54 @@
+"""``aethel run``: summary, outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from aethel.trace import read_jsonl
+from harness.cli import main
+
+EXAMPLE = "docs/examples/transfers.json"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_run_prints_a_summary_and_writes_trace_and_result(tmp_path):
+    trace, out = tmp_path / "trace.jsonl", tmp_path / "result.json"
+    result = invoke("run", EXAMPLE, "--backend", "process", "--workers", "2",
+                    "--trace", str(trace), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "7 transactions on process ×2 (dataflow, independent): 1 aborted, 6 committed" \
+        in result.output
+    doc = json.loads(out.read_text())
+    assert doc["final_states"] == {"alice": 63, "bob": 20, "carol": 67, "dave": 15}
+    assert doc["outcomes"]["t5"]["status"] == "aborted"
+    assert {"average_parallelism", "critical_path_bound"} <= set(doc["metrics"])
+    header, events = read_jsonl(trace)
+    assert header["backend"] == "process" and len({e.txn for e in events}) == 7
+
+
+def test_atomic_failure_exits_1_and_names_the_transaction():
+    result = invoke("run", EXAMPLE, "--mode", "atomic", "--backend", "serial")
+    assert result.exit_code == 1
+    assert "transaction t5 failed" in result.output
+
+
+def test_bad_batch_exits_2_with_one_message(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"accounts": {"a": 1}, "transactions": [{"id": "t1", "ops": '
+                   '[{"op": "deposit", "account": "a", "amount": -4}]}]}')
+    result = invoke("run", str(bad))
+    assert result.exit_code == 2
+    assert "transactions[0].ops[0].amount: must be in [0, 2^63-1], got -4" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_flags_exit_2():
+    assert invoke("run", EXAMPLE, "--workers", "0").exit_code == 2
+    assert invoke("run", EXAMPLE, "--backend", "gpu").exit_code == 2
+    assert invoke("run", EXAMPLE, "--timeout", "-1").exit_code == 2
+    assert invoke("run", "no/such/file.json").exit_code == 2

@@ -1,0 +1,245 @@
+"""ParallelExecutor: serial equivalence on hand-made batches, modes, faults and traces."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from aethel.errors import ExecutionTimeout, InputError
+from aethel.executor import ParallelExecutor
+from aethel.model import Batch, Transaction
+from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.trace import ABORT, COMMIT, READ, START, WRITE
+
+CONFIGS = [("serial", 1, "dataflow"), ("thread", 2, "dataflow"), ("thread", 4, "levels"),
+           ("process", 2, "dataflow"), ("process", 2, "levels")]
+
+
+@pytest.fixture(scope="module")
+def executors():
+    pool = {cfg: ParallelExecutor(cfg[0], cfg[1], cfg[2]) for cfg in CONFIGS}
+    yield pool
+    for executor in pool.values():
+        executor.close()
+
+
+@pytest.fixture(params=CONFIGS, ids=lambda c: "-".join(map(str, c)))
+def executor(request, executors):
+    return executors[request.param]
+
+
+def tx(tx_id, *ops, after=(), reads=(), writes=()):
+    return Transaction(tx_id, ops, frozenset(reads), frozenset(writes), after)
+
+
+def run(executor, txs, accounts, mode="independent"):
+    return executor.execute(Batch(accounts, txs, mode))
+
+
+def statuses(result):
+    return {t: o.status for t, o in result.outcomes.items()}
+
+
+def test_single_transaction(executor):
+    result = run(executor, [tx("t1", Transfer("a", "b", 40))], {"a": 100, "b": 0})
+    assert result.final_states == {"a": 60, "b": 40}
+    assert statuses(result) == {"t1": "committed"}
+    assert result.final_versions == {"a": "t1", "b": "t1"}
+
+
+def test_all_independent(executor):
+    txs = [tx(f"t{i}", Deposit(f"x{i}", i)) for i in range(30)]
+    result = run(executor, txs, {f"x{i}": 1 for i in range(30)})
+    assert result.final_states == {f"x{i}": 1 + i for i in range(30)}
+    assert result.parallel_groups == [[f"t{i}" for i in range(30)]]
+
+
+def test_fully_dependent_chain_runs_in_batch_order(executor):
+    txs = [tx(f"t{i}", Transfer(f"x{i}", f"x{i + 1}", 10 + i)) for i in range(10)]
+    accounts = {f"x{i}": 0 for i in range(11)} | {"x0": 10}
+    result = run(executor, txs, accounts)
+    assert statuses(result)["t0"] == "committed"
+    assert all(statuses(result)[f"t{i}"] == "aborted" for i in range(1, 10))
+    assert result.final_states["x1"] == 10 and result.final_states["x0"] == 0
+    assert len(result.parallel_groups) == 10
+
+
+def test_mixed_dag_on_shared_accounts_equals_serial(executor, executors):
+    txs = [
+        tx("t1", Transfer("alice", "bob", 30)),
+        tx("t2", Transfer("bob", "carol", 60)),
+        tx("t3", Read("carol"), Deposit("dave", 5)),
+        tx("t4", Transfer("carol", "alice", 50), Spin(us=200)),
+        tx("t5", Withdraw("dave", 15)),
+        tx("t6", Deposit("erin", 1), after=("t1",)),
+        tx("t7", Transfer("alice", "erin", 70)),
+        tx("t8", Read("alice"), Read("erin"), reads=("bob",)),
+    ]
+    accounts = {"alice": 100, "bob": 50, "carol": 0, "dave": 10, "erin": 0}
+    expected = run(executors[CONFIGS[0]], txs, accounts)
+    result = run(executor, txs, accounts)
+    assert result.final_states == expected.final_states
+    assert result.outcomes == expected.outcomes
+    assert expected.final_states == {"alice": 50, "bob": 20, "carol": 10, "dave": 0, "erin": 71}
+
+
+def test_dependent_transactions_on_shared_accounts_wait_for_each_other(executor):
+    txs = [tx("t1", Deposit("a", 5), Sleep(30)), tx("t2", Transfer("a", "b", 5))]
+    result = run(executor, txs, {"a": 0, "b": 0})
+    assert statuses(result) == {"t1": "committed", "t2": "committed"}
+    events = {(e.kind, e.txn, e.account): e for e in result.execution_trace}
+    assert events[(COMMIT, "t1", None)].ts < events[(START, "t2", None)].ts
+    assert events[(READ, "t2", "a")].version == "t1" and events[(READ, "t2", "a")].value == 5
+
+
+def test_undeclared_access_aborts_the_transaction(executor):
+    txs = [tx("t1", Call("aethel.examples:touch_undeclared", ("a",), ("a",),
+                         (("account", "b"),))),
+           tx("t2", Deposit("a", 1))]
+    result = run(executor, txs, {"a": 1, "b": 1})
+    assert result.outcomes["t1"].status == "aborted"
+    assert "UndeclaredAccessError" in result.outcomes["t1"].reason
+    assert "'b'" in result.outcomes["t1"].reason
+    assert result.final_states == {"a": 2, "b": 1}
+
+
+def test_overflow_aborts(executor):
+    txs = [tx("t1", Deposit("a", MAX_AMOUNT)), tx("t2", Deposit("b", 3))]
+    result = run(executor, txs, {"a": 1, "b": 0})
+    assert result.outcomes["t1"].status == "aborted"
+    assert "overflow" in result.outcomes["t1"].reason
+    assert result.final_states == {"a": 1, "b": 3}
+
+
+def test_insufficient_funds_independent_mode_aborts_only_that_transaction(executor):
+    txs = [tx("t1", Transfer("a", "b", 5)), tx("t2", Withdraw("a", 50)),
+           tx("t3", Deposit("c", 7))]
+    result = run(executor, txs, {"a": 10, "b": 0, "c": 0})
+    assert statuses(result) == {"t1": "committed", "t2": "aborted", "t3": "committed"}
+    assert "a has 5, withdrawal needs 50" in result.outcomes["t2"].reason
+    assert result.final_states == {"a": 5, "b": 5, "c": 7}
+    assert result.committed
+
+
+def test_insufficient_funds_atomic_mode_rolls_back_everything(executor):
+    txs = [tx("t1", Transfer("a", "b", 5)), tx("t2", Deposit("c", 7)),
+           tx("t3", Withdraw("a", 50)), tx("t4", Deposit("d", 1)), tx("t5", Deposit("c", 1))]
+    accounts = {"a": 10, "b": 0, "c": 0, "d": 0}
+    result = run(executor, txs, accounts, mode="atomic")
+    assert result.final_states == accounts
+    assert not result.committed
+    assert statuses(result) == {"t1": "rolled_back", "t2": "rolled_back", "t3": "aborted",
+                                "t4": "skipped", "t5": "skipped"}
+    assert "t3" in result.error and "a has 5, withdrawal needs 50" in result.error
+    assert result.failed_transaction == "t3"
+
+
+def test_exception_in_user_operation_aborts_with_its_message(executor):
+    txs = [tx("t1", Deposit("a", 1)), tx("t2", Call("aethel.examples:fail", (), (),
+                                                    (("message", "boom"),)))]
+    result = run(executor, txs, {"a": 0}, mode="atomic")
+    assert result.final_states == {"a": 0}
+    assert result.outcomes["t2"].reason == "RuntimeError: boom"
+
+
+TIMEOUT_CASES = [(backend, slow) for backend in ("serial", "thread", "process")
+                 for slow in ("sleep", "spin", "hung-user-op")
+                 # the serial backend runs in the caller's thread: a hung user operation there
+                 # cannot be interrupted, so only cancellable work is timed out on it
+                 if (backend, slow) != ("serial", "hung-user-op")]
+
+
+@pytest.mark.parametrize("backend, slow", TIMEOUT_CASES)
+def test_timeout_rolls_back_exactly_and_executor_stays_usable(backend, slow):
+    slow_op = {"sleep": Sleep(60_000), "spin": Spin(us=60_000_000),
+               "hung-user-op": Call("aethel.examples:hang", (), (), (("seconds", 5.0),))}[slow]
+    accounts = {"a": 100, "b": 0, "c": 0}
+    txs = [tx("t1", Transfer("a", "b", 10)), tx("t2", Deposit("c", 1), slow_op),
+           tx("t3", Transfer("b", "a", 1))]
+    workers = 1 if backend == "serial" else 2
+    with ParallelExecutor(backend, workers, timeout=0.5) as executor:
+        started = time.monotonic()
+        with pytest.raises(ExecutionTimeout) as err:
+            executor.execute(Batch(accounts, txs))
+        assert time.monotonic() - started < 1.5
+        assert err.value.pending >= 1 and err.value.completed + err.value.pending == 3
+        assert "timeout" in str(err.value)
+        starts = Counter(e.txn for e in err.value.trace if e.kind == START)
+        ends = Counter(e.txn for e in err.value.trace if e.kind in (COMMIT, ABORT))
+        assert starts == ends and ends["t1"] == 1
+        again = executor.execute(Batch(accounts, [txs[0], txs[2]]))
+        assert again.final_states == {"a": 91, "b": 9, "c": 0}
+
+
+def test_timeout_leaves_no_partial_state_in_results():
+    accounts = {"a": 100, "b": 0}
+    txs = [tx("t1", Transfer("a", "b", 10)), tx("t2", Read("b"), Sleep(60_000))]
+    with ParallelExecutor("thread", 2, timeout=0.3) as executor:
+        with pytest.raises(ExecutionTimeout) as err:
+            executor.execute(Batch(accounts, txs))
+    assert err.value.completed == 1 and err.value.pending == 1
+
+
+def test_auto_timeout_is_at_least_one_second():
+    with ParallelExecutor("thread", 2, timeout="auto") as executor:
+        result = executor.execute(Batch({"a": 0}, [tx("t1", Sleep(50))]))
+    assert result.final_states == {"a": 0}
+
+
+def test_trace_is_complete_under_aggressive_thread_switching():
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        txs = [tx(f"t{i}", Transfer(f"x{i % 7}", f"x{(i * 3) % 7}", 1), Read(f"x{(i + 1) % 7}"))
+               for i in range(300)]
+        with ParallelExecutor("thread", 8) as executor:
+            result = executor.execute(Batch({f"x{i}": 50 for i in range(7)}, txs))
+    finally:
+        sys.setswitchinterval(previous)
+    kinds = Counter((e.txn, e.kind) for e in result.execution_trace)
+    for t in txs:
+        assert kinds[(t.id, START)] == 1
+        assert kinds[(t.id, COMMIT)] + kinds[(t.id, ABORT)] == 1
+    committed = [t for t in txs if result.outcomes[t.id].status == "committed"]
+    assert sum(kinds[(t.id, WRITE)] for t in committed) == sum(len(t.writes) for t in committed)
+
+
+def test_trace_events_carry_worker_pid_and_versions():
+    txs = [tx("t1", Deposit("a", 1)), tx("t2", Deposit("a", 2))]
+    with ParallelExecutor("process", 2) as executor:
+        result = executor.execute(Batch({"a": 0}, txs))
+        worker_pids = set(executor.pool.pids())
+    starts = [e for e in result.execution_trace if e.kind == START]
+    assert {e.pid for e in starts} <= worker_pids
+    writes = [e for e in result.execution_trace if e.kind == WRITE]
+    assert [(w.txn, w.value, w.replaced) for w in writes] == [("t1", 1, "init"), ("t2", 3, "t1")]
+    reads = [e for e in result.execution_trace if e.kind == READ]
+    assert [(r.txn, r.version) for r in reads] == [("t1", "init"), ("t2", "t1")]
+
+
+def test_execute_parallel_and_independent_set_keep_the_original_names():
+    with ParallelExecutor("thread", 2) as executor:
+        result = executor.execute_parallel([tx("t1", Deposit("a", 1))], {"a": 0})
+        assert result.final_states == {"a": 1} and result.thread_count == 2
+        assert result.execution_time > 0 and result.execution_trace
+        state = {"a": 1, "b": 2}
+        outcomes = executor.execute_independent_set(
+            [tx("t1", Deposit("a", 1)), tx("t2", Deposit("b", 1))], state)
+        assert state == {"a": 2, "b": 3} and outcomes["t2"].status == "committed"
+        with pytest.raises(InputError, match="not independent"):
+            executor.execute_independent_set(
+                [tx("t1", Deposit("a", 1)), tx("t2", Deposit("a", 1))], state)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"backend": "gpu"}, "backend"), ({"workers": 0}, "workers"), ({"workers": -2}, "workers"),
+    ({"schedule": "eager"}, "schedule"), ({"timeout": 0}, "timeout"),
+    ({"backend": "serial", "workers": 3}, "workers"),
+])
+def test_bad_executor_arguments_name_the_field(kwargs, field):
+    with pytest.raises(InputError) as err:
+        ParallelExecutor(**kwargs)
+    assert err.value.where == field

@@ -1,0 +1,49 @@
+"""Trace export and import (docs/trace-format.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aethel.errors import InputError
+from aethel.executor import ParallelExecutor
+from aethel.model import Batch, Transaction
+from aethel.operations import Read, Transfer, Withdraw
+from aethel.trace import parse_jsonl, read_jsonl, write_jsonl
+
+
+def test_trace_round_trips_through_jsonl(tmp_path):
+    batch = Batch({"a": 10, "b": 0}, [
+        Transaction("t1", (Transfer("a", "b", 4),)),
+        Transaction("t2", (Read("b"), Withdraw("a", 100))),
+    ])
+    with ParallelExecutor("thread", 2) as executor:
+        result = executor.execute(batch)
+    path = tmp_path / "trace.jsonl"
+    write_jsonl(result.execution_trace, path, {"backend": "thread"})
+    header, events = read_jsonl(path)
+    assert header["format"] == "aethel-trace" and header["backend"] == "thread"
+    assert events == result.execution_trace
+    abort = next(e for e in events if e.kind == "ABORT")
+    assert abort.txn == "t2" and "insufficient funds" in abort.reason
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"event": "START", "txn": "t1", "ts": 1, "worker": 0, "pid": 1}', "{oops"],
+     "line 2: not valid JSON"),
+    (['[1, 2]'], "line 1: expected a JSON object"),
+    (['{"event": "JUMP", "txn": "t1"}'], "line 1: field 'event' must be one of"),
+    (['{"event": "READ", "txn": "t1", "ts": 1, "account": "a", "value": 3}'],
+     "line 1: READ event is missing field 'version'"),
+    (['{"event": "START", "txn": 5}'], "line 1: field 'txn' must be a string"),
+    (['{"event": "START", "txn": "t1", "ts": "soon"}'], "line 1: field 'ts' must be an integer"),
+    (['{"format": "other"}'], "line 1: format must be 'aethel-trace'"),
+])
+def test_malformed_trace_lines_are_reported_with_their_number(lines, message):
+    with pytest.raises(InputError) as err:
+        parse_jsonl(lines)
+    assert message in str(err.value)
+
+
+def test_unreadable_trace_file_names_the_path(tmp_path):
+    with pytest.raises(InputError, match="cannot read trace"):
+        read_jsonl(tmp_path / "missing.jsonl")
