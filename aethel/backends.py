@@ -29,10 +29,10 @@ Chunk = list[tuple[int, Transaction, Any]]
 class WorkerLost(Exception):
     """A worker process died; ``worker`` is its id."""
 
-    def __init__(self, worker: int, exitcode: int | None) -> None:
+    def __init__(self, worker: int, exitcode: int | None, what: str = "died") -> None:
         self.worker = worker
         self.exitcode = exitcode
-        super().__init__(f"worker {worker} died (exit code {exitcode})")
+        super().__init__(f"worker {worker} {what} (exit code {exitcode})")
 
 
 class InlinePool:
@@ -158,7 +158,11 @@ class ProcessPool:
         try:
             proc.results.recv()
         except EOFError:
-            raise WorkerLost(proc.worker, proc.process.exitcode) from None
+            proc.process.join(timeout=5)
+            raise WorkerLost(proc.worker, proc.process.exitcode,
+                             "failed to start (a script that uses the process backend needs the "
+                             "`if __name__ == \"__main__\":` guard, as with any multiprocessing "
+                             "code)") from None
 
     def _spawn(self, worker: int) -> _Proc:
         reader, writer = self._ctx.Pipe(duplex=False)
