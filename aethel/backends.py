@@ -181,6 +181,8 @@ class ProcessPool:
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
         proc = min(self._procs, key=lambda p: p.inflight)
+        if not proc.inflight and not proc.process.is_alive():
+            proc = self._replace(proc)
         proc.tasks.put(chunk)
         proc.inflight += 1
 
@@ -191,28 +193,41 @@ class ProcessPool:
             by_handle[proc.process.sentinel] = proc
         results: list[TxResult] = []
         events: list[Event] = []
+        replaced: set[int] = set()
         for handle in wait(list(by_handle), timeout):
             proc = by_handle[handle]
-            if handle is not proc.results:
-                if not proc.results.poll():
-                    raise WorkerLost(proc.worker, proc.process.exitcode)
+            if id(proc) in replaced:
                 continue
-            try:
-                chunk_results, chunk_events = proc.results.recv()
-            except (EOFError, OSError):
-                raise WorkerLost(proc.worker, proc.process.exitcode) from None
-            proc.inflight -= 1
-            results.extend(chunk_results)
-            events.extend(chunk_events)
+            if handle is proc.results:
+                try:
+                    chunk_results, chunk_events = proc.results.recv()
+                except (EOFError, OSError):
+                    pass
+                else:
+                    proc.inflight -= 1
+                    results.extend(chunk_results)
+                    events.extend(chunk_events)
+                    continue
+            elif proc.results.poll():
+                continue
+            if proc.inflight:
+                raise WorkerLost(proc.worker, proc.process.exitcode)
+            replaced.add(id(proc))
+            self._replace(proc)
         return results, events
 
     def reset(self) -> None:
         """Kill and replace every worker with work in flight, and any dead worker."""
-        for n, proc in enumerate(self._procs):
+        for proc in list(self._procs):
             if proc.inflight or not proc.process.is_alive():
-                self._stop(proc, kill=True)
-                self._procs[n] = self._spawn(proc.worker)
-                self._await_ready(self._procs[n])
+                self._replace(proc)
+
+    def _replace(self, proc: _Proc) -> _Proc:
+        self._stop(proc, kill=True)
+        fresh = self._spawn(proc.worker)
+        self._procs[self._procs.index(proc)] = fresh
+        self._await_ready(fresh)
+        return fresh
 
     def close(self) -> None:
         for proc in self._procs:

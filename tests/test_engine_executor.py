@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 
 import pytest
 
-from aethel.errors import ExecutionTimeout, InputError
+from aethel.errors import ExecutionTimeout, InputError, WorkerCrashedError
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
@@ -243,3 +246,31 @@ def test_bad_executor_arguments_name_the_field(kwargs, field):
     with pytest.raises(InputError) as err:
         ParallelExecutor(**kwargs)
     assert err.value.where == field
+
+
+def test_killed_worker_is_detected_rolled_back_and_replaced():
+    accounts = {"a": 100, "b": 0}
+    txs = [tx("t1", Transfer("a", "b", 10)),
+           *(tx(f"s{i}", Sleep(2000)) for i in range(4))]
+    with ParallelExecutor("process", 2) as executor:
+        victim = executor.pool.pids()[0]
+        killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(WorkerCrashedError, match="died") as err:
+            executor.execute(Batch(accounts, txs))
+        killer.join()
+        assert err.value.pending >= 1
+        assert victim not in executor.pool.pids()
+        again = executor.execute(Batch(accounts, [txs[0]]))
+        assert again.final_states == {"a": 90, "b": 10}
+
+
+def test_worker_that_dies_while_idle_is_replaced_silently():
+    with ParallelExecutor("process", 2) as executor:
+        victim = executor.pool.pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.2)
+        txs = [tx(f"t{i}", Deposit("a", 1), Sleep(20)) for i in range(6)]
+        result = executor.execute(Batch({"a": 0}, txs))
+        assert result.final_states == {"a": 6}
+        assert victim not in executor.pool.pids()
