@@ -24,7 +24,11 @@ Recorder = Callable[[Event], None]
 
 
 class TxResult(NamedTuple):
-    """What a worker returns for one transaction."""
+    """What a worker returns for one transaction.
+
+    ``writes`` are the write deltas; when ``ok`` is false they are the writes made before the
+    failure, which the executor discards (the harness's dirty-read mutant installs them).
+    """
 
     index: int
     ok: bool
@@ -94,6 +98,6 @@ def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int
         for op in tx.ops:
             op.apply(ctx, cancel)
     except Exception as exc:  # any failure, a user operation's included, aborts only this txn
-        return TxResult(index, False, f"{type(exc).__name__}: {exc}", {},
+        return TxResult(index, False, f"{type(exc).__name__}: {exc}", ctx.writes,
                         time.monotonic_ns() - ctx.start_time, worker)
     return TxResult(index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time, worker)

@@ -157,7 +157,11 @@ class ParallelExecutor:
         after rolling back; the executor stays usable.
         """
         graph = graph if graph is not None else dependency_graph(batch)
-        return _Run(self, batch, graph, self._timeout_for(batch, graph)).run()
+        return self._new_run(batch, graph, self._timeout_for(batch, graph)).run()
+
+    def _new_run(self, batch: Batch, graph: nx.DiGraph, timeout: float | None) -> _Run:
+        """The coordinator of one execution (hook: the harness's mutant executors override it)."""
+        return _Run(self, batch, graph, timeout)
 
     def execute_parallel(self, transactions: list[Transaction], initial_state: dict[str, int],
                          mode: str = INDEPENDENT) -> ExecutionResult:
@@ -252,7 +256,7 @@ class _Run:
                     r = heapq.heappop(self.ready)
                     if self.failed is None or r < self.failed:
                         tx = self.txs[r]
-                        chunk.append((r, tx, {a: self.state[a] for a in tx.accounts}))
+                        chunk.append((r, tx, self._snapshot(r, tx)))
                 if chunk:
                     pool.submit(chunk, self.recorder.record, self.cancel)
                     inflight += len(chunk)
@@ -275,6 +279,10 @@ class _Run:
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise self._stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
                                     "timeout")
+
+    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+        """What transaction ``r`` sees: (balance, version) of only its declared accounts."""
+        return {a: self.state[a] for a in tx.accounts}
 
     def _finish(self, result: TxResult) -> None:
         r = result.index
