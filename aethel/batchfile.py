@@ -60,7 +60,7 @@ def loads_batch(raw: str | bytes, where: str = "batch") -> Batch:
     """Parse and validate a batch document from text or bytes."""
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long int literals
         raise BatchFormatError(f"not valid JSON ({exc})", where) from None
     except RecursionError:
         raise BatchFormatError("JSON nested too deeply", where) from None
@@ -112,7 +112,7 @@ def _operation(doc: Any, where: str) -> Operation:
     if not isinstance(doc, dict):
         raise BatchFormatError("an operation must be an object", where)
     kind = doc.get("op")
-    if kind not in _OP_FIELDS:
+    if not isinstance(kind, str) or kind not in _OP_FIELDS:
         raise BatchFormatError(f"unknown operation {kind!r} (known: {', '.join(_OP_FIELDS)})",
                                f"{where}.op")
     _no_unknown(doc, _OP_FIELDS[kind] | {"op"}, where)

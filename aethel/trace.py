@@ -119,7 +119,7 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[dict[str, Any], list[Event]]:
         where = f"line {number}"
         try:
             doc = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             raise InputError("not valid JSON", where) from None
         if not isinstance(doc, dict):
             raise InputError("expected a JSON object", where)
@@ -134,7 +134,7 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[dict[str, Any], list[Event]]:
 
 def _event_from_json(doc: dict[str, Any], where: str) -> Event:
     kind = doc.get("event")
-    if kind not in _REQUIRED:
+    if not isinstance(kind, str) or kind not in _REQUIRED:
         raise InputError(f"field 'event' must be one of {', '.join(KINDS)}", where)
     for name in ("txn", *_REQUIRED[kind]):
         if name not in doc:
