@@ -69,13 +69,16 @@ class TransactionCancelled(TransactionFailure):
 class ExecutionError(AethelError):
     """A batch could not finish; its effects were rolled back before this was raised.
 
-    ``completed`` and ``pending`` count transactions; ``trace`` holds the events recorded.
+    ``completed`` and ``pending`` count transactions; ``trace`` holds the events recorded;
+    ``final_states`` the balances after the rollback (the batch's initial balances).
     """
 
-    def __init__(self, message: str, completed: int, pending: int, trace: list | None = None):
+    def __init__(self, message: str, completed: int, pending: int, trace: list | None = None,
+                 final_states: dict[str, int] | None = None):
         self.completed = completed
         self.pending = pending
         self.trace = trace or []
+        self.final_states = final_states or {}
         super().__init__(f"{message} ({completed} completed, {pending} pending; rolled back)")
 
 

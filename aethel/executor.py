@@ -316,7 +316,8 @@ class _Run:
         completed = sum(r is not None for r in self.results)
         self._abort_started()
         self._rollback()
-        return error(message, completed, len(self.results) - completed, self.recorder.events())
+        return error(message, completed, len(self.results) - completed, self.recorder.events(),
+                     {a: v for a, (v, _) in self.state.items()})
 
     def _abort_started(self) -> None:
         """Give every started but unfinished transaction its ABORT event."""

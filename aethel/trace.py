@@ -128,11 +128,12 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[dict[str, Any], list[Event]]:
                 raise InputError(f"format must be {FORMAT!r}", where)
             header = doc
             continue
-        events.append(_event_from_json(doc, where))
+        events.append(event_from_json(doc, where))
     return header, events
 
 
-def _event_from_json(doc: dict[str, Any], where: str) -> Event:
+def event_from_json(doc: dict[str, Any], where: str = "event") -> Event:
+    """One event from its JSON object; raises :class:`InputError` naming ``where``."""
     kind = doc.get("event")
     if not isinstance(kind, str) or kind not in _REQUIRED:
         raise InputError(f"field 'event' must be one of {', '.join(KINDS)}", where)

@@ -18,6 +18,8 @@ from aethel.errors import ExecutionError, InputError
 from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
 from aethel.model import MODES
 from aethel.trace import write_jsonl
+from harness.bench_cli import bench
+from harness.verify_cli import replay, report, verify
 
 
 class _Cli(click.Group):
@@ -42,6 +44,11 @@ def positive_int(ctx: click.Context, param: click.Parameter, value: int | None) 
 @click.version_option(package_name="aethel-synchrony")
 def main() -> None:
     """Aethel Synchrony: parallel transaction execution you can trust."""
+
+
+main.add_command(bench)
+for _command in (verify, replay, report):
+    main.add_command(_command)
 
 
 @main.command()

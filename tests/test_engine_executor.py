@@ -170,6 +170,7 @@ def test_timeout_rolls_back_exactly_and_executor_stays_usable(backend, slow):
         assert time.monotonic() - started < 1.5
         assert err.value.pending >= 1 and err.value.completed + err.value.pending == 3
         assert "timeout" in str(err.value)
+        assert err.value.final_states == accounts
         starts = Counter(e.txn for e in err.value.trace if e.kind == START)
         ends = Counter(e.txn for e in err.value.trace if e.kind in (COMMIT, ABORT))
         assert starts == ends and ends["t1"] == 1

@@ -1,0 +1,189 @@
+"""Campaign reports: ``summary.json``, ``summary.md`` and a self-contained ``index.html``.
+
+The HTML is rebuilt from ``summary.json`` alone (``aethel report DIR``). For a
+counterexample it shows the explanation next to a timeline: one row per worker, one bar
+per transaction from its START to its COMMIT or ABORT, the transactions named by the
+violation highlighted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from harness.report import (
+    details,
+    escape,
+    figure_html,
+    markdown_table,
+    page_html,
+    paragraph,
+    section,
+    table_html,
+)
+
+SUMMARY, MARKDOWN, HTML, COUNTEREXAMPLE = ("summary.json", "summary.md", "index.html",
+                                           "counterexample.json")
+
+
+def write_reports(summary: dict[str, Any], directory: Path) -> Path:
+    """Write every report file into ``directory``; return the HTML path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    if summary.get("counterexample"):
+        (directory / COUNTEREXAMPLE).write_text(
+            json.dumps(summary["counterexample"], indent=1) + "\n", encoding="utf-8")
+    markdown = render_markdown(summary)
+    (directory / MARKDOWN).write_text(markdown, encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    return rebuild_html(directory)
+
+
+def rebuild_html(directory: Path) -> Path:
+    """Render ``index.html`` from ``summary.json`` in ``directory``."""
+    summary = json.loads((directory / SUMMARY).read_text(encoding="utf-8"))
+    path = directory / HTML
+    path.write_text(render_html(summary), encoding="utf-8")
+    return path
+
+
+def _status(summary: dict[str, Any]) -> str:
+    if not summary["ok"]:
+        return "VIOLATION"
+    return "PASSED" if summary["complete"] else "INCOMPLETE (stopped early, no violation so far)"
+
+
+def _property_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for prop, counts in summary["properties"].items():
+        checked = counts["passed"] + counts["failed"]
+        state = "fail" if counts["failed"] else ("pass" if checked else "not checked")
+        rows.append([prop, counts["passed"], counts["failed"], state])
+    return rows
+
+
+def _config_line(summary: dict[str, Any]) -> str:
+    c = summary["config"]
+    scope = f"{c['examples']} examples" if c.get("budget") is None else f"{c['budget']} s budget"
+    line = (f"executor {c['executor']} on {', '.join(c['backends'])} with {c['workers']} "
+            f"workers; {c['jobs']} jobs; profile {c['profile']}; {scope}; seed {c['seed']}")
+    cluster = summary.get("cluster")
+    if cluster:
+        line += f"; cluster {cluster['address']} ({cluster['workers']} workers)"
+    return line
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """The summary as Markdown (also appended to ``$GITHUB_STEP_SUMMARY``)."""
+    out = [f"# Aethel verification: {_status(summary)}", "",
+           f"{summary['examples']} examples in {summary['seconds']:.1f} s "
+           f"({summary['throughput_examples_per_s']:.1f} examples/s). {_config_line(summary)}.",
+           "", markdown_table(["property", "passed", "failed", "status"],
+                              _property_rows(summary))]
+    ce = summary.get("counterexample")
+    if ce:
+        out += ["## Counterexample", "",
+                f"{ce['transactions']} transactions (shrunk from "
+                f"{ce['transactions_before_shrinking']}), backend {ce['backend']} ×"
+                f"{ce['workers']}. Replay: `aethel replay counterexample.json`", "", "```"]
+        out += [line for v in ce["verdicts"] if not v["ok"] for line in v["lines"]]
+        out += ["```", ""]
+    if summary.get("note"):
+        out += [f"Note: {summary['note']}", ""]
+    return "\n".join(out)
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    """The self-contained HTML page."""
+    rows = _property_rows(summary)
+    parts = [
+        paragraph(f"{summary['examples']} examples in {summary['seconds']:.1f} s "
+                  f"({summary['throughput_examples_per_s']:.1f} examples/s). "
+                  f"{_config_line(summary)}."),
+        section("Verdicts", table_html(
+            ["property", "examples passed", "examples failed", "status"], rows,
+            row_classes=[{"fail": "bad", "pass": "ok"}.get(r[3], "na") for r in rows],
+            cell_classes=["text", "", "", "status"])),
+    ]
+    ce = summary.get("counterexample")
+    if ce:
+        parts.append(_counterexample_html(ce))
+    if summary.get("note"):
+        parts.append(paragraph(summary["note"], "note"))
+    machine = summary.get("machine") or {}
+    if machine:
+        parts.append(section("Machine", table_html(
+            ["", ""], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
+                       for k, v in machine.items()], cell_classes=["text", "text"])))
+    return page_html(f"Aethel verification: {_status(summary)}", parts,
+                     subtitle=summary.get("run_id"))
+
+
+def _counterexample_html(ce: dict[str, Any]) -> str:
+    failing = [v for v in ce["verdicts"] if not v["ok"]]
+    highlight = {t for v in failing if v.get("counterexample")
+                 for t in v["counterexample"]["txns"]}
+    explanation = "\n".join(line for v in failing for line in v["lines"])
+    batch_lines = "\n".join(_describe_tx(tx) for tx in ce["batch"]["transactions"])
+    figure = timeline_figure(ce["trace"], highlight,
+                             f"{ce['backend']} ×{ce['workers']}, {ce['transactions']} txns")
+    return section(
+        "Counterexample",
+        paragraph(f"{ce['transactions']} transactions (shrunk from "
+                  f"{ce['transactions_before_shrinking']}) on backend {ce['backend']} ×"
+                  f"{ce['workers']}, job {ce['job']} of seed {ce['seed']}. Replay with "
+                  "aethel replay counterexample.json."),
+        f"<pre>{escape(explanation)}</pre>",
+        figure_html(figure, "timeline of the counterexample",
+                    "Workers × time: one bar per transaction from START to COMMIT/ABORT; "
+                    "red bars are the transactions the violation names."),
+        details("The batch", f"<pre>{escape(batch_lines)}</pre>",
+                paragraph("Initial balances: " + json.dumps(ce["batch"]["accounts"]))),
+        details("The trace", f"<pre>{escape(chr(10).join(map(json.dumps, ce['trace'])))}</pre>"),
+    )
+
+
+def _describe_tx(tx: dict[str, Any]) -> str:
+    ops = "; ".join(" ".join(f"{k}={v}" for k, v in op.items()) for op in tx["ops"])
+    extra = "".join(f" {k}={tx[k]}" for k in ("reads", "writes", "after") if tx.get(k))
+    return f"{tx['id']}: {ops}{extra}"
+
+
+def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str) -> Figure:
+    """Workers × time, one bar per transaction; ``highlight`` ones in red, labelled."""
+    spans: dict[str, dict[str, Any]] = {}
+    for e in trace:
+        span = spans.setdefault(e["txn"], {"worker": e.get("worker", 0), "start": e["ts"],
+                                           "end": e["ts"], "aborted": False})
+        if e["event"] == "START":
+            span["start"], span["worker"] = e["ts"], e.get("worker", 0)
+        span["end"] = max(span["end"], e["ts"])
+        span["aborted"] |= e["event"] == "ABORT"
+    fig = Figure(figsize=(9, 1.2 + 0.5 * max(1, len({s["worker"] for s in spans.values()}))))
+    ax = fig.add_subplot()
+    t0 = min((s["start"] for s in spans.values()), default=0)
+    for txn, s in spans.items():
+        colour = "#d62728" if txn in highlight else ("#9aa3b0" if s["aborted"] else "#4c78a8")
+        left = (s["start"] - t0) / 1e3
+        width = max((s["end"] - s["start"]) / 1e3, 1.0)
+        ax.barh(s["worker"], width, left=left, height=0.6, color=colour, edgecolor="#1d2430",
+                linewidth=0.5)
+        ax.text(left + width / 2, s["worker"], txn, ha="center", va="center", fontsize=8,
+                color="white" if txn in highlight else "#1d2430")
+    ax.set_xlabel("µs since the first event")
+    ax.set_ylabel("worker")
+    ax.set_yticks(sorted({s["worker"] for s in spans.values()}))
+    ax.set_title(title)
+    ax.legend(handles=[Patch(color="#d62728", label="named by the violation"),
+                       Patch(color="#4c78a8", label="committed"),
+                       Patch(color="#9aa3b0", label="aborted")],
+              loc="upper right", fontsize=8)
+    return fig

@@ -1,0 +1,117 @@
+"""The executor protocol (docs/executor-protocol.md): how the harness drives any executor.
+
+An executor under test is named ``MODULE:ATTR``. ``ATTR`` is a factory, called as
+``ATTR(backend=NAME, workers=N)``, that returns an object with ``execute(batch)`` (and,
+optionally, ``close()``). ``execute`` receives an :class:`aethel.model.Batch` and returns
+anything with ``final_states``, ``outcomes`` and ``execution_trace`` — as attributes or
+dictionary keys — in the forms :func:`normalize` accepts. The harness never trusts
+anything else an executor says about itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aethel.errors import ExecutionError, InputError
+from aethel.executor import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome, ParallelExecutor
+from aethel.model import Batch
+from aethel.trace import Event, event_from_json
+
+STATUSES = (COMMITTED, ABORTED, ROLLED_BACK, SKIPPED)
+BUILTIN = "aethel"
+"""The name under which the project's own ParallelExecutor is verified."""
+
+ExecutorFactory = Callable[..., Any]
+
+
+def load_factory(spec: str | None) -> ExecutorFactory:
+    """The factory named ``MODULE:ATTR`` (``None`` or ``"aethel"``: :class:`ParallelExecutor`)."""
+    if spec in (None, BUILTIN):
+        return ParallelExecutor
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise InputError(f"must be MODULE:ATTR, got {spec!r}", "--executor")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # any failure to import user code is bad input
+        raise InputError(f"cannot load {spec!r}: {type(exc).__name__}: {exc}",
+                         "--executor") from None
+    if not callable(target):
+        raise InputError(f"{spec!r} is not callable", "--executor")
+    return target
+
+
+@dataclass
+class Run:
+    """What one execution produced, in the harness's terms.
+
+    ``error`` is set when the executor raised (the batch did not finish); ``trace`` then
+    holds whatever events the exception carried.
+    """
+
+    backend: str
+    workers: int
+    final_states: dict[str, int]
+    outcomes: dict[str, Outcome]
+    execution_trace: list[Event]
+    execution_time: float = 0.0
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def execute(executor: Any, batch: Batch, backend: str, workers: int) -> Run:
+    """Run ``batch`` on ``executor`` and normalise what it returns."""
+    try:
+        result = executor.execute(batch)
+    except ExecutionError as exc:
+        return Run(backend, workers, dict(batch.accounts), {}, list(exc.trace), error=str(exc))
+    final_states, outcomes, trace = normalize(result)
+    return Run(backend, workers, final_states, outcomes, trace,
+               float(_get(result, "execution_time", 0.0) or 0.0),
+               metrics=dict(_get(result, "metrics", {}) or {}))
+
+
+def normalize(result: Any) -> tuple[dict[str, int], dict[str, Outcome], list[Event]]:
+    """(final balances, outcomes, trace) from an executor's result.
+
+    ``outcomes`` values may be :class:`Outcome`, a status string, or ``{"status", "reason"}``;
+    trace entries may be :class:`Event` or JSON objects in the trace format.
+    """
+    final_states = _get(result, "final_states", None)
+    if not isinstance(final_states, Mapping):
+        raise InputError("the executor's result has no 'final_states' mapping", "result")
+    outcomes = _get(result, "outcomes", None)
+    if not isinstance(outcomes, Mapping):
+        raise InputError("the executor's result has no 'outcomes' mapping", "result")
+    raw_trace = _get(result, "execution_trace", None)
+    if raw_trace is None:
+        raw_trace = _get(result, "trace", [])
+    trace = [e if isinstance(e, Event) else event_from_json(e, f"execution_trace[{i}]")
+             for i, e in enumerate(raw_trace)]
+    return dict(final_states), {t: _outcome(t, o) for t, o in outcomes.items()}, trace
+
+
+def _outcome(txn: str, value: Any) -> Outcome:
+    if isinstance(value, Outcome):
+        return value
+    if isinstance(value, str):
+        status, reason = value, None
+    elif isinstance(value, Mapping):
+        status, reason = value.get("status"), value.get("reason")
+    else:
+        status, reason = getattr(value, "status", None), getattr(value, "reason", None)
+    if status not in STATUSES:
+        raise InputError(f"status must be one of {', '.join(STATUSES)}, got {status!r}",
+                         f"outcomes.{txn}")
+    return Outcome(status, reason)
+
+
+def _get(result: Any, name: str, default: Any) -> Any:
+    if isinstance(result, Mapping):
+        return result.get(name, default)
+    return getattr(result, name, default)

@@ -1,0 +1,287 @@
+"""``aethel verify``, ``aethel replay`` and ``aethel report``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import click
+import psutil
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from aethel.batchfile import batch_from_json
+from aethel.cores import usable_cores
+from aethel.errors import InputError
+from aethel.executor import BACKENDS
+from harness.campaign import (
+    PROFILES,
+    CampaignConfig,
+    CampaignResult,
+    JobResult,
+    check_example,
+    close_executors,
+    run_campaign,
+    with_defaults,
+)
+from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
+from harness.monitor import machine_info
+from harness.protocol import BUILTIN, load_factory
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def parse_backends(value: str) -> tuple[str, ...]:
+    """``thread,process`` → a tuple of known backend names."""
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in BACKENDS]
+    if not names or unknown:
+        raise InputError(f"choose from {', '.join(BACKENDS)}, got {value!r}", "--backends")
+    return names
+
+
+def _positive(name: str, value: int | float | None) -> None:
+    if value is not None and value <= 0:
+        raise InputError(f"must be positive, got {value}", name)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], int | None]]:
+    """SIGINT/SIGTERM set a flag instead of killing the run; yields a getter for it."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in EXIT_SIGNAL}
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def terminate_children(timeout: float = 3.0) -> None:
+    """Terminate (then kill) every descendant process of this one."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=timeout)
+
+
+@contextmanager
+def campaign_progress(console: Console, total: int | None, budget: float | None
+                      ) -> Iterator[Callable[[CampaignResult, JobResult], None]]:
+    """A rich progress bar on a terminal; otherwise a plain line every few seconds."""
+    started = time.monotonic()
+    seen = {"examples": 0, "jobs": 0, "violations": 0}
+
+    def tally(job: JobResult) -> str:
+        seen["examples"] += job.examples
+        seen["jobs"] += 1
+        seen["violations"] += job.failure is not None
+        rate = seen["examples"] / max(time.monotonic() - started, 1e-9)
+        return (f"{seen['examples']} examples, {seen['jobs']} jobs, {rate:.1f} examples/s, "
+                f"{seen['violations']} failing jobs")
+
+    if console.is_terminal:
+        bar = Progress(TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                       console=console, transient=True)
+        task = bar.add_task("verify", total=total if total is not None else budget, detail="")
+
+        def update(result: CampaignResult, job: JobResult) -> None:
+            detail = tally(job)
+            done = seen["examples"] if total is not None else time.monotonic() - started
+            bar.update(task, completed=done, detail=detail)
+
+        with bar:
+            yield update
+        return
+    last = [0.0]
+
+    def line(result: CampaignResult, job: JobResult) -> None:
+        detail = tally(job)
+        now = time.monotonic()
+        if now - last[0] >= 2.0 or job.failure is not None:
+            last[0] = now
+            console.print(f"verify {now - started:7.1f} s  {detail}", highlight=False,
+                          soft_wrap=True)
+
+    yield line
+
+
+def run_id(seed: int) -> str:
+    """A report folder name: ``verify-<UTC time>-seed<seed>``."""
+    return f"verify-{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{seed}"
+
+
+def junit_xml(summary: dict[str, Any]) -> str:
+    """One JUnit test case per property."""
+    rows = summary["properties"]
+    suite = ElementTree.Element("testsuite", name="aethel-verify", tests=str(len(rows)),
+                                failures=str(sum(1 for c in rows.values() if c["failed"])),
+                                time=f"{summary['seconds']:.3f}")
+    ce = summary.get("counterexample") or {}
+    for prop, counts in rows.items():
+        case = ElementTree.SubElement(suite, "testcase", classname="aethel.verify", name=prop)
+        if counts["failed"]:
+            lines = [line for v in ce.get("verdicts", []) if v["property"] == prop
+                     for line in v["lines"]]
+            failure = ElementTree.SubElement(
+                case, "failure", message=f"{counts['failed']} of "
+                f"{counts['passed'] + counts['failed']} examples violate {prop}")
+            failure.text = "\n".join(lines)
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+@click.command()
+@click.option("--executor", "executor_spec", default=BUILTIN, show_default=True,
+              help="MODULE:ATTR of the executor factory under test (docs/executor-protocol.md).")
+@click.option("--backends", default="thread,process", show_default=True,
+              help="Comma-separated backends to run every batch on.")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--jobs", type=int, default=None, help="Campaign processes (default: usable cores).")
+@click.option("--examples", type=int, default=None, help="Examples to run (default by profile).")
+@click.option("--budget", type=float, default=None, help="Run for this many seconds instead.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--profile", type=click.Choice(tuple(PROFILES)), default="quick", show_default=True)
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports"), show_default=True, help="Reports go to DIR/<run-id>/.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JUnit XML here.")
+def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
+           examples: int | None, budget: float | None, seed: int, profile: str,
+           report_dir: Path, junit: Path | None) -> None:
+    """Generate random batches, run them in parallel and serially, check every property."""
+    if examples is not None and budget is not None:
+        raise InputError("give --examples or --budget, not both", "--budget")
+    for name, value in (("--workers", workers), ("--jobs", jobs), ("--examples", examples),
+                        ("--budget", budget)):
+        _positive(name, value)
+    load_factory(executor_spec)
+    config = with_defaults(CampaignConfig(
+        executor=executor_spec, backends=parse_backends(backends), workers=workers,
+        jobs=jobs or usable_cores(), examples=examples, budget=budget, seed=seed,
+        profile=profile))
+    console = Console(stderr=True)
+    directory = report_dir / run_id(seed)
+    with stop_on_signals() as stopped, \
+            ProcessPoolExecutor(config.jobs, mp_context=get_context("spawn")) as pool, \
+            campaign_progress(console, config.total_examples, budget) as progress:
+        result = run_campaign(config, pool, progress, lambda: stopped() is not None)
+        signum = stopped()
+        if signum is not None:
+            terminate_children()
+            pool.shutdown(wait=False, cancel_futures=True)
+    close_executors()
+    summary = {"run_id": directory.name, "machine": machine_info(), **result.to_json()}
+    html = write_reports(summary, directory)
+    if junit:
+        junit.write_text(junit_xml(summary), encoding="utf-8")
+    _print_summary(result, directory, html)
+    if signum is not None:
+        click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
+                   err=True)
+        sys.exit(EXIT_SIGNAL[signum])
+    sys.exit(0 if result.ok else 1)
+
+
+def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
+    state = "no violation" if result.ok else "VIOLATION"
+    click.echo(f"{state}: {result.examples} examples, {result.jobs} jobs in "
+               f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
+    for prop, passed, failed in result.property_rows():
+        click.echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
+    ce = result.counterexample
+    if ce:
+        click.echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
+                   f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
+        for v in ce["verdicts"]:
+            if not v["ok"]:
+                for line in v["lines"]:
+                    click.echo(f"  {line}")
+        click.echo(f"saved {directory / COUNTEREXAMPLE}; replay: aethel replay "
+                   f"{directory / COUNTEREXAMPLE}")
+    if result.note:
+        click.echo(f"note: {result.note}")
+    click.echo(f"report: {html}")
+
+
+@click.command()
+@click.argument("counterexample", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--repeat", type=int, default=3, show_default=True,
+              help="Run up to this many times until the violation shows (races may need more).")
+def replay(counterexample: Path, repeat: int) -> None:
+    """Re-run a saved counterexample and print the verdicts (exit 1 if it still fails)."""
+    _positive("--repeat", repeat)
+    doc = _load_counterexample(counterexample)
+    batch = batch_from_json(doc["batch"])
+    config = CampaignConfig(executor=doc["executor"], backends=(doc["backend"],),
+                            workers=doc["workers"])
+    load_factory(config.executor)
+    try:
+        checked, failure = check_example(config, batch, repeat)
+    finally:
+        close_executors()
+    run, verdicts = checked[-1]
+    click.echo(f"replayed {len(batch)} transactions on {doc['executor']} {doc['backend']} ×"
+               f"{doc['workers']} ({len(checked)} run(s))")
+    for v in verdicts:
+        for line in v.lines():
+            click.echo(line)
+    if failure is None:
+        click.echo(f"the violation did not reproduce in {len(checked)} run(s)")
+        sys.exit(0)
+    sys.exit(1)
+
+
+def _load_counterexample(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    except ValueError:
+        raise InputError("not valid JSON", str(path)) from None
+    if not isinstance(doc, dict) or doc.get("format") != "aethel-counterexample":
+        raise InputError("not an aethel counterexample (format must be "
+                         "'aethel-counterexample')", str(path))
+    for key, kind in (("batch", dict), ("executor", str), ("backend", str), ("workers", int)):
+        if not isinstance(doc.get(key), kind):
+            raise InputError(f"field {key!r} is missing or not a {kind.__name__}", str(path))
+    if doc["backend"] not in BACKENDS:
+        raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
+    return doc
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def report(directory: Path) -> None:
+    """Rebuild DIRECTORY/index.html from DIRECTORY/summary.json."""
+    try:
+        path = rebuild_html(directory)
+    except OSError as exc:
+        raise InputError(f"cannot read summary.json: {exc.strerror}", str(directory)) from None
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"summary.json is not a campaign summary ({exc})",
+                         str(directory)) from None
+    click.echo(f"wrote {path}")
