@@ -13,7 +13,10 @@ locally with Hypothesis's shrinker to a minimal failing batch.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -106,10 +109,11 @@ class Failure:
 
 @dataclass
 class JobResult:
-    """What one job found."""
+    """What one job found; ``digest`` fingerprints the batches it ran, in order."""
 
     index: int
     examples: int = 0
+    digest: str = ""
     passed: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     failure: Failure | None = None
@@ -121,22 +125,30 @@ class _Violation(Exception):
     """Raised inside the Hypothesis test to mark a failing example."""
 
 
-_EXECUTORS: dict[tuple[str, str, int], Any] = {}
+_EXECUTORS: dict[tuple[int, str, str, int], Any] = {}
+_EXECUTORS_LOCK = threading.Lock()
 
 
 def _executor(spec: str, backend: str, workers: int) -> Any:
-    """Executors are cached per worker process, so pools are started once per campaign."""
-    key = (spec, backend, workers)
-    if key not in _EXECUTORS:
+    """Executors are cached per thread of a worker process, so that pools start once per
+    campaign and no executor is ever shared by two jobs running at the same time."""
+    key = (threading.get_ident(), spec, backend, workers)
+    with _EXECUTORS_LOCK:
+        executor = _EXECUTORS.get(key)
+    if executor is None:
         factory = load_factory(spec)
-        _EXECUTORS[key] = factory(backend=backend, workers=1 if backend == "serial" else workers)
-    return _EXECUTORS[key]
+        executor = factory(backend=backend, workers=1 if backend == "serial" else workers)
+        with _EXECUTORS_LOCK:
+            _EXECUTORS[key] = executor
+    return executor
 
 
 def close_executors() -> None:
     """Close every cached executor of this process."""
-    while _EXECUTORS:
-        _, executor = _EXECUTORS.popitem()
+    with _EXECUTORS_LOCK:
+        executors = list(_EXECUTORS.values())
+        _EXECUTORS.clear()
+    for executor in executors:
         close = getattr(executor, "close", None)
         if close is not None:
             close()
@@ -196,17 +208,20 @@ def run_job(spec: JobSpec) -> JobResult:
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
             result.examples += 1
+            digest.update(json.dumps(batch_to_json(batch), sort_keys=True).encode())
             _count(result, checked)
         if failure is not None:
             result.failure = failure
             raise _Violation
 
+    digest = hashlib.sha256()
     try:
         example()
     except _Violation:
         pass
     except HypothesisException as exc:
         result.note = f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+    result.digest = digest.hexdigest()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -232,6 +247,7 @@ class CampaignResult:
     failed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     counterexample: dict[str, Any] | None = None
+    digests: list[str] = field(default_factory=list)
     complete: bool = True
     note: str | None = None
     cluster: dict[str, Any] | None = None
@@ -245,10 +261,16 @@ class CampaignResult:
         """Examples per second."""
         return self.examples / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def digest(self) -> str:
+        """A fingerprint of every batch the campaign ran, in job order."""
+        return hashlib.sha256("".join(self.digests).encode()).hexdigest()
+
     def add(self, job: JobResult) -> None:
-        """Fold one job's counts in."""
+        """Fold one job's counts in (jobs are added in index order)."""
         self.jobs += 1
         self.examples += job.examples
+        self.digests.append(job.digest)
         for source, target in ((job.passed, self.passed), (job.failed, self.failed)):
             for prop, n in source.items():
                 target[prop] = target.get(prop, 0) + n
@@ -266,6 +288,7 @@ class CampaignResult:
             "jobs": self.jobs,
             "seconds": self.seconds,
             "throughput_examples_per_s": self.throughput,
+            "batches_digest": self.digest,
             "properties": {p: {"passed": ok, "failed": bad}
                            for p, ok, bad in self.property_rows()},
             "counterexample": self.counterexample,

@@ -1,0 +1,133 @@
+"""Verification campaigns: determinism, shrinking, counterexamples, replay, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from click.testing import CliRunner
+
+from aethel.batchfile import batch_from_json
+from harness.campaign import CampaignConfig, close_executors, run_campaign, with_defaults
+from harness.campaign_report import render_html, write_reports
+from harness.cli import main
+from harness.verify_cli import junit_xml
+
+BROKEN = "docs/examples"
+
+
+@pytest.fixture(autouse=True)
+def _close_cached_executors():
+    yield
+    close_executors()
+
+
+def campaign(**overrides):
+    config = with_defaults(CampaignConfig(**{"backends": ("thread",), "examples": 24,
+                                              "jobs": 2, **overrides}))
+    with ThreadPoolExecutor(config.jobs) as pool:
+        return run_campaign(config, pool)
+
+
+def test_correct_executor_passes_every_property():
+    result = campaign(backends=("thread", "process"))
+    assert result.ok and result.complete and result.examples == 24
+    assert all(passed == 24 and failed == 0 for _, passed, failed in result.property_rows())
+
+
+def test_same_seed_gives_the_same_batches_and_verdicts():
+    first, again, other = campaign(seed=7), campaign(seed=7), campaign(seed=8)
+    assert first.digest == again.digest
+    assert first.property_rows() == again.property_rows()
+    assert other.digest != first.digest
+
+
+def test_budget_runs_until_the_time_is_up():
+    result = campaign(examples=None, budget=1.0)
+    assert result.ok and result.examples > 0 and result.seconds >= 1.0
+
+
+def test_a_broken_executor_is_caught_shrunk_and_explained(monkeypatch):
+    monkeypatch.syspath_prepend(BROKEN)
+    result = campaign(executor="waves_executor:WavesExecutor", backends=("thread",))
+    assert result.ok
+    result = campaign(executor="tests.broken_executors:OneWave", backends=("thread",),
+                      examples=200)
+    ce = result.counterexample
+    assert not result.ok and ce is not None
+    assert ce["transactions"] == 2 and ce["transactions_before_shrinking"] >= 2
+    assert "dependency order" in ce["failed_properties"]
+    batch = batch_from_json(ce["batch"])
+    assert len(batch) == 2
+    named = {t for v in ce["verdicts"] if v["counterexample"]
+             for t in v["counterexample"]["txns"]}
+    assert named == {"t0", "t1"}
+    again = campaign(executor="tests.broken_executors:OneWave", backends=("thread",),
+                     examples=200)
+    assert again.counterexample["batch"] == ce["batch"]
+
+
+def test_reports_are_written_and_self_contained(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(BROKEN)
+    result = campaign(executor="tests.broken_executors:OneWave", examples=60)
+    summary = {"run_id": "test", "machine": {"cpu": "test"}, **result.to_json()}
+    step_summary = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    html_path = write_reports(summary, tmp_path / "run")
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert names == {"summary.json", "summary.md", "index.html", "counterexample.json"}
+    page = html_path.read_text()
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
+    assert "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") == 1
+    assert "Counterexample" in page and "dependency order" in page
+    assert "# Aethel verification: VIOLATION" in step_summary.read_text()
+    assert render_html(json.loads((tmp_path / "run" / "summary.json").read_text())) == page
+    xml = junit_xml(summary)
+    assert 'failures="1"' in xml or 'failures="2"' in xml or 'failures="3"' in xml
+    assert "dependency order" in xml
+
+
+def test_verify_cli_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(BROKEN)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", BROKEN]))
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify", "--examples", "8", "--jobs", "1", "--report",
+                              str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
+    assert ok.exit_code == 0, ok.output
+    assert "no violation: 8 examples" in ok.output
+    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 6
+    bad = runner.invoke(main, ["verify", "--executor", "tests.broken_executors:OneWave",
+                               "--backends", "thread", "--examples", "40", "--jobs", "1",
+                               "--report", str(tmp_path)])
+    assert bad.exit_code == 1, bad.output
+    saved = re.search(r"saved (\S+counterexample.json)", bad.output).group(1)
+    replayed = runner.invoke(main, ["replay", saved])
+    assert replayed.exit_code == 1, replayed.output
+    assert "FAIL " in replayed.output
+    rebuilt = runner.invoke(main, ["report", str(tmp_path / saved.split("/")[-2])])
+    assert rebuilt.exit_code == 0 and "index.html" in rebuilt.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "no_such_module:X"], "--executor: cannot load"),
+    (["--executor", "nocolon"], "--executor: must be MODULE:ATTR"),
+    (["--backends", "gpu"], "--backends: choose from"),
+    (["--workers", "0"], "--workers: must be positive"),
+    (["--jobs", "-1"], "--jobs: must be positive"),
+    (["--examples", "5", "--budget", "3"], "give --examples or --budget"),
+])
+def test_verify_rejects_bad_flags_with_exit_2(args, message):
+    result = CliRunner().invoke(main, ["verify", *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_replay_rejects_a_file_that_is_not_a_counterexample(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"format": "something"}')
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 2 and "not an aethel counterexample" in result.output
