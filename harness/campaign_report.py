@@ -141,7 +141,7 @@ def _counterexample_html(ce: dict[str, Any]) -> str:
                   f"{ce['transactions_before_shrinking']}) on backend {ce['backend']} ×"
                   f"{ce['workers']}, job {ce['job']} of seed {ce['seed']}. Replay with "
                   "aethel replay counterexample.json."),
-        f"<pre>{escape(explanation)}</pre>",
+        f'<pre style="white-space: pre-wrap">{escape(explanation)}</pre>',
         figure_html(figure, "timeline of the counterexample",
                     "Workers × time: one bar per transaction from START to COMMIT/ABORT; "
                     "red bars are the transactions the violation names."),
@@ -158,7 +158,11 @@ def _describe_tx(tx: dict[str, Any]) -> str:
 
 
 def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str) -> Figure:
-    """Workers × time, one bar per transaction; ``highlight`` ones in red, labelled."""
+    """Workers × time, one bar per transaction; ``highlight`` ones in red, labelled.
+
+    Transactions whose spans overlap on one worker (which a correct worker never shows)
+    get lanes of their own, so that the overlap is visible rather than hidden.
+    """
     spans: dict[str, dict[str, Any]] = {}
     for e in trace:
         span = spans.setdefault(e["txn"], {"worker": e.get("worker", 0), "start": e["ts"],
@@ -167,23 +171,33 @@ def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str
             span["start"], span["worker"] = e["ts"], e.get("worker", 0)
         span["end"] = max(span["end"], e["ts"])
         span["aborted"] |= e["event"] == "ABORT"
-    fig = Figure(figsize=(9, 1.2 + 0.5 * max(1, len({s["worker"] for s in spans.values()}))))
+    lanes: dict[tuple[int, int], float] = {}
+    for s in sorted(spans.values(), key=lambda span: span["start"]):
+        lane = 0
+        while lanes.get((s["worker"], lane), float("-inf")) > s["start"]:
+            lane += 1
+        lanes[(s["worker"], lane)] = s["end"]
+        s["row"] = (s["worker"], lane)
+    rows = sorted(lanes)
+    y = {row: i for i, row in enumerate(rows)}
+    fig = Figure(figsize=(9, 1.4 + 0.45 * max(1, len(rows))))
     ax = fig.add_subplot()
     t0 = min((s["start"] for s in spans.values()), default=0)
     for txn, s in spans.items():
         colour = "#d62728" if txn in highlight else ("#9aa3b0" if s["aborted"] else "#4c78a8")
         left = (s["start"] - t0) / 1e3
         width = max((s["end"] - s["start"]) / 1e3, 1.0)
-        ax.barh(s["worker"], width, left=left, height=0.6, color=colour, edgecolor="#1d2430",
+        ax.barh(y[s["row"]], width, left=left, height=0.6, color=colour, edgecolor="#1d2430",
                 linewidth=0.5)
-        ax.text(left + width / 2, s["worker"], txn, ha="center", va="center", fontsize=8,
+        ax.text(left + width / 2, y[s["row"]], txn, ha="center", va="center", fontsize=8,
                 color="white" if txn in highlight else "#1d2430")
     ax.set_xlabel("µs since the first event")
     ax.set_ylabel("worker")
-    ax.set_yticks(sorted({s["worker"] for s in spans.values()}))
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{w}" if lane == 0 else f"{w} (overlap {lane})" for w, lane in rows])
     ax.set_title(title)
     ax.legend(handles=[Patch(color="#d62728", label="named by the violation"),
                        Patch(color="#4c78a8", label="committed"),
                        Patch(color="#9aa3b0", label="aborted")],
-              loc="upper right", fontsize=8)
+              loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
     return fig
