@@ -7,8 +7,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -35,6 +36,7 @@ from harness.campaign import (
     with_defaults,
 )
 from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
+from harness.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.monitor import machine_info
 from harness.protocol import BUILTIN, load_factory
 
@@ -169,9 +171,11 @@ def junit_xml(summary: dict[str, Any]) -> str:
               default=Path("reports"), show_default=True, help="Reports go to DIR/<run-id>/.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write JUnit XML here.")
+@click.option("--cluster", default=None, metavar="tcp://HOST:PORT | local:N",
+              help="Run the jobs on a Dask cluster (needs the dask extra).")
 def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
            examples: int | None, budget: float | None, seed: int, profile: str,
-           report_dir: Path, junit: Path | None) -> None:
+           report_dir: Path, junit: Path | None, cluster: str | None) -> None:
     """Generate random batches, run them in parallel and serially, check every property."""
     if examples is not None and budget is not None:
         raise InputError("give --examples or --budget, not both", "--budget")
@@ -179,20 +183,24 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
                         ("--budget", budget)):
         _positive(name, value)
     load_factory(executor_spec)
-    config = with_defaults(CampaignConfig(
+    if cluster is not None:
+        parse_cluster(cluster)
+    config = CampaignConfig(
         executor=executor_spec, backends=parse_backends(backends), workers=workers,
         jobs=jobs or usable_cores(), examples=examples, budget=budget, seed=seed,
-        profile=profile))
+        profile=profile)
     console = Console(stderr=True)
     directory = report_dir / run_id(seed)
-    with stop_on_signals() as stopped, \
-            ProcessPoolExecutor(config.jobs, mp_context=get_context("spawn")) as pool, \
-            campaign_progress(console, config.total_examples, budget) as progress:
-        result = run_campaign(config, pool, progress, lambda: stopped() is not None)
+    with stop_on_signals() as stopped, _pool(cluster, config.jobs) as (pool, info):
+        if info is not None and jobs is None:
+            config = replace(config, jobs=info.workers)
+        config = with_defaults(config)
+        with campaign_progress(console, config.total_examples, budget) as progress:
+            result = run_campaign(config, pool, progress, lambda: stopped() is not None)
         signum = stopped()
         if signum is not None:
             terminate_children()
-            pool.shutdown(wait=False, cancel_futures=True)
+        result.cluster = info.to_json() if info is not None else None
     close_executors()
     summary = {"run_id": directory.name, "machine": machine_info(), **result.to_json()}
     html = write_reports(summary, directory)
@@ -204,6 +212,20 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
                    err=True)
         sys.exit(EXIT_SIGNAL[signum])
     sys.exit(0 if result.ok else 1)
+
+
+@contextmanager
+def _pool(cluster: str | None, jobs: int) -> Iterator[tuple[Executor, ClusterInfo | None]]:
+    """A local process pool of ``jobs`` processes, or the cluster's executor."""
+    if cluster is not None:
+        with open_cluster(cluster) as (executor, info):
+            yield executor, info
+        return
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
+    try:
+        yield pool, None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
