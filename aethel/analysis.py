@@ -92,7 +92,10 @@ def _reject_cycles(graph: nx.DiGraph) -> None:
 
 def serial_order(graph: nx.DiGraph) -> list[str]:
     """The serial order: batch order, moved only as far as explicit dependencies require."""
-    return list(nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["index"]))
+    index = dict(graph.nodes(data="index"))
+    if all(index[u] < index[v] for u, v in graph.edges):
+        return sorted(index, key=index.__getitem__)
+    return list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
 
 
 def independent_sets(graph: nx.DiGraph) -> list[list[str]]:

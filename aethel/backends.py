@@ -205,8 +205,8 @@ class ProcessPool:
                     pass
                 else:
                     proc.inflight -= 1
-                    results.extend(chunk_results)
-                    events.extend(chunk_events)
+                    results.extend(map(TxResult._make, chunk_results))
+                    events.extend(map(Event._make, chunk_events))
                     continue
             elif proc.results.poll():
                 continue
@@ -264,7 +264,8 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     while (chunk := tasks.get()) is not None:
         events: list[Event] = []
         done = [run_transaction(i, tx, snap, worker, pid, events.append) for i, tx, snap in chunk]
-        results.send((done, events))
+        # Plain tuples pickle in C; named tuples go through Python on both sides.
+        results.send(([tuple(r) for r in done], [tuple(e) for e in events]))
 
 
 def make_pool(backend: str, workers: int) -> InlinePool | ThreadPool | ProcessPool:

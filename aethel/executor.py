@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from aethel.analysis import critical_path, dependency_graph, independent_sets, serial_order
+from aethel.analysis import dependency_graph, independent_sets, serial_order
 from aethel.backends import InlinePool, ProcessPool, ThreadPool, WorkerLost, make_pool
 from aethel.context import TxResult
 from aethel.cores import usable_cores
@@ -202,8 +202,8 @@ class _Run:
         rank = {tx_id: r for r, tx_id in enumerate(self.order)}
         by_id = {tx.id: tx for tx in batch.transactions}
         self.txs = [by_id[tx_id] for tx_id in self.order]
-        self.succ = [[rank[s] for s in graph.successors(t)] for t in self.order]
-        self.indeg = [graph.in_degree(t) for t in self.order]
+        self.succ = [[rank[s] for s in graph.succ[t]] for t in self.order]
+        self.indeg = [len(graph.pred[t]) for t in self.order]
         self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = TraceRecorder()
@@ -340,11 +340,23 @@ class _Run:
         assert result is not None
         return Outcome(COMMITTED) if result.ok else Outcome(ABORTED, result.reason)
 
+    def _critical_path(self, durations: list[float]) -> float:
+        """The heaviest path's total duration (as :func:`~aethel.analysis.critical_path`
+        computes it), over the rank lists: ranks are a topological order."""
+        start = [0.0] * len(durations)
+        longest = 0.0
+        for r, duration in enumerate(durations):
+            end = duration + start[r]
+            longest = max(longest, end)
+            for s in self.succ[r]:
+                if start[s] < end:
+                    start[s] = end
+        return longest
+
     def _result(self, groups: list[list[str]], elapsed: float) -> ExecutionResult:
-        durations = {self.order[r]: res.duration_ns / 1e3
-                     for r, res in enumerate(self.results) if res is not None}
-        work = sum(durations.values())
-        _, longest = critical_path(self.graph, {t: durations.get(t, 0.0) for t in self.order})
+        durations = [res.duration_ns / 1e3 if res is not None else 0.0 for res in self.results]
+        work = sum(durations)
+        longest = self._critical_path(durations)
         workers = self.executor.workers
         metrics = {
             "transactions": float(len(self.order)),
