@@ -1,0 +1,99 @@
+"""Conservation: money is neither created nor destroyed, and no balance is ever negative.
+
+* Per committed transaction without user-defined (``call``) operations: the sum of what it
+  installed minus the sum of what it read of those accounts equals its deposits minus its
+  withdrawals (transfers conserve the sum).
+* The final balances sum to the initial sum plus the deposits minus the withdrawals of the
+  committed transactions (nothing, if an atomic batch failed). Not applicable when a
+  committed transaction contains a ``call`` operation (user code may change the sum), or
+  when the final state is unknown.
+* No initial, read, installed or final balance is negative.
+"""
+
+from __future__ import annotations
+
+from aethel.model import ATOMIC, Transaction
+from aethel.operations import Call, Deposit, Withdraw
+from harness.checks.facts import Facts
+from harness.checks.verdict import CONSERVATION, Collector, Verdict
+
+NEGATIVE = "negative balance"
+CREATED = "money created or destroyed"
+
+
+def net_change(tx: Transaction) -> int | None:
+    """What ``tx`` adds to the sum of balances, or ``None`` if it has user-defined code."""
+    total = 0
+    for op in tx.ops:
+        if isinstance(op, Call):
+            return None
+        if isinstance(op, Deposit):
+            total += op.amount
+        elif isinstance(op, Withdraw):
+            total -= op.amount
+    return total
+
+
+def check_conservation(facts: Facts) -> Verdict:
+    """Per-transaction and whole-batch sums, and non-negative balances."""
+    c = Collector(CONSERVATION)
+    ids, txs, committed, read_of = facts.ids, facts.txs, facts.committed, facts.read_of
+    for account, value in facts.batch.accounts.items():
+        if value < 0:
+            c.add(NEGATIVE, f"{account} starts at {value}", accounts=(account,))
+    for _, t, account, value, _ in facts.reads:
+        if value is not None and value < 0:
+            c.add(NEGATIVE, f"{ids[t]} read {account}={value}", (ids[t],), (account,))
+    delta: dict[int, int] = {}
+    unknown: set[int] = set()
+    for _, t, account, value, _ in facts.writes:
+        if value is not None and value < 0:
+            c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],), (account,))
+        read = read_of.get((t, account))
+        if read is None or read[1] is None or value is None:
+            unknown.add(t)
+        else:
+            delta[t] = delta.get(t, 0) + value - read[1]
+    expected_total = 0
+    opaque = []
+    checked = 0
+    for t, tx in enumerate(txs):
+        if not committed[t]:
+            continue
+        want = net_change(tx)
+        if want is None:
+            opaque.append(ids[t])
+            continue
+        expected_total += want
+        if t in unknown:
+            continue
+        checked += 1
+        got = delta.get(t, 0)
+        if got != want:
+            c.add(CREATED, f"{ids[t]} changed the sum of the balances it installed by {got:+d}, "
+                  f"but its operations change it by {want:+d}", (ids[t],),
+                  tuple(sorted(txs[t].writes)))
+    final = facts.final_state
+    total_note = ""
+    if final is not None:
+        for account, value in sorted(final.items()):
+            if value < 0:
+                c.add(NEGATIVE, f"{account} ends at {value}", accounts=(account,))
+        failed = facts.mode == ATOMIC and facts.failure is not None
+        initial = sum(facts.batch.accounts.values())
+        want_total = initial if failed else initial + expected_total
+        if opaque and not failed:
+            total_note = (f"; the final sum is not checked: committed transactions "
+                          f"{', '.join(opaque[:5])} run user-defined operations")
+        else:
+            got_total = sum(final.values())
+            if got_total != want_total:
+                how = "the atomic batch failed, so nothing may change" if failed else \
+                    f"deposits minus withdrawals of committed transactions: {expected_total:+d}"
+                c.add(CREATED, f"the balances sum to {got_total} at the end, but {want_total} "
+                      f"was expected (initially {initial}; {how})")
+            total_note = f"; the balances sum to {got_total} as expected"
+    else:
+        total_note = "; the final sum is not checked: the final state is unknown"
+    return c.verdict(f"{checked} committed transactions changed the total exactly by their "
+                     f"deposits minus withdrawals; no balance is negative{total_note}")

@@ -1,0 +1,79 @@
+"""Serial equivalence: final balances and every outcome equal those of serial execution.
+
+Outcomes are read from the trace (COMMIT, ABORT and its reason) and, when the executor's
+reported outcomes are given, from those too. In an atomic batch that failed, serial
+execution rolls back every transaction before the failing one (the trace must show them
+committed before the rollback), aborts the failing one with the same reason and skips the
+rest (which may have run, or not, before the failure was known).
+"""
+
+from __future__ import annotations
+
+from harness.checks.facts import ABORTED, COMMITTED, UNFINISHED, Facts
+from harness.checks.oracle import ROLLED_BACK, SKIPPED, OracleResult
+from harness.checks.verdict import EQUIVALENCE, Collector, Verdict
+
+
+def _serially(status: str, reason: str | None) -> str:
+    if status == ABORTED:
+        return f"serial execution aborts it ({reason})"
+    if status == ROLLED_BACK:
+        return "serial execution commits it before the atomic batch rolls back"
+    return f"serial execution has it {status}"
+
+
+def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
+    """Final balances and per-transaction outcomes against the serial oracle."""
+    c = Collector(EQUIVALENCE)
+    final = facts.final_state
+    if final is not None:
+        last_install: dict[str, str] = {}
+        for _, t, account, _, _ in facts.writes:
+            last_install[account] = facts.ids[t]
+        for account in sorted(set(oracle.final_state) | set(final)):
+            got, want = final.get(account), oracle.final_state.get(account)
+            if got != want:
+                source = "the executor's final state" if facts.final_source == "result" \
+                    else "the trace's installs"
+                c.add("final balance",
+                      f"{account} is {got} in {source} but {want} after serial execution "
+                      f"(last written serially by {oracle.last_writer.get(account, 'nobody')}, "
+                      f"last installed in the trace by {last_install.get(account, 'nobody')})",
+                      accounts=(account,))
+    for t, tx_id in enumerate(facts.ids):
+        want_status, want_reason = oracle.outcomes[tx_id]
+        seen = facts.status(t)
+        reason = facts.reason[t]
+        if want_status == SKIPPED:
+            ok = seen != UNFINISHED
+        elif want_status in (COMMITTED, ROLLED_BACK):
+            ok = seen == COMMITTED
+        else:
+            ok = seen == ABORTED and reason == want_reason
+        if not ok:
+            shown = f"{seen} ({reason})" if seen == ABORTED else seen
+            c.add("outcome", f"{tx_id} is {shown} in the trace, but "
+                  f"{_serially(want_status, want_reason)}", txns=(tx_id,))
+    if facts.claimed is not None:
+        for tx_id in facts.ids:
+            claimed = facts.claimed.get(tx_id)
+            want = oracle.outcomes[tx_id]
+            if claimed != want:
+                c.add("reported outcome",
+                      f"the executor reported {tx_id} as {_describe(claimed)}, but "
+                      f"{_serially(*want)}", txns=(tx_id,))
+    if final is not None:
+        holds = (f"the final balances of {len(oracle.final_state)} accounts and the outcomes of "
+                 f"{len(facts.ids)} transactions match serial execution in batch order")
+    else:
+        holds = (f"the outcomes of {len(facts.ids)} transactions match serial execution in batch "
+                 "order (balances not compared: the atomic batch failed and no final state "
+                 "was given)")
+    return c.verdict(holds)
+
+
+def _describe(outcome: tuple[str, str | None] | None) -> str:
+    if outcome is None:
+        return "missing"
+    status, reason = outcome
+    return f"{status} ({reason})" if reason else status

@@ -1,0 +1,365 @@
+"""What the checkers read: the batch, the observed execution, and one index over both.
+
+:class:`Observed` is what an execution produced (its trace and, when known, its final
+balances and the outcomes it claimed). :class:`Facts` indexes it once, in time linear in the
+trace (plus a sort when the trace is not in timestamp order), so that every checker runs in
+linear time. The dependency rules and the serial order are derived here from the batch,
+independently of :mod:`aethel.analysis`.
+
+Final state. When no final state is given it is reconstructed from the trace: every
+``WRITE`` replayed in time order on the batch's initial balances. In an atomic batch whose
+trace shows a failure the executor must roll back, which a trace does not record; the final
+state is then unknown and the checkers that need it say so.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import json
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from aethel.errors import CircularDependencyError, InputError
+from aethel.model import ATOMIC, MODES, Batch
+from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
+
+if TYPE_CHECKING:
+    from aethel.executor import ExecutionResult
+
+SKIP_PREFIX = "skipped"
+"""ABORT reasons of transactions discarded by a failed atomic batch start with this."""
+
+RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
+
+# What the trace shows about a transaction.
+NOT_RUN, UNFINISHED, COMMITTED, ABORTED, SKIPPED = (
+    "not run", "unfinished", "committed", "aborted", "skipped")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """An execution as the checkers see it.
+
+    ``final_state`` (balances after the run) and ``outcomes`` (``id → (status, reason)``
+    as the executor reported them) are optional.
+    """
+
+    events: Sequence[Event]
+    final_state: Mapping[str, int] | None = None
+    outcomes: Mapping[str, tuple[str, str | None]] | None = None
+
+    @classmethod
+    def from_result(cls, result: ExecutionResult) -> Observed:
+        """The trace, final balances and reported outcomes of an :class:`ExecutionResult`."""
+        return cls(result.execution_trace, dict(result.final_states),
+                   {t: (o.status, o.reason) for t, o in result.outcomes.items()})
+
+
+def load_result(path: str | Path) -> tuple[dict[str, int], dict[str, tuple[str, str | None]],
+                                           str | None]:
+    """Read the JSON written by ``aethel run --out``: (final_states, outcomes, mode).
+
+    Raises :class:`InputError` naming the file and field.
+    """
+    where = str(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read result: {exc.strerror}", where) from None
+    except (ValueError, RecursionError):
+        raise InputError("not valid JSON", where) from None
+    if not isinstance(doc, dict):
+        raise InputError("expected a JSON object", where)
+    states = doc.get("final_states")
+    if not isinstance(states, dict):
+        raise InputError("field 'final_states' must be an object", where)
+    for account, value in states.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"field 'final_states.{account}' must be an integer", where)
+    outcomes: dict[str, tuple[str, str | None]] = {}
+    raw = doc.get("outcomes", {})
+    if not isinstance(raw, dict):
+        raise InputError("field 'outcomes' must be an object", where)
+    for txn, outcome in raw.items():
+        if not isinstance(outcome, dict) or not isinstance(outcome.get("status"), str) or \
+                not isinstance(outcome.get("reason", ""), str):
+            raise InputError(f"field 'outcomes.{txn}' must be an object with a string "
+                             "'status' (and optional string 'reason')", where)
+        outcomes[txn] = (outcome["status"], outcome.get("reason"))
+    mode = doc.get("mode")
+    if mode is not None and mode not in MODES:
+        raise InputError(f"field 'mode' must be one of {', '.join(MODES)}", where)
+    return dict(states), outcomes, mode
+
+
+def dependencies(batch: Batch) -> Iterator[tuple[int, int, str, str | None]]:
+    """Every edge u → v of the batch's dependency DAG as ``(u, v, kind, account)``, by index.
+
+    Per account, a small index of the last writer and the readers since that write gives
+    read-after-write, write-after-write and write-after-read edges in one pass in batch
+    order; ``after`` adds explicit edges. An edge may be yielded once per reason.
+    """
+    index = {tx.id: i for i, tx in enumerate(batch.transactions)}
+    last_writer: dict[str, int] = {}
+    readers: dict[str, list[int]] = {}
+    for v, tx in enumerate(batch.transactions):
+        for account in sorted(tx.reads):
+            u = last_writer.get(account)
+            if u is not None:
+                yield u, v, RAW, account
+        for account in sorted(tx.writes):
+            for u in readers.pop(account, ()):
+                yield u, v, WAR, account
+            u = last_writer.get(account)
+            if u is not None:
+                yield u, v, WAW, account
+            last_writer[account] = v
+        for account in tx.reads - tx.writes:
+            readers.setdefault(account, []).append(v)
+        for dep in tx.after:
+            yield index[dep], v, EXPLICIT, None
+
+
+def serial_order(batch: Batch) -> list[int]:
+    """Batch order, moved only as far as explicit ``after`` dependencies require (indices).
+
+    Raises :class:`CircularDependencyError` when explicit dependencies form a cycle.
+    """
+    n = len(batch.transactions)
+    if not any(tx.after for tx in batch.transactions):
+        return list(range(n))
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for u, v, _, _ in dependencies(batch):
+        succ[u].append(v)
+        indeg[v] += 1
+    ready = [v for v in range(n) if not indeg[v]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(u)
+        for v in succ[u]:
+            indeg[v] -= 1
+            if not indeg[v]:
+                heapq.heappush(ready, v)
+    if len(order) < n:
+        ids = [tx.id for tx in batch.transactions]
+        done = set(order)
+        rest = nx.DiGraph((ids[u], ids[v]) for u in range(n) if u not in done
+                          for v in succ[u])
+        nodes = [u for u, _ in nx.find_cycle(rest)]
+        raise CircularDependencyError([*nodes, nodes[0]])
+    return order
+
+
+def describe_dependency(kind: str, account: str | None, u: str, v: str) -> str:
+    """Why ``v`` depends on ``u``, in plain words."""
+    if kind == RAW:
+        return f"{v} reads {account}, which {u} writes"
+    if kind == WAW:
+        return f"both write {account}"
+    if kind == WAR:
+        return f"{v} writes {account}, which {u} reads"
+    return f"{v} is declared to run after {u}"
+
+
+class Facts:
+    """One pass over the trace, indexed for the checkers.
+
+    Transactions are referred to by their index in the batch. Event positions are indices
+    into :attr:`events`, the trace in time order (by ``ts``, ties in trace order).
+    """
+
+    def __init__(self, batch: Batch, observed: Observed) -> None:
+        self.batch = batch
+        self.mode = batch.mode
+        self.txs = batch.transactions
+        self.ids = [tx.id for tx in self.txs]
+        self.index = {t: i for i, t in enumerate(self.ids)}
+        self.order = serial_order(batch)
+        self.claimed = observed.outcomes
+        self._scan_file_order(list(observed.events))
+        self._scan()
+        self._derive_final(observed.final_state)
+
+    def _scan_file_order(self, events: list[Event]) -> None:
+        """Per-worker timestamp regressions (in file order); sort into time order if needed.
+
+        A trace in timestamp order has none, so only an unordered trace is scanned."""
+        self.regressions: list[tuple[int, Event, int]] = []
+        stamps = list(map(itemgetter(2), events))
+        if stamps == sorted(stamps):
+            self.events = events
+        else:
+            last: dict[tuple[int, int], int] = {}
+            for position, event in enumerate(events):
+                key = (event.pid, event.worker)
+                before = last.get(key)
+                if before is not None and event.ts < before:
+                    self.regressions.append((position, event, before))
+                last[key] = event.ts
+            self.events = sorted(events, key=itemgetter(2))
+        self.t0 = self.events[0].ts if self.events else 0
+
+    def _scan(self) -> None:
+        """Split the events by kind and transaction (in bulk: this is the hot path)."""
+        n = len(self.ids)
+        events = self.events
+        kinds = list(map(itemgetter(0), events))
+        tix = list(map(self.index.get, map(itemgetter(1), events)))
+        by_kind: dict[str, list[int]] = {kind: [] for kind in KINDS}
+        unknown: list[int] = []
+        for p, kind in enumerate(kinds):
+            by_kind.get(kind, unknown).append(p)
+        self.unknown = unknown
+        if None in tix:
+            self.unknown = sorted({*self.unknown, *(p for p, t in enumerate(tix) if t is None)})
+            bad = set(self.unknown)
+            by_kind = {k: [p for p in ps if p not in bad] for k, ps in by_kind.items()}
+        self.has_events = [False] * n
+        for t in set(tix):
+            if t is not None:
+                self.has_events[t] = True
+        reads = _columns(events, tix, by_kind[READ], 7)
+        writes = _columns(events, tix, by_kind[WRITE], 8)
+        self.reads: list[tuple[int, int, str, int, str]] = list(zip(*reads, strict=True))
+        self.writes: list[tuple[int, int, str, int, str]] = list(zip(*writes, strict=True))
+        # (transaction, account) → (version, value) of its READ; → (value, position) of its WRITE
+        self.read_of = dict(zip(zip(reads[1], reads[2], strict=True),
+                                zip(reads[4], reads[3], strict=True), strict=True))
+        self.write_of = dict(zip(zip(writes[1], writes[2], strict=True),
+                                 zip(writes[3], writes[0], strict=True), strict=True))
+        self.nreads, self.nwrites = _per_transaction(reads[1], n), _per_transaction(writes[1], n)
+        self.start = start = [-1] * n
+        self.starts = starts = [0] * n
+        for p in by_kind[START]:
+            t = tix[p]
+            starts[t] += 1
+            if start[t] < 0:
+                start[t] = p
+        self.end = end = [-1] * n
+        self.ends = ends = [0] * n
+        self.end_kind: list[str | None] = [None] * n
+        self.reason: list[str | None] = [None] * n
+        for p in sorted(by_kind[COMMIT] + by_kind[ABORT]):
+            t = tix[p]
+            ends[t] += 1
+            if end[t] < 0:
+                end[t] = p
+                self.end_kind[t] = kinds[p]
+                self.reason[t] = events[p][9]
+        self.committed = [k == COMMIT for k in self.end_kind]
+        # First STARTs (t) and first ends that are COMMITs (~t), in time order.
+        marks = sorted([p for p in start if p >= 0] +
+                       [e for e, c in zip(end, self.committed, strict=True) if c])
+        self.boundaries = [tix[p] if kinds[p] == START else ~tix[p] for p in marks]
+
+    def _derive_final(self, given: Mapping[str, int] | None) -> None:
+        self.failure = self._first_failure()
+        self.final_source: str | None
+        if given is not None:
+            self.final_state: dict[str, int] | None = dict(given)
+            self.final_source = "result"
+        elif self.mode == ATOMIC and self.failure is not None:
+            self.final_state = None
+            self.final_source = None
+        else:
+            state = dict(self.batch.accounts)
+            for _, _, account, value, _ in self.writes:
+                state[account] = value
+            self.final_state = state
+            self.final_source = "trace"
+
+    def _first_failure(self) -> int | None:
+        """In an atomic batch: the first transaction in serial order that the trace shows
+        failing (an ABORT that is not a skip)."""
+        if self.mode != ATOMIC:
+            return None
+        return next((t for t in self.order if self.status(t) == ABORTED), None)
+
+    def status(self, t: int) -> str:
+        """What the trace shows: committed, aborted, skipped, unfinished or not run."""
+        kind = self.end_kind[t]
+        if kind == COMMIT:
+            return COMMITTED
+        if kind == ABORT:
+            reason = self.reason[t] or ""
+            return SKIPPED if reason.startswith(SKIP_PREFIX) else ABORTED
+        return UNFINISHED if self.has_events[t] else NOT_RUN
+
+    def at(self, p: int) -> str:
+        """The time of event ``p`` relative to the first event, e.g. ``+12.5 µs``."""
+        return f"+{(self.events[p].ts - self.t0) / 1000:.1f} µs"
+
+    def committed_writers(self) -> dict[str, list[int]]:
+        """Account → indices (ascending) of the committed transactions that installed it."""
+        writers: dict[str, list[int]] = {}
+        committed = self.committed
+        for _, t, account, _, _ in self.writes:
+            if committed[t]:
+                writers.setdefault(account, []).append(t)
+        for ts in writers.values():
+            ts.sort()
+        return writers
+
+    @staticmethod
+    def last_before(writers: list[int] | None, t: int) -> int | None:
+        """The last index in ascending ``writers`` that is smaller than ``t``."""
+        if not writers:
+            return None
+        i = bisect_left(writers, t)
+        return writers[i - 1] if i else None
+
+    def version_name(self, t: int | None) -> str:
+        """A transaction index as a version name (``init`` for ``None``)."""
+        return INIT if t is None else self.ids[t]
+
+
+def _columns(events: list[Event], tix: list[int | None], positions: list[int], last: int
+             ) -> tuple[list, ...]:
+    """Columns position, transaction, account, value, version (or replaced) of some events."""
+    chosen = list(map(events.__getitem__, positions))
+    return (positions, list(map(tix.__getitem__, positions)),
+            list(map(itemgetter(5), chosen)), list(map(itemgetter(6), chosen)),
+            list(map(itemgetter(last), chosen)))
+
+
+def _per_transaction(txns: list[int], n: int) -> list[int]:
+    """How often each of ``n`` transactions occurs in ``txns``."""
+    counts = [0] * n
+    for t, k in Counter(txns).items():
+        counts[t] = k
+    return counts
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: indexing a trace allocates millions of long-lived
+    tuples, which it would rescan again and again for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def analyse(batch: Batch, events: Sequence[Event] | Observed,
+            final_state: Mapping[str, int] | None = None,
+            outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> Facts:
+    """Index a batch and an execution for the checkers (``events`` or an :class:`Observed`)."""
+    observed = events if isinstance(events, Observed) else Observed(events, final_state,
+                                                                     outcomes)
+    with paused_gc():
+        return Facts(batch, observed)

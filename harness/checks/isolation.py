@@ -1,0 +1,255 @@
+"""Isolation and thread safety, judged from the versions the trace records.
+
+Anomaly classes reported:
+
+* ``trace integrity`` — an event for an unknown transaction; a transaction without exactly
+  one START and one COMMIT/ABORT; a READ or WRITE outside its transaction's START…end; an
+  account read or installed twice by one transaction; a worker's timestamps going back; a
+  committed transaction of built-in operations without the READ or WRITE its operations
+  imply.
+* ``undeclared access`` — a READ outside the declared accounts, a WRITE outside the
+  declared writes.
+* ``dirty read`` — a READ of a version whose writer aborted or had not committed yet.
+* ``stale read`` / ``read from the future`` — a READ of another version than the one
+  installed by the last committed writer of that account preceding the reader in serial
+  order (``init`` if none).
+* ``wrong value`` — a READ whose value is not the value its version was installed with.
+* ``lost update`` — an install that replaced another version than the one its transaction
+  read; an install that replaced another version than the last recorded install left (a
+  version overwritten behind the trace's back); a final balance other than the last install.
+* ``write order`` — installs of one account not in serial order.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from aethel.model import ATOMIC
+from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.trace import ABORT, INIT
+from harness.checks.facts import Facts
+from harness.checks.verdict import ISOLATION, Collector, Verdict
+
+BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
+
+INTEGRITY = "trace integrity"
+UNDECLARED = "undeclared access"
+DIRTY = "dirty read"
+STALE = "stale read"
+FUTURE = "read from the future"
+WRONG_VALUE = "wrong value"
+LOST_UPDATE = "lost update"
+WRITE_ORDER = "write order"
+
+
+def check_isolation(facts: Facts) -> Verdict:
+    """Reads, installs, declared sets and the integrity of the trace."""
+    c = Collector(ISOLATION)
+    _integrity(facts, c)
+    _completeness(facts, c)
+    _reads(facts, c)
+    _installs(facts, c)
+    _final_state(facts, c)
+    ran = sum(facts.has_events)
+    return c.verdict(
+        f"all {len(facts.reads)} reads saw the version of the last preceding committed writer "
+        f"and all {len(facts.writes)} installs replaced the version their transaction read, "
+        f"in serial order; no dirty read, no undeclared access; the trace of {ran} "
+        "transactions is well-formed")
+
+
+def _integrity(facts: Facts, c: Collector) -> None:
+    ids = facts.ids
+    for p in facts.unknown:
+        event = facts.events[p]
+        c.add(INTEGRITY, f"a {event.kind} event at {facts.at(p)} names transaction "
+              f"{event.txn!r}, which is not in the batch" if event.txn not in facts.index else
+              f"event {p + 1} has unknown kind {event.kind!r}", txns=(event.txn,))
+    for t, has_events in enumerate(facts.has_events):
+        if not has_events:
+            continue
+        name = ids[t]
+        starts, ends = facts.starts[t], facts.ends[t]
+        if not starts:
+            c.add(INTEGRITY, f"{name} has events but no START", txns=(name,))
+        elif starts > 1:
+            c.add(INTEGRITY, f"{name} has {starts} START events", txns=(name,))
+        if not ends:
+            c.add(INTEGRITY, f"{name} has events but no COMMIT or ABORT", txns=(name,))
+        elif ends > 1:
+            c.add(INTEGRITY, f"{name} has {ends} COMMIT/ABORT events", txns=(name,))
+        if ends and starts and facts.end[t] < facts.start[t]:
+            c.add(INTEGRITY, f"{name}'s {facts.end_kind[t]} at {facts.at(facts.end[t])} comes "
+                  f"before its START at {facts.at(facts.start[t])}", txns=(name,))
+    for position, event, before in facts.regressions:
+        c.add(INTEGRITY, f"worker {event.worker} of process {event.pid} goes back in time: "
+              f"{event.kind} of {event.txn} (trace event {position + 1}) is {before - event.ts} "
+              "ns before that worker's previous event", txns=(event.txn,))
+
+
+def _completeness(facts: Facts, c: Collector) -> None:
+    """A committed transaction of built-in operations reads every account its operations
+    read (the first access to an account is always a read of the snapshot) and installs
+    every account they write.
+
+    Fast path: with no duplicate and no undeclared access (checked elsewhere), as many READs
+    as declared reads and WRITEs as declared writes means nothing is missing."""
+    read_of, write_of, nreads, nwrites = facts.read_of, facts.write_of, facts.nreads, \
+        facts.nwrites
+    for t, tx in enumerate(facts.txs):
+        if not facts.committed[t] or (nreads[t] >= len(tx.reads) and
+                                      nwrites[t] >= len(tx.writes)):
+            continue
+        if any(not isinstance(op, BUILT_IN) for op in tx.ops):
+            continue
+        name = facts.ids[t]
+        for op in tx.ops:
+            for account in op.reads:
+                if (t, account) not in read_of:
+                    c.add(INTEGRITY, f"{name} committed, but the trace has no READ of "
+                          f"{account}, which its {op.kind} reads", (name,), (account,))
+            for account in op.writes:
+                if (t, account) not in write_of:
+                    c.add(INTEGRITY, f"{name} committed, but the trace has no install of "
+                          f"{account}, which its {op.kind} writes", (name,), (account,))
+
+
+def _duplicates(entries: list[tuple[int, int, str, int, str]]) -> set[tuple[int, str]]:
+    """(transaction, account) pairs that occur more than once."""
+    seen: set[tuple[int, str]] = set()
+    twice = set()
+    for _, t, account, _, _ in entries:
+        if (t, account) in seen:
+            twice.add((t, account))
+        seen.add((t, account))
+    return twice
+
+
+def _reads(facts: Facts, c: Collector) -> None:
+    ids, index, start, end = facts.ids, facts.index, facts.start, facts.end
+    accounts = [tx.accounts for tx in facts.txs]
+    committed, end_kind, write_of = facts.committed, facts.end_kind, facts.write_of
+    initial = facts.batch.accounts
+    writers = facts.committed_writers()
+    if len(facts.read_of) < len(facts.reads):
+        for t, account in sorted(_duplicates(facts.reads)):
+            c.add(INTEGRITY, f"{ids[t]} has more than one READ of {account}", (ids[t],),
+                  (account,))
+    for p, t, account, value, version in facts.reads:
+        if account not in accounts[t]:
+            c.add(UNDECLARED, f"{ids[t]} read {account}, which it did not declare",
+                  (ids[t],), (account,))
+        if p < start[t] or 0 <= end[t] < p:
+            c.add(INTEGRITY, f"{ids[t]}'s READ of {account} at {facts.at(p)} lies outside its "
+                  "START…end", (ids[t],), (account,))
+        ws = writers.get(account)
+        i = bisect_left(ws, t) if ws else 0
+        expected = ws[i - 1] if i else None
+        if version == INIT:
+            if value != initial.get(account):
+                c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@init, but {account} was "
+                      f"{initial.get(account)} initially", (ids[t],), (account,))
+            if expected is not None:
+                _wrong_version(facts, c, p, t, account, version, None, expected)
+            continue
+        u = index.get(version)
+        if u is None:
+            c.add(INTEGRITY, f"{ids[t]} read {account}@{version}, but no transaction "
+                  f"{version!r} is in the batch", (ids[t],), (account,))
+            continue
+        installed = write_of.get((u, account))
+        if end_kind[u] == ABORT:
+            c.add(DIRTY, f"{ids[t]} read {account}@{version}, written by {version}, which "
+                  "aborted", (ids[t], version), (account,))
+        elif installed is None:
+            c.add(DIRTY, f"{ids[t]} read {account}@{version}, but {version} never "
+                  f"installed {account}", (ids[t], version), (account,))
+        elif not committed[u] or end[u] > p:
+            when = f"at {facts.at(end[u])}" if committed[u] else "never"
+            c.add(DIRTY, f"{ids[t]} read {account}@{version} at {facts.at(p)}, but "
+                  f"{version} committed {when}", (ids[t], version), (account,))
+        else:
+            if installed[0] != value:
+                c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@{version}, but {version} "
+                      f"installed {account}={installed[0]}", (ids[t], version), (account,))
+            if u != expected:
+                _wrong_version(facts, c, p, t, account, version, u, expected)
+
+
+def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, version: str,
+                   u: int | None, expected: int | None) -> None:
+    """A committed version other than the expected one: from the future, or stale."""
+    name = facts.ids[t]
+    want = facts.version_name(expected)
+    if expected is None or (u is not None and u > expected):
+        c.add(FUTURE, f"{name} read {account}@{version}, but {version} does not precede "
+              f"{name} in serial order; {name} should have read {account}@{want}",
+              (name, version), (account,))
+        return
+    installed_at = facts.write_of[(expected, account)][1]
+    if installed_at < p:
+        c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it "
+              f"in serial order, had already installed {account}@{want} (at "
+              f"{facts.at(installed_at)}, before the read at {facts.at(p)}): {want}'s "
+              f"update is lost to {name}", (name, want), (account,))
+    else:
+        c.add(STALE, f"{name} read {account}@{version} at {facts.at(p)}, before {want}, "
+              f"which precedes it in serial order, installed {account}@{want} (at "
+              f"{facts.at(installed_at)})", (name, want), (account,))
+
+
+def _installs(facts: Facts, c: Collector) -> None:
+    ids, read_of, start, end = facts.ids, facts.read_of, facts.start, facts.end
+    writes = [tx.writes for tx in facts.txs]
+    if len(facts.write_of) < len(facts.writes):
+        for t, account in sorted(_duplicates(facts.writes)):
+            c.add(INTEGRITY, f"{ids[t]} installed {account} more than once", (ids[t],),
+                  (account,))
+    current: dict[str, tuple[str, int]] = {}
+    for p, t, account, _, replaced in facts.writes:
+        name = ids[t]
+        if account not in writes[t]:
+            c.add(UNDECLARED, f"{name} wrote {account}, which it did not declare as a write",
+                  (name,), (account,))
+        if p < start[t] or 0 <= end[t] < p:
+            c.add(INTEGRITY, f"{name}'s WRITE of {account} at {facts.at(p)} lies outside its "
+                  "START…end", (name,), (account,))
+        version, by = current.get(account, (INIT, -1))
+        if replaced != version:
+            c.add(LOST_UPDATE, f"{name}'s install of {account} replaced {account}@{replaced}, "
+                  f"but the last recorded install had left {account}@{version}: that version "
+                  "was overwritten without a recorded install, or an install is missing from "
+                  "the trace", (name, version), (account,))
+        read = read_of.get((t, account))
+        if read is not None and read[0] != replaced:
+            c.add(LOST_UPDATE, f"{name} read {account}@{read[0]} but its install replaced "
+                  f"{account}@{replaced}: the update by {replaced} is lost",
+                  (name, replaced), (account,))
+        if by > t:
+            c.add(WRITE_ORDER, f"{name} installed {account} after {ids[by]} did, but {name} "
+                  f"precedes {ids[by]} in serial order", (name, ids[by]), (account,))
+        current[account] = (name, t)
+
+
+def _final_state(facts: Facts, c: Collector) -> None:
+    """The final balances are what the last recorded installs left (unless rolled back)."""
+    final = facts.final_state
+    if final is None or facts.final_source != "result" or (
+            facts.mode == ATOMIC and facts.failure is not None):
+        return
+    last: dict[str, tuple[int, int]] = {}
+    for _, t, account, value, _ in facts.writes:
+        last[account] = (value, t)
+    for account, initial in facts.batch.accounts.items():
+        want, by = last.get(account, (initial, -1))
+        got = final.get(account)
+        if got == want:
+            continue
+        if by < 0:
+            c.add(LOST_UPDATE, f"{account} is {got} at the end, but the trace has no install "
+                  f"of {account}, which started at {initial}", accounts=(account,))
+        else:
+            name = facts.ids[by]
+            c.add(LOST_UPDATE, f"{account} is {got} at the end, but the last recorded "
+                  f"install, by {name}, left {want}: {name}'s update was overwritten without a "
+                  "recorded install", (name,), (account,))

@@ -1,0 +1,70 @@
+"""The serial oracle: the batch run one transaction at a time, in serial order.
+
+It shares the semantics of the operations (:func:`aethel.context.run_transaction`) with the
+engine and nothing else: no scheduler, no pool, no install step, no undo log. The state is
+a plain dict; a committed transaction's writes are applied right after it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from aethel.context import run_transaction
+from aethel.model import ATOMIC, Batch
+from aethel.trace import INIT, Event
+from harness.checks.facts import serial_order
+
+COMMITTED, ABORTED, ROLLED_BACK, SKIPPED = "committed", "aborted", "rolled_back", "skipped"
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """Serial execution: the order, final balances, outcomes ``id → (status, reason)``,
+    the last writer of every account (``init`` if none) and the failing transaction of an
+    atomic batch."""
+
+    order: tuple[str, ...]
+    final_state: dict[str, int]
+    outcomes: dict[str, tuple[str, str | None]]
+    last_writer: dict[str, str]
+    failed: str | None
+
+    @property
+    def committed(self) -> bool:
+        """True unless an atomic batch failed."""
+        return self.failed is None
+
+
+def _discard(event: Event) -> None:
+    """The oracle keeps no trace."""
+
+
+def serial_oracle(batch: Batch) -> OracleResult:
+    """Run ``batch`` serially and report what serial execution gives."""
+    order = [batch.transactions[i] for i in serial_order(batch)]
+    state = dict(batch.accounts)
+    writer = dict.fromkeys(batch.accounts, INIT)
+    outcomes: dict[str, tuple[str, str | None]] = {}
+    pid = os.getpid()
+    failed = None
+    for r, tx in enumerate(order):
+        snapshot = {a: (state[a], writer[a]) for a in tx.accounts}
+        result = run_transaction(r, tx, snapshot, 0, pid, _discard)
+        if result.ok:
+            state.update(result.writes)
+            writer.update(dict.fromkeys(result.writes, tx.id))
+            outcomes[tx.id] = (COMMITTED, None)
+            continue
+        outcomes[tx.id] = (ABORTED, result.reason)
+        if batch.mode == ATOMIC:
+            failed = tx.id
+            for earlier in order[:r]:
+                outcomes[earlier.id] = (ROLLED_BACK, None)
+            for later in order[r + 1:]:
+                outcomes[later.id] = (SKIPPED, None)
+            state = dict(batch.accounts)
+            writer = dict.fromkeys(batch.accounts, INIT)
+            break
+    return OracleResult(tuple(tx.id for tx in order), state,
+                        {tx.id: outcomes[tx.id] for tx in batch.transactions}, writer, failed)

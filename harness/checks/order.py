@@ -1,0 +1,42 @@
+"""Dependency order: for every DAG edge u → v, u ended (COMMIT or ABORT) before v started.
+
+The edges come from :func:`harness.checks.facts.dependencies`, the checker's own
+per-account index over the batch, not from the engine's analysis. A transaction that never
+started constrains nothing; one that started although a predecessor never finished is a
+violation.
+"""
+
+from __future__ import annotations
+
+from harness.checks.facts import Facts, dependencies, describe_dependency
+from harness.checks.verdict import ORDER, Collector, Verdict
+
+
+def check_order(facts: Facts) -> Verdict:
+    """Every dependency's end precedes its dependant's START in the trace."""
+    c = Collector(ORDER)
+    start, end, ids = facts.start, facts.end, facts.ids
+    edges = 0
+    marked = [-1] * len(ids)
+    for u, v, kind, account in dependencies(facts.batch):
+        if marked[u] == v:
+            continue
+        marked[u] = v
+        edges += 1
+        sv = start[v]
+        if sv < 0:
+            continue
+        eu = end[u]
+        if 0 <= eu < sv:
+            continue
+        why = describe_dependency(kind, account, ids[u], ids[v])
+        if eu < 0:
+            when = f"{ids[u]} never finished"
+        else:
+            when = f"{ids[u]} finished only at {facts.at(eu)}"
+        c.add("order", f"{ids[v]} started at {facts.at(sv)}, but it depends on {ids[u]} "
+              f"({why}) and {when}", txns=(ids[u], ids[v]),
+              accounts=(account,) if account else ())
+    started = sum(s >= 0 for s in start)
+    return c.verdict(f"for all {edges} dependency edges, the predecessor ended before the "
+                     f"dependant started ({started} transactions started)")

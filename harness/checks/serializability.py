@@ -1,0 +1,307 @@
+"""Strict serializability: the direct serialization graph plus real-time order is acyclic.
+
+Nodes are the committed transactions. Edges, from the versions the trace records:
+
+* ``ww`` T1 → T2: T2's install of an account replaced the version T1 installed;
+* ``wr`` T1 → T2: T2 read a version T1 installed;
+* ``rw`` T1 → T2: T1 read a version of an account and T2 installed the next one
+  (an anti-dependency: T1 did not see T2's write, so T1 must come first);
+* ``rt`` T1 → T2: T1 committed before T2 started. Only a transitive reduction is kept
+  (a frontier of recent commits, as Elle does), so these edges stay linear in number.
+
+Acyclic: a witness serial order is commit order when every data edge goes forward in it
+(the fast path, which needs no graph), else a topological order (smallest batch index
+first).
+Cyclic: the shortest cycle is reported with every edge in plain words and classified in
+Adya's terms, searching as Elle does: ``G0`` (only ww), ``G1c`` (ww and wr), ``G-single``
+(exactly one rw), ``G2`` (two or more rw); a cycle that needs a real-time edge gets the
+suffix ``-realtime`` (serializable, but not strictly).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterator
+
+import networkx as nx
+
+from aethel.trace import INIT
+from harness.checks.facts import Facts
+from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict
+
+WW, WR, RW, RT = 1, 2, 4, 8
+LABELS = {WW: "ww", WR: "wr", RW: "rw", RT: "rt"}
+DATA = WW | WR | RW
+MAX_SOURCES = 256
+"""Bound on the breadth-first searches per cycle search (exact for cycles among fewer nodes)."""
+
+CLASSES = {
+    "G0": "a write cycle: the transactions overwrote each other's versions in a circle",
+    "G1c": "circular information flow: each transaction saw another's write, in a circle",
+    "G-single": "a cycle with exactly one anti-dependency (read skew; lost update)",
+    "G2": "a cycle of anti-dependencies (write skew)",
+}
+
+
+def check_serializability(facts: Facts) -> Verdict:
+    """Build the serialization graph with real-time edges; witness order or shortest cycle.
+
+    Fast path: real-time edges always go forward in commit order, so if every data edge
+    does too, commit order is a witness and the graph is acyclic without building it."""
+    end = facts.end
+    counts = dict.fromkeys(LABELS, 0)
+    forward = True
+    for u, v, label in _edges(facts, realtime=False):
+        counts[label] += 1
+        if end[u] > end[v]:
+            forward = False
+    c = Collector(SERIALIZABILITY)
+    if forward:
+        order = sorted((t for t, ok in enumerate(facts.committed) if ok), key=end.__getitem__)
+        how = "every ww, wr and rw edge goes forward in commit order, as real-time edges do"
+    else:
+        order, rest = _topological_order(facts)
+        if rest:
+            _report_cycle(facts, rest, c)
+        how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges with real-time order"
+    names = [facts.ids[t] for t in order]
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return c.verdict(f"no cycle among {len(names)} committed transactions ({how}); witness "
+                     f"serial order {shown or '(empty)'}", witness=tuple(names))
+
+
+def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int]]]:
+    """Kahn's algorithm (smallest batch index first) over every edge: the order, and the
+    edges (kind masks) among the transactions it could not order (empty if acyclic)."""
+    committed = facts.committed
+    n = len(committed)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for u, v, _ in _edges(facts, realtime=True):
+        succ[u].append(v)
+        indeg[v] += 1
+    nodes = [t for t in range(n) if committed[t]]
+    ready = [t for t in nodes if not indeg[t]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(u)
+        for v in succ[u]:
+            indeg[v] -= 1
+            if not indeg[v]:
+                heapq.heappush(ready, v)
+    done = set(order)
+    rest: dict[int, dict[int, int]] = {t: {} for t in nodes if t not in done}
+    if rest:
+        for u, v, label in _edges(facts, realtime=True):
+            if u in rest and v in rest:
+                rest[u][v] = rest[u].get(v, 0) | label
+    return order, rest
+
+
+def _edges(facts: Facts, realtime: bool) -> Iterator[tuple[int, int, int]]:
+    """Every edge as ``(u, v, kind)`` (real-time ones only if ``realtime``); an edge may
+    repeat, once per account and kind."""
+    committed, index = facts.committed, facts.index
+    following: dict[tuple[str, str], list[int]] = {}
+    for _, t, account, _, replaced in facts.writes:
+        if not committed[t]:
+            continue
+        key = (account, replaced)
+        installers = following.get(key)
+        if installers is None:
+            following[key] = [t]
+        else:
+            installers.append(t)
+        if replaced != INIT:
+            u = index.get(replaced)
+            if u is not None and u != t and committed[u]:
+                yield u, t, WW
+    for _, t, account, _, version in facts.reads:
+        if not committed[t]:
+            continue
+        if version != INIT:
+            u = index.get(version)
+            if u is not None and u != t and committed[u]:
+                yield u, t, WR
+        for w in following.get((account, version), ()):
+            if w != t:
+                yield t, w, RW
+    if not realtime:
+        return
+    frontier: set[int] = set()
+    preds: dict[int, tuple[int, ...]] = {}
+    for code in facts.boundaries:
+        if code >= 0:
+            if committed[code] and frontier:
+                preds[code] = tuple(frontier)
+            continue
+        t = ~code
+        before = preds.pop(t, ())
+        for u in before:
+            yield u, t, RT
+        frontier.difference_update(before)
+        frontier.add(t)
+
+
+def _report_cycle(facts: Facts, graph: dict[int, dict[int, int]], c: Collector) -> None:
+    """Find the most telling shortest cycle among ``graph`` (the nodes left by the
+    topological sort) and add it to ``c``."""
+    for name, allowed in (("G0", WW), ("G1c", WW | WR)):
+        cycle = _shortest_cycle(graph, allowed)
+        if cycle:
+            _add(facts, graph, c, name, cycle, allowed)
+            return
+    cycle = _single_anti_dependency(graph)
+    if cycle:
+        _add(facts, graph, c, "G-single", cycle, DATA)
+        return
+    cycle = _shortest_cycle(graph, DATA)
+    if cycle:
+        _add(facts, graph, c, "G2", cycle, DATA)
+        return
+    cycle = _shortest_cycle(graph, DATA | RT)
+    labels = [_label(graph[u][v], DATA | RT) for u, v in _pairs(cycle)]
+    rw = labels.count(RW)
+    name = "G0" if set(labels) <= {WW, RT} else "G1c" if rw == 0 else \
+        "G-single" if rw == 1 else "G2"
+    _add(facts, graph, c, f"{name}-realtime", cycle, DATA | RT)
+
+
+def _pairs(cycle: list[int]) -> list[tuple[int, int]]:
+    return list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+
+
+def _label(mask: int, allowed: int) -> int:
+    """The kind an edge is explained by: data dependencies before real time."""
+    return next(bit for bit in (WW, WR, RW, RT) if mask & allowed & bit)
+
+
+def _components(graph: dict[int, dict[int, int]], allowed: int) -> list[set[int]]:
+    """Strongly connected components with a cycle, using only ``allowed`` edges."""
+    g = nx.DiGraph()
+    g.add_edges_from((u, v) for u, out in graph.items() for v, m in out.items() if m & allowed)
+    return [s for s in nx.strongly_connected_components(g) if len(s) > 1]
+
+
+def _path(graph: dict[int, dict[int, int]], source: int, target: int, allowed: int,
+          within: set[int]) -> list[int] | None:
+    """Shortest path source ⇝ target over ``allowed`` edges inside ``within`` (BFS)."""
+    parent = {source: source}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v, mask in graph[u].items():
+            if not mask & allowed or v in parent or v not in within:
+                continue
+            parent[v] = u
+            if v == target:
+                path = [v]
+                while path[-1] != source:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            queue.append(v)
+    return None
+
+
+def _cycle_through(graph: dict[int, dict[int, int]], source: int, allowed: int,
+                   within: set[int]) -> list[int] | None:
+    """The shortest cycle through ``source`` over ``allowed`` edges inside ``within`` (BFS)."""
+    parent = {source: source}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v, mask in graph[u].items():
+            if not mask & allowed or v not in within:
+                continue
+            if v == source:
+                path = [u]
+                while path[-1] != source:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            if v not in parent:
+                parent[v] = u
+                queue.append(v)
+    return None
+
+
+def _shortest_cycle(graph: dict[int, dict[int, int]], allowed: int) -> list[int] | None:
+    """The shortest cycle over ``allowed`` edges (exact up to :data:`MAX_SOURCES` nodes)."""
+    best: list[int] | None = None
+    tried = 0
+    for component in sorted(_components(graph, allowed), key=len):
+        for source in sorted(component):
+            if tried >= MAX_SOURCES or (best is not None and len(best) == 2):
+                return best
+            tried += 1
+            cycle = _cycle_through(graph, source, allowed, component)
+            if cycle and (best is None or len(cycle) < len(best)):
+                best = cycle
+    return best
+
+
+def _single_anti_dependency(graph: dict[int, dict[int, int]]) -> list[int] | None:
+    """The shortest cycle with exactly one rw edge: an rw edge a → b closed by a path
+    b ⇝ a of ww and wr edges."""
+    best: list[int] | None = None
+    tried = 0
+    for component in sorted(_components(graph, DATA), key=len):
+        for a in sorted(component):
+            for b, mask in graph[a].items():
+                if not mask & RW or b not in component or tried >= MAX_SOURCES:
+                    continue
+                tried += 1
+                path = _path(graph, b, a, WW | WR, component)
+                if path and (best is None or len(path) < len(best)):
+                    best = path
+    return best
+
+
+def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, name: str,
+         cycle: list[int], allowed: int) -> None:
+    ids = facts.ids
+    members = set(cycle)
+    reads = [r for r in facts.reads if r[1] in members]
+    writes = [w for w in facts.writes if w[1] in members]
+    details, accounts = [], []
+    labels = []
+    for u, v in _pairs(cycle):
+        label = _label(graph[u][v], allowed)
+        text, account = _explain(facts, reads, writes, label, u, v)
+        labels.append((label, account))
+        details.append(f"{ids[u]} → {ids[v]} ({LABELS[label]}): {text}")
+        if account and account not in accounts:
+            accounts.append(account)
+    names = [ids[t] for t in cycle]
+    base = name.removesuffix("-realtime")
+    summary = f"{' → '.join([*names, names[0]])} is {CLASSES[base]}"
+    if name.endswith("-realtime"):
+        summary += "; the cycle needs real-time order, so no serial order respects it"
+    if len(cycle) == 2 and {lab for lab, _ in labels} == {RW, WW} and labels[0][1] == labels[1][1]:
+        summary += f" — a lost update on {labels[0][1]}"
+    c.add(name, summary, tuple(names), tuple(accounts), tuple(details))
+
+
+def _explain(facts: Facts, reads: list[tuple[int, int, str, int, str]],
+             writes: list[tuple[int, int, str, int, str]], label: int, u: int, v: int
+             ) -> tuple[str, str | None]:
+    """One edge in plain words, with the account it concerns."""
+    ids = facts.ids
+    a, b = ids[u], ids[v]
+    if label == WW:
+        account = next(w[2] for w in writes if w[1] == v and w[4] == a)
+        return f"{b} overwrote {a}'s write: its install of {account} replaced {account}@{a}", \
+            account
+    if label == WR:
+        account = next(r[2] for r in reads if r[1] == v and r[4] == a)
+        return f"{b} read {account}@{a}, the version {a} installed", account
+    if label == RW:
+        installed = {(w[2], w[4]) for w in writes if w[1] == v}
+        account, version = next((r[2], r[4]) for r in reads if r[1] == u
+                                and (r[2], r[4]) in installed)
+        return (f"{a} read {account}@{version}, but {b} installed the next version "
+                f"{account}@{b}: {a} did not see {b}'s write"), account
+    return (f"{a} committed at {facts.at(facts.end[u])}, before {b} started at "
+            f"{facts.at(facts.start[v])}"), None

@@ -1,0 +1,108 @@
+"""Verdicts: what a checker concludes, in plain words and as data.
+
+A :class:`Verdict` says whether one property holds. When it does not, ``counterexample``
+is the first :class:`Violation` found and ``violations`` holds up to :data:`KEEP` of them
+(``count`` is the total), each naming the transactions and accounts involved.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+EQUIVALENCE = "serial equivalence"
+ORDER = "dependency order"
+ISOLATION = "isolation"
+SERIALIZABILITY = "strict serializability"
+CONSERVATION = "conservation"
+ATOMICITY = "atomicity"
+PROPERTIES = (EQUIVALENCE, ORDER, ISOLATION, SERIALIZABILITY, CONSERVATION, ATOMICITY)
+
+KEEP = 50
+"""How many violations a verdict keeps (all are counted)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One anomaly: its class (e.g. ``"dirty read"``, ``"G-single"``), one plain sentence,
+    the transactions and accounts involved, and optional further lines (e.g. cycle edges)."""
+
+    anomaly: str
+    message: str
+    txns: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The violation as text: ``anomaly: message`` then the details, indented."""
+        return [f"{self.anomaly}: {self.message}", *(f"  {d}" for d in self.details)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether ``property`` holds, why (``explanation``) and, if not, a counterexample.
+
+    ``applicable`` is false when the property cannot be judged from the input (then ``ok``
+    is true and the explanation says why). ``witness`` is an equivalent serial order when
+    the strict-serializability checker found one.
+    """
+
+    property: str
+    ok: bool
+    explanation: str
+    counterexample: Violation | None = None
+    violations: tuple[Violation, ...] = ()
+    count: int = 0
+    applicable: bool = True
+    witness: tuple[str, ...] | None = None
+
+    def anomalies(self) -> set[str]:
+        """The anomaly classes among the kept violations."""
+        return {v.anomaly for v in self.violations}
+
+    def lines(self, limit: int = 10) -> list[str]:
+        """The verdict in plain words: a status line, then up to ``limit`` violations."""
+        status = "PASS" if self.ok and self.applicable else ("N/A " if self.ok else "FAIL")
+        out = [f"{status} {self.property}: {self.explanation}"]
+        for violation in self.violations[:limit]:
+            out.extend(f"     {line}" for line in violation.lines())
+        if self.count > min(limit, len(self.violations)):
+            out.append(f"     … and {self.count - min(limit, len(self.violations))} more")
+        return out
+
+
+def not_applicable(prop: str, why: str) -> Verdict:
+    """A verdict for a property that the input does not allow to judge."""
+    return Verdict(prop, True, f"not applicable: {why}", applicable=False)
+
+
+class Collector:
+    """Gathers the violations of one property and turns them into a :class:`Verdict`."""
+
+    def __init__(self, prop: str, keep: int = KEEP) -> None:
+        self.prop = prop
+        self.keep = keep
+        self.kept: list[Violation] = []
+        self.by_anomaly: Counter[str] = Counter()
+
+    @property
+    def count(self) -> int:
+        return sum(self.by_anomaly.values())
+
+    def add(self, anomaly: str, message: str, txns: tuple[str, ...] = (),
+            accounts: tuple[str, ...] = (), details: tuple[str, ...] = ()) -> None:
+        """Record one violation."""
+        self.by_anomaly[anomaly] += 1
+        if len(self.kept) < self.keep:
+            self.kept.append(Violation(anomaly, message, txns, accounts, details))
+
+    def verdict(self, holds: str, witness: tuple[str, ...] | None = None) -> Verdict:
+        """The verdict: ``holds`` explains success; a failure is summarised from the violations."""
+        if not self.by_anomaly:
+            return Verdict(self.prop, True, holds, witness=witness)
+        count = self.count
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.by_anomaly.most_common())
+        first = self.kept[0]
+        noun = "violation" if count == 1 else "violations"
+        return Verdict(self.prop, False, f"{count} {noun} ({kinds}); first: {first.message}",
+                       first, tuple(self.kept), count)
