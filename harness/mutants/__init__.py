@@ -1,0 +1,199 @@
+"""Mutant executors and the hunts that prove the checkers kill them.
+
+A hunt runs an executor on derandomized Hypothesis batches (the same sequence for every
+executor and every run, for a given strategy) and stops judging at the first batch on which
+the wanted checker reports the wanted anomaly. ``python -m harness.mutants`` prints the
+mutant table: mutant → killing checker → examples needed → seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from aethel.executor import ParallelExecutor
+from aethel.model import Batch
+from harness.checks import (
+    ATOMICITY,
+    CONSERVATION,
+    EQUIVALENCE,
+    ISOLATION,
+    ORDER,
+    SERIALIZABILITY,
+    Observed,
+    Verdict,
+    analyse,
+    check_all,
+)
+from harness.mutants import strategies
+from harness.mutants.executors import (
+    CompletionOrderInstalls,
+    DirtyRead,
+    IgnoresDependencies,
+    NonAtomicRollback,
+    StaleSnapshot,
+    TornInstall,
+    UndeclaredAccess,
+    UnsynchronisedTrace,
+    WholeStateMerge,
+)
+
+__all__ = ["MUTANTS", "Hunt", "MutantSpec", "any_violation", "hunt", "hunt_mutant", "judge",
+           "table"]
+
+
+@dataclass(frozen=True)
+class MutantSpec:
+    """A mutant, the batches that exercise its bug, and what must catch it.
+
+    ``killer`` is the property whose verdict must report one of ``anomalies`` within
+    ``budget`` examples. ``switch_interval`` (seconds), if set, is the GIL switch interval
+    during the hunt, to provoke thread interleavings.
+    """
+
+    executor: type[ParallelExecutor]
+    strategy: Callable[[], st.SearchStrategy[Batch]]
+    killer: str
+    anomalies: frozenset[str]
+    budget: int
+    switch_interval: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.executor.__name__
+
+    @property
+    def bug(self) -> str:
+        return str(self.executor.bug)  # every mutant class states its bug
+
+    def create(self, workers: int = 2) -> ParallelExecutor:
+        """The mutant on the thread backend."""
+        return self.executor("thread", workers)
+
+
+MUTANTS: tuple[MutantSpec, ...] = (
+    MutantSpec(IgnoresDependencies, strategies.conflicting, ORDER, frozenset({"order"}), 40),
+    MutantSpec(WholeStateMerge, strategies.conflicting, ISOLATION, frozenset({"lost update"}),
+               40),
+    MutantSpec(StaleSnapshot, strategies.conflicting, SERIALIZABILITY,
+               frozenset({"G-single"}), 40),
+    MutantSpec(NonAtomicRollback, strategies.failing_atomic, ATOMICITY,
+               frozenset({"partial rollback"}), 40),
+    MutantSpec(CompletionOrderInstalls, strategies.blind_writes, EQUIVALENCE,
+               frozenset({"final balance"}), 40),
+    MutantSpec(DirtyRead, strategies.conflicting, ISOLATION, frozenset({"dirty read"}), 40),
+    MutantSpec(UnsynchronisedTrace, strategies.read_heavy, ISOLATION,
+               frozenset({"trace integrity"}), 40, switch_interval=1e-6),
+    MutantSpec(UndeclaredAccess, strategies.undeclared_touches, ISOLATION,
+               frozenset({"undeclared access"}), 40),
+    MutantSpec(TornInstall, strategies.conflicting, CONSERVATION,
+               frozenset({"money created or destroyed"}), 40),
+)
+
+
+@dataclass(frozen=True)
+class Hunt:
+    """The outcome of a hunt: examples judged, seconds spent, and the first batch found
+    with its verdicts (``batch`` is ``None`` if the budget ran out)."""
+
+    examples: int
+    seconds: float
+    batch: Batch | None
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def found(self) -> bool:
+        return self.batch is not None
+
+    def verdict(self, prop: str) -> Verdict:
+        """The verdict on ``prop`` for the batch found."""
+        return next(v for v in self.verdicts if v.property == prop)
+
+
+def judge(executor: ParallelExecutor, batch: Batch) -> list[Verdict]:
+    """Run ``batch`` on ``executor`` and check the execution."""
+    result = executor.execute(batch)
+    return check_all(analyse(batch, Observed.from_result(result)))
+
+
+def any_violation(verdicts: list[Verdict]) -> bool:
+    """True if some verdict does not hold."""
+    return not all(v.ok for v in verdicts)
+
+
+@contextmanager
+def switch_interval(seconds: float | None) -> Iterator[None]:
+    """Temporarily set the GIL switch interval (``None``: leave it)."""
+    previous = sys.getswitchinterval()
+    if seconds is not None:
+        sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def hunt(executor: ParallelExecutor, strategy: st.SearchStrategy[Batch], budget: int,
+         wanted: Callable[[list[Verdict]], bool], interval: float | None = None) -> Hunt:
+    """Judge up to ``budget`` derandomized batches; stop at the first that is ``wanted``."""
+    found: list[tuple[Batch, list[Verdict], float]] = []
+    examples = 0
+    started = time.perf_counter()
+
+    @settings(max_examples=budget, derandomize=True, database=None, deadline=None,
+              phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def explore(batch: Batch) -> None:
+        nonlocal examples
+        if found:
+            return
+        examples += 1
+        verdicts = judge(executor, batch)
+        if wanted(verdicts):
+            found.append((batch, verdicts, time.perf_counter() - started))
+
+    with switch_interval(interval):
+        explore()
+    if not found:
+        return Hunt(examples, time.perf_counter() - started, None, ())
+    batch, verdicts, seconds = found[0]
+    return Hunt(examples, seconds, batch, tuple(verdicts))
+
+
+def kills(spec: MutantSpec) -> Callable[[list[Verdict]], bool]:
+    """The predicate of a kill: the spec's checker reports one of its anomalies."""
+    def killed(verdicts: list[Verdict]) -> bool:
+        verdict = next(v for v in verdicts if v.property == spec.killer)
+        return bool(verdict.anomalies() & spec.anomalies)
+    return killed
+
+
+def hunt_mutant(spec: MutantSpec, workers: int = 2) -> Hunt:
+    """Hunt ``spec``'s mutant with its strategy and budget."""
+    with spec.create(workers) as executor:
+        return hunt(executor, spec.strategy(), spec.budget, kills(spec), spec.switch_interval)
+
+
+def table(specs: tuple[MutantSpec, ...] = MUTANTS, workers: int = 2) -> list[str]:
+    """The mutant table as Markdown lines."""
+    lines = ["| # | mutant | bug class | killed by | anomaly | examples | seconds "
+             "| also flagged by |", "|---|---|---|---|---|---|---|---|"]
+    for number, spec in enumerate(specs, start=1):
+        result = hunt_mutant(spec, workers)
+        if result.found:
+            verdict = result.verdict(spec.killer)
+            anomaly = ", ".join(sorted(verdict.anomalies() & spec.anomalies))
+            others = ", ".join(v.property for v in result.verdicts
+                               if not v.ok and v.property != spec.killer) or "—"
+            examples = str(result.examples)
+        else:
+            anomaly, others, examples = "SURVIVED", "—", f">{spec.budget}"
+        lines.append(f"| {number} | {spec.name} | {spec.bug} | {spec.killer} | {anomaly} | "
+                     f"{examples} | {result.seconds:.2f} | {others} |")
+    return lines
