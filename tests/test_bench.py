@@ -1,0 +1,208 @@
+"""``aethel bench``: workloads, the ceiling, the figures' arithmetic and the three report
+files. Behaviour only: nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from aethel.analysis import dependency_graph, independent_sets
+from harness.bench import BenchConfig, _Runs, evaluate_targets, stats, summarize, worker_counts
+from harness.ceiling import CeilingPool, split
+from harness.cli import main
+from harness.monitor import ResourceMonitor, Usage, machine_info
+from harness.report import markdown_table, page_html, table_html
+from harness.workloads import WORKLOADS
+
+QUICK_WORKLOADS = "cpu-1ms,hash,sleep,dag-skewed"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One reduced quick run shared by the report tests."""
+    out = tmp_path_factory.mktemp("reports")
+    result = CliRunner().invoke(main, ["bench", "--quick", "--workloads", QUICK_WORKLOADS,
+                                       "--report", str(out)])
+    assert result.exit_code == 0, result.output
+    (directory,) = out.iterdir()
+    return result, directory, json.loads((directory / "bench.json").read_text())
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workloads_are_seeded_and_documented(name):
+    workload = WORKLOADS[name]
+    first, again = workload.batch(3, quick=True), workload.batch(3, quick=True)
+    assert first == again
+    assert workload.batch(4, quick=True) != first
+    assert len(first) == workload.quick_size and workload.size >= workload.quick_size
+    assert workload.description.endswith(".")
+
+
+def test_dag_shapes_are_what_their_names_say():
+    def graph(name):
+        return dependency_graph(WORKLOADS[name].batch(0, quick=True))
+
+    assert graph("dag-independent").number_of_edges() == 0
+    chains = graph("dag-chains")
+    assert chains.number_of_edges() == chains.number_of_nodes() - 8
+    skewed = graph("dag-skewed")
+    assert len(independent_sets(skewed)) == WORKLOADS["dag-skewed"].quick_size // 2
+    assert graph("contention-high").number_of_edges() > graph("contention-low").number_of_edges()
+
+
+def test_worker_counts_double_up_to_the_limit():
+    assert worker_counts(1) == [1]
+    assert worker_counts(2) == [1, 2]
+    assert worker_counts(6) == [1, 2, 4, 6]
+    assert worker_counts(8) == [1, 2, 4, 8]
+
+
+def test_stats_give_median_range_and_quartiles():
+    assert stats([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "q1": 1.5,
+                                      "q3": 2.5}
+    assert stats([5.0])["q1"] == 5.0
+
+
+def test_split_shares_every_transaction_once_with_balanced_cost():
+    batch = WORKLOADS["dag-skewed"].batch(0, quick=True)
+    shares = split(batch, 3)
+    ids = sorted(tx.id for share in shares for tx, _ in share)
+    assert ids == sorted(batch.ids)
+    loads = [sum(tx.cost_us() for tx, _ in share) for share in shares]
+    assert max(loads) - min(loads) <= max(tx.cost_us() for tx in batch.transactions)
+    for share in shares:
+        for tx, snapshot in share:
+            assert set(snapshot) == tx.accounts
+
+
+def test_ceiling_runs_the_work_on_independent_processes():
+    batch = WORKLOADS["cpu-0.1ms"].batch(0, size=20)
+    with CeilingPool(2) as pool:
+        assert len(set(pool.pids())) == 2
+        for workers in (1, 2):
+            run = pool.measure(batch, workers)
+            assert run.workers == workers and run.wall_s > 0
+            assert len(run.busy_s) == len(run.cpu_s) == workers
+        with pytest.raises(ValueError):
+            pool.measure(batch, 3)
+
+
+def test_resource_monitor_reports_cpu_rss_and_foreign_load():
+    with ResourceMonitor(tids=[]) as monitor:
+        sum(i * i for i in range(20_000))
+    usage = monitor.usage
+    assert usage.wall_s > 0 and usage.coordinator_rss_mib > 0
+    assert usage.foreign_cpu >= 0 and usage.worker_cpu == []
+
+
+def test_machine_info_names_cores_affinity_quota_and_python():
+    info = machine_info()
+    assert {"cpu_model", "logical_cores", "physical_cores", "affinity", "cgroup_quota",
+            "usable_cores", "python"} <= set(info)
+    assert info["usable_cores"] >= 1
+
+
+def test_summary_computes_bound_efficiency_and_ceiling_consistently():
+    runs = _Runs(serial=[1.0, 1.2], serial_work=[0.9, 0.9], serial_cp=[0.3, 0.3],
+                 ceiling={1: [0.8, 0.8], 4: [0.25, 0.2]},
+                 ceiling_cpu={1: [[1.0], [1.0]], 4: [[1.0] * 4, [1.0] * 4]})
+    key = ("process", "dataflow", 4)
+    runs.cells[key] = [0.5, 0.4]
+    runs.parallelism[key] = [2.0, 2.2]
+    runs.verified[key] = True
+    runs.usage[key] = [Usage(0.5, [0.9] * 4, 0.1, [40.0] * 4, 80.0, 0.0)] * 2
+    runs.serial_usage = [Usage(1.0, [1.0], 0.0, [], 80.0, 0.0)] * 2
+    doc = summarize(WORKLOADS["dag-chains"], WORKLOADS["dag-chains"].batch(0, quick=True), runs,
+                    [4], [1, 4], {"edges": 0, "levels": 1, "widest_level": 1,
+                                  "analysis_s": 0.0}, 0)
+    (cell,) = doc["cells"]
+    assert doc["bounds"]["4"] == pytest.approx(3.0)
+    assert cell["speedup"]["median"] == pytest.approx(2.5)
+    assert cell["efficiency"] == pytest.approx(2.5 / 3.0)
+    assert doc["ceiling"]["4"]["speedup"]["median"] == pytest.approx(3.6)
+    assert cell["vs_ceiling"] == pytest.approx(2.5 / 3.6)
+
+
+def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):
+    result, directory, doc = quick_run
+    assert sorted(p.name for p in directory.iterdir()) == ["bench.json", "bench.md",
+                                                           "index.html"]
+    assert doc["format"] == "aethel-bench" and doc["config"]["quick"] is True
+    assert [w["name"] for w in doc["workloads"]] == QUICK_WORKLOADS.split(",")
+    assert doc["machine"]["python"] and doc["machine"]["logical_cores"] >= 1
+    reps = doc["config"]["repetitions"]
+    for w in doc["workloads"]:
+        assert len(w["serial"]["times"]) == reps
+        assert {(c["backend"], c["schedule"], c["workers"]) for c in w["cells"]} == {
+            (b, s, x) for b in ("thread", "process") for s in ("dataflow", "levels")
+            for x in w["workers"]}
+        for x in {1, *w["workers"]}:
+            assert len(w["ceiling"][str(x)]["times"]) == reps
+            assert all(t > 0 for t in w["ceiling"][str(x)]["times"])
+        for c in w["cells"]:
+            assert c["verified"] is True
+            assert len(c["times"]) == reps and len(c["cpu_util"]["workers"]) == c["workers"]
+            assert c["bound"] == pytest.approx(min(c["workers"], w["work_over_critical_path"]))
+            assert c["efficiency"] == pytest.approx(c["speedup"]["median"] / c["bound"])
+            assert c["ceiling"] == w["ceiling"][str(c["workers"])]["speedup"]["median"]
+            assert c["vs_ceiling"] == pytest.approx(c["speedup"]["median"] / c["ceiling"])
+            assert c["speedup"]["min"] <= c["speedup"]["median"] <= c["speedup"]["max"]
+    sleep = next(w for w in doc["workloads"] if w["name"] == "sleep")
+    assert 8 in sleep["workers"]
+    assert set(doc["latency"]["operations"]) == {"spin-1ms", "deposit"}
+    assert len(doc["targets"]) == 8
+    measured = {t["cell"].split()[0] for t in doc["targets"] if t["met"] is not None}
+    assert {"cpu-1ms", "hash", "sleep", "dag-skewed", "latency"} <= measured
+    assert doc["targets"] == evaluate_targets(doc)
+    assert re.search(r"\[\d+/\d+\]", result.stderr)
+
+
+def test_markdown_has_command_targets_and_every_cell(quick_run):
+    _, directory, doc = quick_run
+    text = (directory / "bench.md").read_text()
+    assert "Command: `aethel bench" in text and "## Targets" in text
+    assert text.count("| thread | dataflow |") == sum(len(w["workers"])
+                                                       for w in doc["workloads"])
+
+
+def test_html_is_self_contained_with_embedded_plots(quick_run):
+    _, directory, _ = quick_run
+    html = (directory / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == 3
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<style>" in html and "speedup vs workers" in html
+
+
+def test_bad_options_exit_2_with_one_message():
+    runner = CliRunner()
+    result = runner.invoke(main, ["bench", "--workloads", "cpu-1ms,nope"])
+    assert result.exit_code == 2 and "--workloads" in result.output and "'nope'" in result.output
+    result = runner.invoke(main, ["bench", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    result = runner.invoke(main, ["bench", "--backends", "serial"])
+    assert result.exit_code == 2 and "--backends" in result.output
+
+
+def test_report_helpers_escape_and_stay_offline():
+    table = table_html(["a"], [["<b>&"]])
+    assert "&lt;b&gt;&amp;" in table
+    page = page_html("T <1>", [table], subtitle="s")
+    assert page.startswith("<!DOCTYPE html>") and "T &lt;1&gt;" in page
+    assert "http" not in page
+    assert markdown_table(["x", "y"], [["a|b", 1]]).splitlines() == [
+        "| x | y |", "|---|---|", "| a\\|b | 1 |"]
+
+
+def test_default_config_measures_everything():
+    config = BenchConfig()
+    assert config.repetitions == 5 and BenchConfig(quick=True).repetitions == 2
+    assert set(config.workloads) == set(WORKLOADS)
+    assert config.latency_repetitions > BenchConfig(quick=True).latency_repetitions
