@@ -19,6 +19,7 @@ from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
 from aethel.model import MODES
 from aethel.trace import write_jsonl
 from harness.bench_cli import bench
+from harness.check_cli import check
 from harness.verify_cli import replay, report, verify
 
 
@@ -47,6 +48,7 @@ def main() -> None:
 
 
 main.add_command(bench)
+main.add_command(check)
 for _command in (verify, replay, report):
     main.add_command(_command)
 

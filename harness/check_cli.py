@@ -1,0 +1,64 @@
+"""``aethel check TRACE.jsonl --batch BATCH.json [--result RESULT.json]``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from aethel.batchfile import load_batch
+from aethel.errors import InputError
+from aethel.model import MODES
+from aethel.trace import read_jsonl
+from harness.checks import Observed, analyse, check_all, load_result
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("trace_file", type=_FILE)
+@click.option("--batch", "batch_file", type=_FILE, required=True,
+              help="The batch the trace is an execution of.")
+@click.option("--result", "result_file", type=_FILE,
+              help="The JSON written by `aethel run --out`: final balances and the outcomes "
+                   "the executor reported. Without it the final state is replayed from the "
+                   "trace's installs.")
+@click.option("--limit", type=int, default=10, show_default=True,
+              help="Violations printed per property.")
+def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: int) -> None:
+    """Check TRACE_FILE against BATCH and print each verdict in plain words.
+
+    Exit code 0 when every property holds, 1 on a violation, 2 on unreadable input.
+    """
+    batch = load_batch(batch_file)
+    header, events = read_jsonl(trace_file)
+    final = outcomes = None
+    result_mode = None
+    if result_file is not None:
+        final, outcomes, result_mode = load_result(result_file)
+    trace_mode = header.get("mode")
+    if trace_mode is not None and trace_mode not in MODES:
+        raise InputError(f"field 'mode' must be one of {', '.join(MODES)}",
+                         f"{trace_file}: line 1")
+    if trace_mode and result_mode and trace_mode != result_mode:
+        raise InputError(f"the trace says mode {trace_mode!r} but the result says "
+                         f"{result_mode!r}", str(result_file))
+    mode = result_mode or trace_mode or batch.mode
+    if mode != batch.mode:
+        click.echo(f"note: the run used mode {mode!r} (the batch file says {batch.mode!r})")
+        batch = batch.with_mode(mode)
+    facts = analyse(batch, Observed(events, final, outcomes))
+    verdicts = check_all(facts)
+    source = {"result": f"final state from {result_file}",
+              "trace": "final state replayed from the trace"}.get(facts.final_source or "",
+                                                                   "final state unknown")
+    click.echo(f"{len(batch)} transactions, {len(events)} events ({batch.mode}; {source})")
+    for verdict in verdicts:
+        for line in verdict.lines(limit):
+            click.echo(line)
+    failed = [v.property for v in verdicts if not v.ok]
+    if failed:
+        click.echo(f"VIOLATED: {', '.join(failed)}")
+        sys.exit(1)
+    click.echo(f"all {len(verdicts)} properties hold")
