@@ -9,7 +9,7 @@ violation.
 from __future__ import annotations
 
 from harness.checks.facts import Facts, dependencies, describe_dependency
-from harness.checks.verdict import ORDER, Collector, Verdict
+from harness.checks.verdict import ORDER, Collector, Verdict, plural
 
 
 def check_order(facts: Facts) -> Verdict:
@@ -38,5 +38,5 @@ def check_order(facts: Facts) -> Verdict:
               f"({why}) and {when}", txns=(ids[u], ids[v]),
               accounts=(account,) if account else ())
     started = sum(s >= 0 for s in start)
-    return c.verdict(f"for all {edges} dependency edges, the predecessor ended before the "
-                     f"dependant started ({started} transactions started)")
+    return c.verdict(f"for all {plural(edges, 'dependency edge')}, the predecessor ended "
+                     f"before the dependant started ({plural(started, 'transaction')} started)")

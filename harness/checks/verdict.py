@@ -42,9 +42,9 @@ class Violation:
 class Verdict:
     """Whether ``property`` holds, why (``explanation``) and, if not, a counterexample.
 
-    ``applicable`` is false when the property cannot be judged from the input (then ``ok``
-    is true and the explanation says why). ``witness`` is an equivalent serial order when
-    the strict-serializability checker found one.
+    ``witness`` is an equivalent serial order when the strict-serializability checker found
+    one. When part of a property cannot be judged from the input (e.g. no final state), the
+    explanation says so.
     """
 
     property: str
@@ -53,7 +53,6 @@ class Verdict:
     counterexample: Violation | None = None
     violations: tuple[Violation, ...] = ()
     count: int = 0
-    applicable: bool = True
     witness: tuple[str, ...] | None = None
 
     def anomalies(self) -> set[str]:
@@ -62,8 +61,7 @@ class Verdict:
 
     def lines(self, limit: int = 10) -> list[str]:
         """The verdict in plain words: a status line, then up to ``limit`` violations."""
-        status = "PASS" if self.ok and self.applicable else ("N/A " if self.ok else "FAIL")
-        out = [f"{status} {self.property}: {self.explanation}"]
+        out = [f"{'PASS' if self.ok else 'FAIL'} {self.property}: {self.explanation}"]
         for violation in self.violations[:limit]:
             out.extend(f"     {line}" for line in violation.lines())
         if self.count > min(limit, len(self.violations)):
@@ -71,9 +69,9 @@ class Verdict:
         return out
 
 
-def not_applicable(prop: str, why: str) -> Verdict:
-    """A verdict for a property that the input does not allow to judge."""
-    return Verdict(prop, True, f"not applicable: {why}", applicable=False)
+def plural(n: int, noun: str) -> str:
+    """``1 edge``, ``2 edges``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class Collector:
@@ -103,6 +101,6 @@ class Collector:
         count = self.count
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.by_anomaly.most_common())
         first = self.kept[0]
-        noun = "violation" if count == 1 else "violations"
-        return Verdict(self.prop, False, f"{count} {noun} ({kinds}); first: {first.message}",
+        return Verdict(self.prop, False, f"{plural(count, 'violation')} ({kinds}); first: "
+                       f"{first.message}",
                        first, tuple(self.kept), count)
