@@ -5,6 +5,11 @@ A pool runs *chunks* — lists of ``(index, transaction, snapshot)`` — and han
 discards everything in flight: threads are retired (Python cannot kill a thread; a
 straggler finishes on its own and its result is dropped), processes are killed and
 replaced.
+
+Transactions and operations cross the process boundary through reducers registered with
+multiprocessing's pickler: they rebuild each object exactly as default unpickling does
+(every field set, ``__init__`` not run) without the dataclass ``__getstate__`` and
+``__setstate__``, which look up the fields on every call.
 """
 
 from __future__ import annotations
@@ -15,15 +20,43 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
 from aethel.model import Transaction
 from aethel.trace import Event
 
 Chunk = list[tuple[int, Transaction, Any]]
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
+    obj = object.__new__(cls)
+    for name, value in zip(_field_names(cls), values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def _reduce(obj: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    cls = type(obj)
+    return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
+
+
+for _cls in (Transaction, *(c for c in vars(operations).values() if isinstance(c, type)
+                            and is_dataclass(c) and c.__module__ == operations.__name__)):
+    ForkingPickler.register(_cls, _reduce)
 
 
 class WorkerLost(Exception):
