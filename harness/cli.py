@@ -117,3 +117,7 @@ def _timeout(value: str | None) -> float | str | None:
         raise InputError(f"must be positive, got {value}", "--timeout")
     return seconds
 
+
+
+if __name__ == "__main__":
+    main()

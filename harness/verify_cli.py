@@ -17,7 +17,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 import click
-import psutil
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -39,8 +38,7 @@ from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.monitor import machine_info
 from harness.protocol import BUILTIN, load_factory
-
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+from harness.signals import exit_code, stop_on_signals, terminate_children
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -55,39 +53,6 @@ def parse_backends(value: str) -> tuple[str, ...]:
 def _positive(name: str, value: int | float | None) -> None:
     if value is not None and value <= 0:
         raise InputError(f"must be positive, got {value}", name)
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """SIGINT/SIGTERM set a flag instead of killing the run; yields a getter for it."""
-    received: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in EXIT_SIGNAL}
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def terminate_children(timeout: float = 3.0) -> None:
-    """Terminate (then kill) every descendant process of this one."""
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(children, timeout=timeout)
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=timeout)
 
 
 @contextmanager
@@ -210,7 +175,7 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     if signum is not None:
         click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
-        sys.exit(EXIT_SIGNAL[signum])
+        sys.exit(exit_code(signum))
     sys.exit(0 if result.ok else 1)
 
 
@@ -229,7 +194,8 @@ def _pool(cluster: str | None, jobs: int) -> Iterator[tuple[Executor, ClusterInf
 
 
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
-    state = "no violation" if result.ok else "VIOLATION"
+    state = "VIOLATION" if not result.ok else (
+        "no violation" if result.complete else "INCOMPLETE, no violation so far")
     click.echo(f"{state}: {result.examples} examples, {result.jobs} jobs in "
                f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
     for prop, passed, failed in result.property_rows():

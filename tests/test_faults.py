@@ -1,0 +1,140 @@
+"""Faults: exact rollback, clean recovery, no process, semaphore or temp file left behind.
+
+Every test here checks, through the ``no_leftovers`` fixture, that no child process of the
+test is alive afterwards and that no new shared-memory entry or temp file remains.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aethel.errors import ExecutionTimeout, WorkerCrashedError
+from aethel.executor import ParallelExecutor
+from aethel.model import Batch, Transaction
+from aethel.operations import Call, Deposit, Sleep, Transfer
+
+SHM = Path("/dev/shm")
+ACCOUNTS = {"a": 100, "b": 0, "c": 5}
+
+
+def _listing(path: Path) -> set[str]:
+    return {p.name for p in path.iterdir()} if path.exists() else set()
+
+
+def _is_resource_tracker(process: psutil.Process) -> bool:
+    """multiprocessing's per-interpreter resource tracker: started once, on purpose alive
+    until the interpreter exits (it unlinks semaphores that dead processes leave)."""
+    return any("resource_tracker" in part for part in process.cmdline())
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(tmp_path_factory, monkeypatch):
+    """A private temp dir for the test and its subprocesses, checked empty afterwards."""
+    private_tmp = tmp_path_factory.mktemp("tmpdir")
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    me = psutil.Process()
+    before = {c.pid for c in me.children(recursive=True)}
+    shm = _listing(SHM)
+    yield
+    gc.collect()  # queues of replaced workers release their semaphores when collected
+    deadline = time.monotonic() + 10
+    while True:
+        alive = [c for c in me.children(recursive=True) if c.pid not in before
+                 and c.status() != psutil.STATUS_ZOMBIE and not _is_resource_tracker(c)]
+        leaked = _listing(SHM) - shm
+        if not (alive or leaked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not alive, f"child processes left alive: {[c.cmdline() for c in alive]}"
+    assert not leaked, f"shared-memory entries left behind: {sorted(leaked)}"
+    assert _listing(private_tmp) == set(), "temp files left behind"
+
+
+def tx(tx_id, *ops):
+    return Transaction(tx_id, ops)
+
+
+FAIL = Call("aethel.examples:fail", (), (), (("message", "disk on fire"),))
+BATCH = [tx("t1", Transfer("a", "b", 10)), tx("t2", Deposit("c", 1), FAIL),
+         tx("t3", Transfer("b", "c", 5))]
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_exception_in_a_transaction(backend):
+    with ParallelExecutor(backend, 2) as executor:
+        atomic = executor.execute(Batch(ACCOUNTS, BATCH, "atomic"))
+        independent = executor.execute(Batch(ACCOUNTS, BATCH, "independent"))
+    assert atomic.final_states == ACCOUNTS and not atomic.committed
+    assert "t2" in atomic.error and "RuntimeError: disk on fire" in atomic.error
+    assert independent.outcomes["t2"].reason == "RuntimeError: disk on fire"
+    assert {t: o.status for t, o in independent.outcomes.items()} == {
+        "t1": "committed", "t2": "aborted", "t3": "committed"}
+    assert independent.final_states == {"a": 90, "b": 5, "c": 10}
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_hung_transaction_times_out_and_the_worker_is_replaced(backend):
+    hung = [*BATCH[:1], tx("t2", Call("aethel.examples:hang", (), (), (("seconds", 30.0),))),
+            BATCH[2]]
+    with ParallelExecutor(backend, 2, timeout=0.5) as executor:
+        pids = executor.pool.pids() if backend == "process" else []
+        started = time.monotonic()
+        with pytest.raises(ExecutionTimeout) as err:
+            executor.execute(Batch(ACCOUNTS, hung))
+        assert time.monotonic() - started < 0.5 + 1.0
+        assert err.value.final_states == ACCOUNTS
+        assert "completed" in str(err.value) and "pending" in str(err.value)
+        if backend == "process":
+            assert set(executor.pool.pids()) != set(pids)
+        after = executor.execute(Batch(ACCOUNTS, [BATCH[0], BATCH[2]]))
+        assert after.final_states == {"a": 90, "b": 5, "c": 10}
+
+
+def test_killed_worker_mid_batch():
+    slow = [tx("t1", Transfer("a", "b", 10)), *(tx(f"s{i}", Sleep(2000)) for i in range(4))]
+    with ParallelExecutor("process", 2) as executor:
+        victim = executor.pool.pids()[0]
+        killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(WorkerCrashedError) as err:
+            executor.execute(Batch(ACCOUNTS, slow))
+        killer.join()
+        assert err.value.final_states == ACCOUNTS
+        assert "worker" in str(err.value) and "rolled back" in str(err.value)
+        assert victim not in executor.pool.pids()
+        after = executor.execute(Batch(ACCOUNTS, [BATCH[0], BATCH[2]]))
+        assert after.final_states == {"a": 90, "b": 5, "c": 10}
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_verify_with_a_partial_report(tmp_path, signum, code):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "verify", "--budget", "120", "--jobs", "2",
+         "--report", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    while len(parent.children(recursive=True)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    descendants = parent.children(recursive=True)
+    assert len(descendants) >= 4, "the campaign should have started its workers"
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == code, output
+    assert "partial report written" in output
+    summary = next(tmp_path.glob("*/summary.json")).read_text()
+    assert '"complete": false' in summary
+    gone, alive = psutil.wait_procs(descendants, timeout=5)
+    assert not alive, f"left alive: {alive}"
