@@ -156,6 +156,7 @@ class _Runs:
     serial_cp: list[float] = field(default_factory=list)
     ceiling: dict[int, list[float]] = field(default_factory=dict)
     ceiling_cpu: dict[int, list[list[float]]] = field(default_factory=dict)
+    ceiling_foreign: dict[int, list[float]] = field(default_factory=dict)
     cells: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
     usage: dict[tuple[str, str, int], list[Usage]] = field(default_factory=dict)
     parallelism: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
@@ -251,8 +252,10 @@ class Bench:
                 self._step(f"{workload.name} rep {rep + 1}/{config.repetitions}", label)
                 gc.collect()
                 if backend == "ceiling":
-                    result = ceiling.measure(batch, w)
+                    with ResourceMonitor(ceiling.pids(w)) as watch:
+                        result = ceiling.measure(batch, w)
                     runs.ceiling.setdefault(w, []).append(result.wall_s)
+                    runs.ceiling_foreign.setdefault(w, []).append(watch.usage.foreign_cpu)
                     runs.ceiling_cpu.setdefault(w, []).append(
                         [c / result.wall_s for c in result.cpu_s])
                     continue
@@ -342,7 +345,8 @@ def summarize(workload: Workload, batch: Batch, runs: _Runs, ws: list[int],
         speedups = [b / t for b, t in zip(base, runs.ceiling[w], strict=True)]
         ceiling[str(w)] = {"times": runs.ceiling[w], "time": stats(runs.ceiling[w]),
                            "speedup": stats(speedups),
-                           "cpu_util": _median_list(runs.ceiling_cpu[w])}
+                           "cpu_util": _median_list(runs.ceiling_cpu[w]),
+                           "foreign_cpu": stats(runs.ceiling_foreign.get(w) or [0.0])}
     cells = []
     for (backend, schedule, w), times in sorted(runs.cells.items()):
         speedups = [s / t for s, t in zip(runs.serial, times, strict=True)]
@@ -398,10 +402,27 @@ def noise(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+NOISY_CPU = 0.2
+"""Cores used by other processes (median over a cell's runs) above which a target's
+figures are flagged as noisy."""
+
+
+def foreign_load(workload: dict[str, Any], cell: dict[str, Any] | None) -> float:
+    """The worst median foreign CPU among a cell, its ceiling and the serial baseline."""
+    loads = [workload["serial"]["foreign_cpu"]["median"]]
+    if cell:
+        loads.append(cell["foreign_cpu"]["median"])
+        loads.append(workload["ceiling"][str(cell["workers"])]["foreign_cpu"]["median"])
+    return max(loads)
+
+
 def _target(name: str, measured: float | None, threshold: float, cell: str, met: bool | None,
-            detail: str = "") -> dict[str, Any]:
+            detail: str = "", load: float = 0.0) -> dict[str, Any]:
+    noisy = load > NOISY_CPU
+    if noisy:
+        detail += f"; noisy: other processes used {load:.2f} cores during these runs"
     return {"target": name, "cell": cell, "measured": measured, "threshold": threshold,
-            "met": met, "detail": detail}
+            "met": met, "noisy": noisy, "detail": detail}
 
 
 def evaluate_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -425,14 +446,14 @@ def evaluate_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                   f"on {cell['workers']} workers, {w['transactions']} tx of "
                   f"{w['serial']['per_tx_ms']:.2f} ms")
         out.append(_target(title, cell["vs_ceiling"], 0.95, f"{name} process×{cell['workers']}",
-                           cell["vs_ceiling"] >= 0.95, detail))
+                           cell["vs_ceiling"] >= 0.95, detail, foreign_load(w, cell)))
     w = by_name.get("hash")
     cell = w and find_cell(w, "thread", "dataflow", widest(w))
     title = "thread, GIL-releasing work: speedup ≥ 0.95 × ceiling"
     out.append(_target(title, cell["vs_ceiling"], 0.95, f"hash thread×{cell['workers']}",
                        cell["vs_ceiling"] >= 0.95,
                        f"speedup {cell['speedup']['median']:.2f} vs ceiling "
-                       f"{cell['ceiling']:.2f}") if cell else
+                       f"{cell['ceiling']:.2f}", foreign_load(w, cell)) if cell else
                _target(title, None, 0.95, "hash", None, "not measured"))
     w = by_name.get("sleep")
     cell = w and find_cell(w, "thread", "dataflow", 8)
@@ -440,7 +461,7 @@ def evaluate_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(_target(title, cell["speedup"]["median"], 7.0, "sleep thread×8",
                        cell["speedup"]["median"] >= 7.0,
                        f"{w['transactions']} tx, min–max {cell['speedup']['min']:.2f}–"
-                       f"{cell['speedup']['max']:.2f}") if cell else
+                       f"{cell['speedup']['max']:.2f}", foreign_load(w, cell)) if cell else
                _target(title, None, 7.0, "sleep", None, "not measured"))
     out.extend(_schedule_targets(doc))
     lat = doc.get("latency", {}).get("operations", {}).get("spin-1ms", {})
@@ -469,6 +490,7 @@ def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     fastest levels run) on the process backend, where CPU work runs in parallel."""
     slower = []
     compared = 0
+    load = 0.0
     for w in doc["workloads"]:
         for x in w["workers"]:
             for backend in PARALLEL_BACKENDS:
@@ -480,11 +502,13 @@ def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 if flow["time"]["min"] > lev["time"]["max"]:
                     slower.append(f"{w['name']} {backend}×{x} "
                                   f"({flow['time']['median'] / lev['time']['median']:.2f}×)")
+                    load = max(load, foreign_load(w, flow), foreign_load(w, lev))
     title = "dataflow never slower than levels beyond noise"
     out = [_target(title, float(len(slower)), 0.0, f"{compared} backend × workers pairs",
                    not slower if compared else None,
                    ("slower: " + ", ".join(slower)) if slower else
-                   f"dataflow's fastest run ≤ levels' slowest run in all {compared} pairs")]
+                   f"dataflow's fastest run ≤ levels' slowest run in all {compared} pairs",
+                   load)]
     w = next((w for w in doc["workloads"] if w["name"] == "dag-skewed"), None)
     title = "dataflow faster than levels on the skewed DAG (process backend)"
     pairs = []
@@ -503,5 +527,6 @@ def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(_target(title, ratio, 1.0, f"dag-skewed process×{x}", met,
                        f"levels/dataflow time {ratio:.2f}× at {x} workers; " + ", ".join(
                            f"×{k}: dataflow max {f['time']['max'] * 1e3:.0f} ms vs levels min "
-                           f"{lv['time']['min'] * 1e3:.0f} ms" for k, f, lv in pairs)))
+                           f"{lv['time']['min'] * 1e3:.0f} ms" for k, f, lv in pairs),
+                       max(max(foreign_load(w, f), foreign_load(w, lv)) for _, f, lv in pairs)))
     return out

@@ -115,5 +115,6 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
     paths = write_report(doc, directory)
     for t in doc["targets"]:
         status = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
-        click.echo(f"{status:>12}  {t['target']} — {t['detail']}")
+        status += " (noisy)" if t["noisy"] else ""
+        click.echo(f"{status:>20}  {t['target']} — {t['detail']}")
     click.echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")

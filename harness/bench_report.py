@@ -80,6 +80,11 @@ def noise_line(doc: dict[str, Any]) -> str:
     return "Noise: " + "; ".join(parts) + "."
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 level``, ``2 levels``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def run_line(doc: dict[str, Any]) -> str:
     """When, how long, how many repetitions."""
     c = doc["config"]
@@ -91,7 +96,8 @@ def run_line(doc: dict[str, Any]) -> str:
 def target_rows(doc: dict[str, Any]) -> list[list[str]]:
     """Target, cell, measured, threshold, status, detail."""
     return [[t["target"], t["cell"], fmt(t["measured"]), fmt(t["threshold"]),
-             status_text(t["met"]), t["detail"]] for t in doc["targets"]]
+             status_text(t["met"]) + (" (noisy)" if t.get("noisy") else ""), t["detail"]]
+            for t in doc["targets"]]
 
 
 def summary_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -184,7 +190,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             markdown_table(headers, rows), "", "## Every cell", ""]
     for w in doc["workloads"]:
         out += [f"### {w['name']}", "", f"{w['description']} {w['transactions']} transactions "
-                f"(seed {w['seed']}), {w['edges']} dependency edges, {w['levels']} levels; "
+                f"(seed {w['seed']}), {plural(w['edges'], 'dependency edge')}, "
+                f"{plural(w['levels'], 'level')}; "
                 f"work / critical path = {w['work_over_critical_path']:.2f}.", "",
                 markdown_table(["run", "W", "time ms [min–max]", "speedup [min–max]",
                                 "CPU per process"], ceiling_rows(w)), "",
@@ -295,7 +302,7 @@ def schedule_figure(doc: dict[str, Any]) -> Figure:
                   "whiskers: min–max)")
     ax.set_title("levels vs dataflow at the usable cores")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
@@ -339,8 +346,8 @@ def render_html(doc: dict[str, Any]) -> str:
     blocks = []
     for w in doc["workloads"]:
         blocks.append(details(
-            f"{w['name']} — {w['transactions']} transactions, {w['edges']} edges, "
-            f"{w['levels']} levels",
+            f"{w['name']} — {w['transactions']} transactions, {plural(w['edges'], 'edge')}, "
+            f"{plural(w['levels'], 'level')}",
             paragraph(f"{w['description']} Seed {w['seed']}; work / critical path = "
                       f"{w['work_over_critical_path']:.2f}; dependency analysis "
                       f"{w['analysis_s'] * 1e3:.1f} ms (not timed in the cells)."),

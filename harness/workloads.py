@@ -144,7 +144,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              independent(lambda rng: Hash(_jitter(rng, 2 << 20))), 1000, 100),
     Workload("sleep", "wait", "100 independent transactions that each sleep 20 ms "
              "(waiting, no CPU); up to 8 workers.",
-             independent(lambda rng: Sleep(20)), 100, 16, max_workers=8),
+             independent(lambda rng: Sleep(20)), 100, 8, max_workers=8),
     Workload("contention-low", "contention", "Random transfers among 4n accounts, each "
              "~0.2 ms of CPU: few conflicts, a wide DAG.",
              transfers(hot=0, hot_share=0.0, spin_us=200), 2000, 200),

@@ -157,6 +157,9 @@ def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):
     assert len(doc["targets"]) == 8
     measured = {t["cell"].split()[0] for t in doc["targets"] if t["met"] is not None}
     assert {"cpu-1ms", "hash", "sleep", "dag-skewed", "latency"} <= measured
+    assert all(isinstance(t["noisy"], bool) for t in doc["targets"])
+    assert all(w["ceiling"][k]["foreign_cpu"]["max"] >= 0 for w in doc["workloads"]
+               for k in w["ceiling"])
     assert doc["targets"] == evaluate_targets(doc)
     assert re.search(r"\[\d+/\d+\]", result.stderr)
 
