@@ -65,7 +65,7 @@ def test_outcome_differs_in_the_trace():
     trace[8] = trace[8]._replace(reason="RuntimeError: other")
     verdict = check_equivalence(analyse(BATCH, trace), serial_oracle(BATCH))
     assert verdict.counterexample.txns == ("t2",)
-    assert "t2 is aborted (RuntimeError: other) in the trace, but serial execution aborts it "\
+    assert "t2 aborts in the trace (RuntimeError: other), but serial execution aborts it "\
         f"({INSUFFICIENT})" == verdict.counterexample.message
 
 
@@ -90,6 +90,13 @@ def test_failed_atomic_batch_rolled_back_holds_and_skipped_may_have_run():
     facts = analyse(batch, trace.events, dict(ACCOUNTS))
     verdict = check_equivalence(facts, serial_oracle(batch))
     assert verdict.ok, verdict.explanation
+
+
+def test_a_transaction_missing_from_the_trace():
+    events = [e for e in serial_trace().events if e.txn != "t3"]
+    verdict = check_equivalence(analyse(BATCH, events), serial_oracle(BATCH))
+    assert any(v.message == "t3 has no events in the trace, but serial execution has it "
+               "committed" for v in verdict.violations)
 
 
 def test_failed_atomic_batch_needs_the_earlier_transactions_committed():

@@ -11,7 +11,7 @@ from aethel.model import ATOMIC
 from aethel.trace import ABORT
 from harness.checks.facts import Facts
 from harness.checks.oracle import OracleResult
-from harness.checks.verdict import ATOMICITY, Collector, Verdict
+from harness.checks.verdict import ATOMICITY, Collector, Verdict, plural
 
 ABORTED_WRITE = "aborted write"
 PARTIAL_ROLLBACK = "partial rollback"
@@ -48,5 +48,6 @@ def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict
             c.add(PARTIAL_ROLLBACK, f"{account} is {got} after the atomic batch failed at "
                   f"{culprit}, but was {initial} initially{written}",
                   (culprit, *([by] if by else [])), (account,))
-    return c.verdict(f"the atomic batch failed at {culprit} and all {len(facts.batch.accounts)} "
-                     "accounts hold their initial balances")
+    return c.verdict(f"the atomic batch failed at {culprit} and all "
+                     f"{plural(len(facts.batch.accounts), 'account')} hold their initial "
+                     "balances")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from aethel.model import ATOMIC, Transaction
 from aethel.operations import Call, Deposit, Withdraw
 from harness.checks.facts import Facts
-from harness.checks.verdict import CONSERVATION, Collector, Verdict
+from harness.checks.verdict import CONSERVATION, Collector, Verdict, plural
 
 NEGATIVE = "negative balance"
 CREATED = "money created or destroyed"
@@ -95,5 +95,5 @@ def check_conservation(facts: Facts) -> Verdict:
             total_note = f"; the balances sum to {got_total} as expected"
     else:
         total_note = "; the final sum is not checked: the final state is unknown"
-    return c.verdict(f"{checked} committed transactions changed the total exactly by their "
-                     f"deposits minus withdrawals; no balance is negative{total_note}")
+    return c.verdict(f"{plural(checked, 'committed transaction')} changed the total exactly by "
+                     f"their deposits minus withdrawals; no balance is negative{total_note}")

@@ -9,9 +9,25 @@ rest (which may have run, or not, before the failure was known).
 
 from __future__ import annotations
 
-from harness.checks.facts import ABORTED, COMMITTED, UNFINISHED, Facts
-from harness.checks.oracle import ROLLED_BACK, SKIPPED, OracleResult
-from harness.checks.verdict import EQUIVALENCE, Collector, Verdict
+from harness.checks.facts import (
+    ABORTED,
+    COMMITTED,
+    NOT_RUN,
+    SKIPPED,
+    UNFINISHED,
+    Facts,
+)
+from harness.checks.oracle import ROLLED_BACK, OracleResult
+from harness.checks.oracle import SKIPPED as SERIALLY_SKIPPED
+from harness.checks.verdict import EQUIVALENCE, Collector, Verdict, plural
+
+IN_TRACE = {
+    COMMITTED: "commits in the trace",
+    ABORTED: "aborts in the trace ({reason})",
+    SKIPPED: "is skipped in the trace",
+    UNFINISHED: "starts but never ends in the trace",
+    NOT_RUN: "has no events in the trace",
+}
 
 
 def _serially(status: str, reason: str | None) -> str:
@@ -44,15 +60,14 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
         want_status, want_reason = oracle.outcomes[tx_id]
         seen = facts.status(t)
         reason = facts.reason[t]
-        if want_status == SKIPPED:
+        if want_status == SERIALLY_SKIPPED:
             ok = seen != UNFINISHED
         elif want_status in (COMMITTED, ROLLED_BACK):
             ok = seen == COMMITTED
         else:
             ok = seen == ABORTED and reason == want_reason
         if not ok:
-            shown = f"{seen} ({reason})" if seen == ABORTED else seen
-            c.add("outcome", f"{tx_id} is {shown} in the trace, but "
+            c.add("outcome", f"{tx_id} {IN_TRACE[seen].format(reason=reason)}, but "
                   f"{_serially(want_status, want_reason)}", txns=(tx_id,))
     if facts.claimed is not None:
         for tx_id in facts.ids:
@@ -63,12 +78,13 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
                       f"the executor reported {tx_id} as {_describe(claimed)}, but "
                       f"{_serially(*want)}", txns=(tx_id,))
     if final is not None:
-        holds = (f"the final balances of {len(oracle.final_state)} accounts and the outcomes of "
-                 f"{len(facts.ids)} transactions match serial execution in batch order")
+        holds = (f"the final balances of {plural(len(oracle.final_state), 'account')} and the "
+                 f"outcomes of {plural(len(facts.ids), 'transaction')} match serial execution "
+                 "in batch order")
     else:
-        holds = (f"the outcomes of {len(facts.ids)} transactions match serial execution in batch "
-                 "order (balances not compared: the atomic batch failed and no final state "
-                 "was given)")
+        holds = (f"the outcomes of {plural(len(facts.ids), 'transaction')} match serial "
+                 "execution in batch order (balances not compared: the atomic batch failed and "
+                 "no final state was given)")
     return c.verdict(holds)
 
 

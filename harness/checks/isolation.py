@@ -28,7 +28,7 @@ from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
 from aethel.trace import ABORT, INIT
 from harness.checks.facts import Facts
-from harness.checks.verdict import ISOLATION, Collector, Verdict
+from harness.checks.verdict import ISOLATION, Collector, Verdict, plural
 
 BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
 
@@ -52,10 +52,10 @@ def check_isolation(facts: Facts) -> Verdict:
     _final_state(facts, c)
     ran = sum(facts.has_events)
     return c.verdict(
-        f"all {len(facts.reads)} reads saw the version of the last preceding committed writer "
-        f"and all {len(facts.writes)} installs replaced the version their transaction read, "
-        f"in serial order; no dirty read, no undeclared access; the trace of {ran} "
-        "transactions is well-formed")
+        f"all {plural(len(facts.reads), 'read')} saw the version of the last preceding committed "
+        f"writer and all {plural(len(facts.writes), 'install')} replaced the version their "
+        "transaction read, in serial order; no dirty read, no undeclared access; the trace of "
+        f"{plural(ran, 'transaction')} is well-formed")
 
 
 def _integrity(facts: Facts, c: Collector) -> None:

@@ -28,7 +28,7 @@ import networkx as nx
 
 from aethel.trace import INIT
 from harness.checks.facts import Facts
-from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict
+from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict, plural
 
 WW, WR, RW, RT = 1, 2, 4, 8
 LABELS = {WW: "ww", WR: "wr", RW: "rw", RT: "rt"}
@@ -67,8 +67,8 @@ def check_serializability(facts: Facts) -> Verdict:
         how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges with real-time order"
     names = [facts.ids[t] for t in order]
     shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
-    return c.verdict(f"no cycle among {len(names)} committed transactions ({how}); witness "
-                     f"serial order {shown or '(empty)'}", witness=tuple(names))
+    return c.verdict(f"no cycle among {plural(len(names), 'committed transaction')} ({how}); "
+                     f"witness serial order {shown or '(empty)'}", witness=tuple(names))
 
 
 def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int]]]:

@@ -89,7 +89,7 @@ MUTANTS: tuple[MutantSpec, ...] = (
                frozenset({"final balance"}), 40),
     MutantSpec(DirtyRead, strategies.conflicting, ISOLATION, frozenset({"dirty read"}), 40),
     MutantSpec(UnsynchronisedTrace, strategies.read_heavy, ISOLATION,
-               frozenset({"trace integrity"}), 40, switch_interval=1e-6),
+               frozenset({"trace integrity"}), 60, switch_interval=1e-6),
     MutantSpec(UndeclaredAccess, strategies.undeclared_touches, ISOLATION,
                frozenset({"undeclared access"}), 40),
     MutantSpec(TornInstall, strategies.conflicting, CONSERVATION,
