@@ -45,11 +45,14 @@ class Transaction:
         for op in ops:
             reads.update(op.reads)
             writes.update(op.writes)
+        frozen_reads = frozenset(reads)
+        frozen_writes = frozen_reads if writes == reads else frozenset(writes)
         object.__setattr__(self, "ops", ops)
-        object.__setattr__(self, "reads", frozenset(reads))
-        object.__setattr__(self, "writes", frozenset(writes))
+        object.__setattr__(self, "reads", frozen_reads)
+        object.__setattr__(self, "writes", frozen_writes)
         object.__setattr__(self, "after", tuple(self.after))
-        object.__setattr__(self, "accounts", frozenset(reads | writes))
+        object.__setattr__(self, "accounts", frozen_reads if writes <= reads
+                           else frozenset(reads | writes))
 
     def cost_us(self) -> float:
         """Estimated cost in microseconds, used for critical-path estimates."""
