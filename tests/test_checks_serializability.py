@@ -122,3 +122,13 @@ def test_g0_realtime():
              .start("t2").write("t2", "alice", 2).commit("t2"))
     cycle = cycle_of(batch, trace)
     assert cycle.anomaly == "G0-realtime" and cycle.accounts == ("alice",)
+
+
+def test_g1c_realtime_read_of_a_later_transaction():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Read("alice"),)),
+                             Transaction("t2", (assign("alice", 7),))))
+    trace = (TraceBuilder().start("t1").read("t1", "alice", 7, "t2").commit("t1")
+             .start("t2").write("t2", "alice", 7).commit("t2"))
+    cycle = cycle_of(batch, trace)
+    assert cycle.anomaly == "G1c-realtime"
+    assert any("t1 read alice@t2, the version t2 installed" in d for d in cycle.details)

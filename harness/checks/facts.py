@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -311,14 +310,6 @@ class Facts:
         for ts in writers.values():
             ts.sort()
         return writers
-
-    @staticmethod
-    def last_before(writers: list[int] | None, t: int) -> int | None:
-        """The last index in ascending ``writers`` that is smaller than ``t``."""
-        if not writers:
-            return None
-        i = bisect_left(writers, t)
-        return writers[i - 1] if i else None
 
     def version_name(self, t: int | None) -> str:
         """A transaction index as a version name (``init`` for ``None``)."""

@@ -21,8 +21,8 @@ suffix ``-realtime`` (serializable, but not strictly).
 from __future__ import annotations
 
 import heapq
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from operator import gt
 
 import networkx as nx
 
@@ -50,20 +50,16 @@ def check_serializability(facts: Facts) -> Verdict:
     Fast path: real-time edges always go forward in commit order, so if every data edge
     does too, commit order is a witness and the graph is acyclic without building it."""
     end = facts.end
-    counts = dict.fromkeys(LABELS, 0)
-    forward = True
-    for u, v, label in _edges(facts, realtime=False):
-        counts[label] += 1
-        if end[u] > end[v]:
-            forward = False
+    us, vs, kinds = _edges(facts, realtime=False)
     c = Collector(SERIALIZABILITY)
-    if forward:
+    if not any(map(gt, map(end.__getitem__, us), map(end.__getitem__, vs))):
         order = sorted((t for t, ok in enumerate(facts.committed) if ok), key=end.__getitem__)
         how = "every ww, wr and rw edge goes forward in commit order, as real-time edges do"
     else:
         order, rest = _topological_order(facts)
         if rest:
             _report_cycle(facts, rest, c)
+        counts = Counter(kinds)
         how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges with real-time order"
     names = [facts.ids[t] for t in order]
     shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
@@ -76,9 +72,10 @@ def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int
     edges (kind masks) among the transactions it could not order (empty if acyclic)."""
     committed = facts.committed
     n = len(committed)
+    us, vs, kinds = _edges(facts, realtime=True)
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
-    for u, v, _ in _edges(facts, realtime=True):
+    for u, v in zip(us, vs, strict=True):
         succ[u].append(v)
         indeg[v] += 1
     nodes = [t for t in range(n) if committed[t]]
@@ -95,16 +92,20 @@ def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int
     done = set(order)
     rest: dict[int, dict[int, int]] = {t: {} for t in nodes if t not in done}
     if rest:
-        for u, v, label in _edges(facts, realtime=True):
+        for u, v, kind in zip(us, vs, kinds, strict=True):
             if u in rest and v in rest:
-                rest[u][v] = rest[u].get(v, 0) | label
+                rest[u][v] = rest[u].get(v, 0) | kind
     return order, rest
 
 
-def _edges(facts: Facts, realtime: bool) -> Iterator[tuple[int, int, int]]:
-    """Every edge as ``(u, v, kind)`` (real-time ones only if ``realtime``); an edge may
-    repeat, once per account and kind."""
+def _edges(facts: Facts, realtime: bool) -> tuple[list[int], list[int], list[int]]:
+    """Every edge u → v as three columns (u, v, kind); real-time edges only if ``realtime``.
+    An edge may repeat, once per account and kind."""
     committed, index = facts.committed, facts.index
+    us: list[int] = []
+    vs: list[int] = []
+    kinds: list[int] = []
+    add_u, add_v, add_kind = us.append, vs.append, kinds.append
     following: dict[tuple[str, str], list[int]] = {}
     for _, t, account, _, replaced in facts.writes:
         if not committed[t]:
@@ -118,32 +119,39 @@ def _edges(facts: Facts, realtime: bool) -> Iterator[tuple[int, int, int]]:
         if replaced != INIT:
             u = index.get(replaced)
             if u is not None and u != t and committed[u]:
-                yield u, t, WW
+                add_u(u)
+                add_v(t)
+                add_kind(WW)
     for _, t, account, _, version in facts.reads:
         if not committed[t]:
             continue
         if version != INIT:
             u = index.get(version)
             if u is not None and u != t and committed[u]:
-                yield u, t, WR
+                add_u(u)
+                add_v(t)
+                add_kind(WR)
         for w in following.get((account, version), ()):
             if w != t:
-                yield t, w, RW
-    if not realtime:
-        return
-    frontier: set[int] = set()
-    preds: dict[int, tuple[int, ...]] = {}
-    for code in facts.boundaries:
-        if code >= 0:
-            if committed[code] and frontier:
-                preds[code] = tuple(frontier)
-            continue
-        t = ~code
-        before = preds.pop(t, ())
-        for u in before:
-            yield u, t, RT
-        frontier.difference_update(before)
-        frontier.add(t)
+                add_u(t)
+                add_v(w)
+                add_kind(RW)
+    if realtime:
+        frontier: set[int] = set()
+        preds: dict[int, tuple[int, ...]] = {}
+        for code in facts.boundaries:
+            if code >= 0:
+                if committed[code] and frontier:
+                    preds[code] = tuple(frontier)
+                continue
+            t = ~code
+            before = preds.pop(t, ())
+            us.extend(before)
+            vs.extend([t] * len(before))
+            kinds.extend([RT] * len(before))
+            frontier.difference_update(before)
+            frontier.add(t)
+    return us, vs, kinds
 
 
 def _report_cycle(facts: Facts, graph: dict[int, dict[int, int]], c: Collector) -> None:

@@ -85,6 +85,7 @@ class Collector:
 
     @property
     def count(self) -> int:
+        """Violations recorded so far."""
         return sum(self.by_anomaly.values())
 
     def add(self, anomaly: str, message: str, txns: tuple[str, ...] = (),

@@ -66,10 +66,12 @@ class MutantSpec:
 
     @property
     def name(self) -> str:
+        """The mutant's class name."""
         return self.executor.__name__
 
     @property
     def bug(self) -> str:
+        """The bug class, in a few words."""
         return str(self.executor.bug)  # every mutant class states its bug
 
     def create(self, workers: int = 2) -> ParallelExecutor:
@@ -109,6 +111,7 @@ class Hunt:
 
     @property
     def found(self) -> bool:
+        """Whether a wanted batch was found within the budget."""
         return self.batch is not None
 
     def verdict(self, prop: str) -> Verdict:

@@ -31,6 +31,7 @@ class IgnoresDependencies(ParallelExecutor):
     bug = "ignores dependencies: every transaction is ready at once"
 
     def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+        """Run ``batch`` with a dependency graph that has no edges."""
         full = graph if graph is not None else dependency_graph(batch)
         flat = nx.DiGraph()
         flat.add_nodes_from(full.nodes(data=True))
@@ -44,6 +45,7 @@ class CompletionOrderInstalls(ParallelExecutor):
     bug = "write-write conflicts ignored: installs land in completion order"
 
     def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+        """Run ``batch`` without its write-write-only dependency edges."""
         pruned = (graph if graph is not None else dependency_graph(batch)).copy()
         pruned.remove_edges_from([(u, v) for u, v, conflicts in pruned.edges(data="conflicts")
                                   if all(kind == WAW for kind, _ in conflicts)])
@@ -156,6 +158,7 @@ class LossyRecorder(TraceRecorder):
     stores the copy, so an event recorded by another thread in between is lost."""
 
     def record(self, event: Event) -> None:
+        """Append ``event`` without the lock (read, copy, store)."""
         events = list(self._events)
         events.append(event)
         self._events = events
