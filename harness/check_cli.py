@@ -61,4 +61,9 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
     if failed:
         click.echo(f"VIOLATED: {', '.join(failed)}")
         sys.exit(1)
-    click.echo(f"all {len(verdicts)} properties hold")
+    unjudged = [v.property for v in verdicts if not v.applicable]
+    if unjudged:
+        click.echo(f"every property that could be judged holds; not judged: "
+                   f"{', '.join(unjudged)}")
+    else:
+        click.echo(f"all {len(verdicts)} properties hold")

@@ -106,3 +106,7 @@ def test_mode_comes_from_the_run(tmp_path):
     assert "note: the run used mode 'atomic'" in result.output
     assert "the atomic batch failed at t5 and all 4 accounts hold their initial balances" in \
         result.output
+    result = invoke("check", trace, "--batch", EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert "N/A  atomicity: the atomic batch failed at t5" in result.output
+    assert "every property that could be judged holds; not judged: atomicity" in result.output

@@ -36,7 +36,7 @@ def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict
     if final is None:
         return c.verdict(f"the atomic batch failed at {culprit} and no aborted transaction "
                          "installed a write; the rollback is not checked: no final state was "
-                         "given")
+                         "given", applicable=False)
     last: dict[str, str] = {}
     for _, t, account, _, _ in facts.writes:
         last[account] = ids[t]

@@ -43,8 +43,9 @@ class Verdict:
     """Whether ``property`` holds, why (``explanation``) and, if not, a counterexample.
 
     ``witness`` is an equivalent serial order when the strict-serializability checker found
-    one. When part of a property cannot be judged from the input (e.g. no final state), the
-    explanation says so.
+    one. ``applicable`` is false when the input does not allow judging the property's main
+    claim (e.g. a rollback without a final state): then ``ok`` is true and the explanation
+    says what was not checked. When a smaller part cannot be judged, the explanation says so.
     """
 
     property: str
@@ -53,6 +54,7 @@ class Verdict:
     counterexample: Violation | None = None
     violations: tuple[Violation, ...] = ()
     count: int = 0
+    applicable: bool = True
     witness: tuple[str, ...] | None = None
 
     def anomalies(self) -> set[str]:
@@ -61,7 +63,8 @@ class Verdict:
 
     def lines(self, limit: int = 10) -> list[str]:
         """The verdict in plain words: a status line, then up to ``limit`` violations."""
-        out = [f"{'PASS' if self.ok else 'FAIL'} {self.property}: {self.explanation}"]
+        status = "FAIL" if not self.ok else "PASS" if self.applicable else "N/A "
+        out = [f"{status} {self.property}: {self.explanation}"]
         for violation in self.violations[:limit]:
             out.extend(f"     {line}" for line in violation.lines())
         if self.count > min(limit, len(self.violations)):
@@ -95,10 +98,12 @@ class Collector:
         if len(self.kept) < self.keep:
             self.kept.append(Violation(anomaly, message, txns, accounts, details))
 
-    def verdict(self, holds: str, witness: tuple[str, ...] | None = None) -> Verdict:
-        """The verdict: ``holds`` explains success; a failure is summarised from the violations."""
+    def verdict(self, holds: str, witness: tuple[str, ...] | None = None,
+                applicable: bool = True) -> Verdict:
+        """The verdict: ``holds`` explains success (or what could not be judged, if not
+        ``applicable``); a failure is summarised from the violations."""
         if not self.by_anomaly:
-            return Verdict(self.prop, True, holds, witness=witness)
+            return Verdict(self.prop, True, holds, applicable=applicable, witness=witness)
         count = self.count
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.by_anomaly.most_common())
         first = self.kept[0]
