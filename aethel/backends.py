@@ -233,10 +233,13 @@ class ProcessPool:
                 continue
             if handle is proc.results:
                 try:
-                    chunk_results, chunk_events = proc.results.recv()
+                    message = proc.results.recv()
                 except (EOFError, OSError):
                     pass
                 else:
+                    if message is None:  # a replacement worker's hello
+                        continue
+                    chunk_results, chunk_events = message
                     proc.inflight -= 1
                     results.extend(map(TxResult._make, chunk_results))
                     events.extend(map(Event._make, chunk_events))
@@ -256,10 +259,12 @@ class ProcessPool:
                 self._replace(proc)
 
     def _replace(self, proc: _Proc) -> _Proc:
+        """Kill ``proc`` and start a replacement without waiting for it: its hello is read
+        (and skipped) by :meth:`collect`, and its task queue holds work until it is up, so a
+        timeout or crash is reported without paying for the new worker's start-up."""
         self._stop(proc, kill=True)
         fresh = self._spawn(proc.worker)
         self._procs[self._procs.index(proc)] = fresh
-        self._await_ready(fresh)
         return fresh
 
     def close(self) -> None:
