@@ -19,6 +19,11 @@ def apply_fee(view: AccountView, percent: int, payer: str = "alice", collector: 
     view[collector] = view[collector] + fee
 
 
+def assign(view: AccountView, account: str, value: int) -> None:
+    """Blind write: set ``account`` to ``value`` without reading it."""
+    view[account] = value
+
+
 def fail(view: AccountView, message: str = "user operation failed") -> None:
     """Always raise: a user operation that aborts its transaction."""
     raise RuntimeError(message)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,18 +28,24 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
 
-from aethel.batchfile import batch_to_json
+from aethel.batchfile import batch_from_json, batch_to_json
 from aethel.model import Batch
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
 from harness.protocol import BUILTIN, Run, execute, load_factory
-from harness.strategies import batches
+from harness.strategies import CAMPAIGN_OPS, batches
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"examples": 60, "max_transactions": 8, "max_accounts": 4},
-    "ci": {"examples": 300, "max_transactions": 12, "max_accounts": 6},
-    "thorough": {"examples": 3000, "max_transactions": 24, "max_accounts": 10},
+    "quick": {"examples": 60, "max_transactions": 8, "max_accounts": 4, "max_reads": 2},
+    "ci": {"examples": 300, "max_transactions": 16, "max_accounts": 8, "max_reads": 4},
+    "thorough": {"examples": 3000, "max_transactions": 32, "max_accounts": 12, "max_reads": 8},
 }
+SWITCH_INTERVAL = 1e-5
+"""The GIL switch interval (s) while a job runs: threads are preempted every 10 µs instead of
+every 5 ms, which provokes the interleavings that thread-safety bugs need."""
+SMALLER_SEARCH = 200
+"""After shrinking, up to this many examples with fewer transactions are tried, repeatedly,
+to escape the shrinker's local minima (each success is shrunk again)."""
 SHRINK_REPEATS = 3
 """In the shrinking re-run an example counts as failing if any of this many runs fails, so
 that races found once are not lost while shrinking."""
@@ -58,6 +65,7 @@ class CampaignConfig:
     profile: str = "quick"
     job_size: int = 10
     contention: str = "mixed"
+    switch_interval: float | None = SWITCH_INTERVAL
 
     @property
     def total_examples(self) -> int | None:
@@ -66,13 +74,15 @@ class CampaignConfig:
             return None
         return self.examples if self.examples is not None else PROFILES[self.profile]["examples"]
 
-    def strategy(self, job: int):
+    def strategy(self, job: int, max_transactions: int | None = None):
         """The batch strategy of a job (contention alternates between jobs when ``mixed``)."""
         params = {k: v for k, v in PROFILES[self.profile].items() if k != "examples"}
+        if max_transactions is not None:
+            params["max_transactions"] = max_transactions
         contention = self.contention
         if contention == "mixed":
             contention = "high" if job % 2 else "low"
-        return batches(contention=contention, **params)
+        return batches(contention=contention, ops=CAMPAIGN_OPS, **params)
 
 
 def derive_seed(campaign_seed: int, job: int) -> int:
@@ -82,12 +92,14 @@ def derive_seed(campaign_seed: int, job: int) -> int:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One unit of work: ``examples`` examples of job ``index``."""
+    """One unit of work: ``examples`` examples of job ``index`` (``max_transactions`` narrows
+    the strategy when searching for a smaller counterexample)."""
 
     config: CampaignConfig
     index: int
     examples: int
     shrink: bool = False
+    max_transactions: int | None = None
 
 
 @dataclass
@@ -203,7 +215,7 @@ def run_job(spec: JobSpec) -> JobResult:
     @settings(max_examples=spec.examples, database=None, deadline=None, phases=phases,
               derandomize=False, report_multiple_bugs=False, print_blob=False,
               suppress_health_check=list(HealthCheck))
-    @given(config.strategy(spec.index))
+    @given(config.strategy(spec.index, spec.max_transactions))
     def example(batch: Batch) -> None:
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
@@ -211,16 +223,22 @@ def run_job(spec: JobSpec) -> JobResult:
             digest.update(json.dumps(batch_to_json(batch), sort_keys=True).encode())
             _count(result, checked)
         if failure is not None:
-            result.failure = failure
+            if result.failure is None or failure.transactions <= result.failure.transactions:
+                result.failure = failure
             raise _Violation
 
     digest = hashlib.sha256()
+    previous = sys.getswitchinterval()
+    if config.switch_interval is not None:
+        sys.setswitchinterval(config.switch_interval)
     try:
         example()
     except _Violation:
         pass
     except HypothesisException as exc:
         result.note = f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        sys.setswitchinterval(previous)
     result.digest = digest.hexdigest()
     result.seconds = time.perf_counter() - started
     return result
@@ -377,8 +395,41 @@ def shrink(config: CampaignConfig, job: JobResult) -> dict[str, Any]:
     shrunk = run_job(spec)
     failure = shrunk.failure or job.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
+    failure = drop_transactions(config, failure)
+    while failure.transactions > 1:
+        smaller = run_job(replace(spec, examples=SMALLER_SEARCH,
+                                  max_transactions=failure.transactions - 1)).failure
+        if smaller is None:
+            break
+        failure = drop_transactions(config, smaller)
     return counterexample_doc(config, job.index, failure, original=job.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
+
+
+def drop_transactions(config: CampaignConfig, failure: Failure) -> Failure:
+    """Finish shrinking: remove single transactions while the batch still fails.
+
+    Hypothesis's shrinker does not always delete leading list elements once other draws
+    follow them; this pass makes the counterexample minimal with respect to removing any one
+    transaction (``after`` references to a removed transaction are dropped with it).
+    """
+    batch = batch_from_json(failure.batch)
+    progress = True
+    while progress and len(batch) > 1:
+        progress = False
+        for tx in batch.transactions:
+            candidate = _without(batch, tx.id)
+            _, smaller = check_example(config, candidate, SHRINK_REPEATS)
+            if smaller is not None:
+                batch, failure, progress = candidate, smaller, True
+                break
+    return failure
+
+
+def _without(batch: Batch, tx_id: str) -> Batch:
+    return Batch(batch.accounts, tuple(
+        replace(tx, after=tuple(a for a in tx.after if a != tx_id))
+        for tx in batch.transactions if tx.id != tx_id), batch.mode)
 
 
 def counterexample_doc(config: CampaignConfig, job: int, failure: Failure, original: Failure,

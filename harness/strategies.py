@@ -2,7 +2,9 @@
 
 Each transaction is drawn as a tuple of small integers and mapped to a
 :class:`~aethel.model.Transaction`; lists of such tuples shrink towards fewer, simpler
-transactions on fewer accounts, so a failing batch shrinks to a minimal one.
+transactions on fewer accounts, so a failing batch shrinks to a minimal one. Amounts
+shrink towards 1 and transfers towards two distinct accounts, so that a shrunk example still
+moves money (zero amounts and self-transfers are generated, just not preferred).
 
 >>> from hypothesis import given
 >>> from harness.strategies import batches
@@ -20,7 +22,13 @@ from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
 
 OPS = ("transfer", "deposit", "withdraw", "read")
+"""The default operation mix."""
+CAMPAIGN_OPS = (*OPS, "assign", "touch")
+"""A wider mix: also blind writes and user code touching an account it did not declare
+(which a correct executor aborts)."""
 FAILING_FUNCTION = "aethel.examples:fail"
+ASSIGN_FUNCTION = "aethel.examples:assign"
+TOUCH_FUNCTION = "aethel.examples:touch_undeclared"
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class _TxDraw:
     a: int
     b: int
     amount: int
-    extra_read: int | None
+    extra_reads: list[int]
     after: int | None
     cost: int
     fails: bool
@@ -48,8 +56,9 @@ def _account(n: int, contention: str) -> st.SearchStrategy[int]:
 
 
 def _tx_draw(n_accounts: int, ops: tuple[str, ...], contention: str, explicit_deps: bool,
-             failing: bool, overflow: bool, cost_us: tuple[int, ...]) -> st.SearchStrategy:
-    amount = st.integers(0, 60)
+             failing: bool, overflow: bool, cost_us: tuple[int, ...], max_reads: int
+             ) -> st.SearchStrategy:
+    amount = st.one_of(st.integers(1, 60), st.just(0))
     if overflow:
         amount = st.one_of(amount, st.just(MAX_AMOUNT))
     return st.builds(
@@ -58,15 +67,15 @@ def _tx_draw(n_accounts: int, ops: tuple[str, ...], contention: str, explicit_de
         a=_account(n_accounts, contention),
         b=_account(n_accounts, contention),
         amount=amount,
-        extra_read=st.none() | _account(n_accounts, contention),
+        extra_reads=st.lists(_account(n_accounts, contention), max_size=max_reads),
         after=st.none() | st.integers(1, 4) if explicit_deps else st.none(),
         cost=st.sampled_from(cost_us) if cost_us else st.just(0),
-        fails=st.booleans() if failing else st.just(False),
+        fails=st.integers(0, 4).map(lambda x: x == 4) if failing else st.just(False),
     )
 
 
-def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...]) -> Transaction:
-    a, b = account_name(d.a), account_name(d.b)
+def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...], n_accounts: int) -> Transaction:
+    a, b = account_name(d.a), account_name((d.a + 1 + d.b) % n_accounts)
     kind = ops[d.kind]
     steps: list = []
     if kind == "transfer":
@@ -75,15 +84,19 @@ def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...]) -> Transaction:
         steps.append(Deposit(a, d.amount))
     elif kind == "withdraw":
         steps.append(Withdraw(a, d.amount))
+    elif kind == "assign":
+        steps.append(Call(ASSIGN_FUNCTION, (), (a,), (("account", a), ("value", d.amount))))
+    elif kind == "touch":
+        steps.append(Call(TOUCH_FUNCTION, (), (), (("account", a),)))
     else:
         steps.append(Read(a))
+    steps.extend(Read(r) for r in sorted({account_name(r) for r in d.extra_reads}))
     if d.cost:
         steps.append(Spin(us=d.cost) if d.cost > 0 else Sleep(-d.cost / 1000))
     if d.fails:
         steps.append(Call(FAILING_FUNCTION))
-    reads = frozenset() if d.extra_read is None else frozenset({account_name(d.extra_read)})
     after = (f"t{i - d.after}",) if d.after is not None and d.after <= i else ()
-    return Transaction(f"t{i}", tuple(steps), reads=reads, after=after)
+    return Transaction(f"t{i}", tuple(steps), after=after)
 
 
 @st.composite
@@ -91,20 +104,24 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
             max_accounts: int = 6, contention: str = "low", ops: tuple[str, ...] = OPS,
             explicit_deps: bool = True, failing: bool = True, overflow: bool = False,
             modes: tuple[str, ...] = (INDEPENDENT, ATOMIC), cost_us: tuple[int, ...] = (),
-            max_balance: int = 100) -> Batch:
+            max_balance: int = 100, max_reads: int = 1) -> Batch:
     """Random valid batches.
 
     ``contention``: ``"low"`` (uniform accounts) or ``"high"`` (half the accesses hit one
-    hot account). ``ops``: the operation mix. ``failing``: some transactions end with an
-    operation that raises. ``overflow``: amounts of 2^63-1 appear. ``cost_us``: per-transaction
-    work to choose from (positive: spin µs; negative: sleep of that many µs).
+    hot account). ``ops``: the operation mix, from ``transfer``, ``deposit``, ``withdraw``,
+    ``read``, ``assign`` (a blind write) and ``touch`` (an undeclared access).
+    ``failing``: about one transaction in five ends with an operation that raises.
+    ``overflow``: amounts of 2^63-1 appear. ``cost_us``: per-transaction work to choose
+    from (positive: spin µs; negative: sleep of that many µs). ``max_reads``: extra accounts
+    each transaction reads.
     """
     n_accounts = draw(st.integers(2, max_accounts))
     balances = draw(st.lists(st.integers(0, max_balance), min_size=n_accounts,
                              max_size=n_accounts))
     draws = draw(st.lists(
-        _tx_draw(n_accounts, ops, contention, explicit_deps, failing, overflow, cost_us),
+        _tx_draw(n_accounts, ops, contention, explicit_deps, failing, overflow, cost_us,
+                 max_reads),
         min_size=min_transactions, max_size=max_transactions))
     mode = draw(st.sampled_from(modes))
     return Batch({account_name(i): v for i, v in enumerate(balances)},
-                 tuple(_transaction(i, d, ops) for i, d in enumerate(draws)), mode)
+                 tuple(_transaction(i, d, ops, n_accounts) for i, d in enumerate(draws)), mode)

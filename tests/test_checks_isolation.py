@@ -17,7 +17,7 @@ from harness.checks.isolation import (
     WRITE_ORDER,
     WRONG_VALUE,
 )
-from harness.mutants.ops import ASSIGN
+from harness.strategies import ASSIGN_FUNCTION as ASSIGN
 
 ACCOUNTS = {"alice": 100, "bob": 50, "carol": 0}
 TRANSFERS = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),

@@ -6,7 +6,7 @@ from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Read, Transfer
 from harness.checks import analyse, check_serializability
 from harness.checks.builder import TraceBuilder
-from harness.mutants.ops import ASSIGN
+from harness.strategies import ASSIGN_FUNCTION as ASSIGN
 
 ACCOUNTS = {"alice": 100, "bob": 50}
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.operations import Call, Read, Sleep
-from harness.mutants.ops import ASSIGN, TOUCH
+from harness.strategies import ASSIGN_FUNCTION as ASSIGN
+from harness.strategies import TOUCH_FUNCTION as TOUCH
 from harness.strategies import batches
 
 
