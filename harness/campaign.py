@@ -39,13 +39,21 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"examples": 60, "max_transactions": 8, "max_accounts": 4, "max_reads": 2},
     "ci": {"examples": 300, "max_transactions": 16, "max_accounts": 8, "max_reads": 4},
     "thorough": {"examples": 3000, "max_transactions": 32, "max_accounts": 12, "max_reads": 8},
+    "stress": {"examples": 600, "max_transactions": 40, "max_accounts": 40, "max_reads": 12,
+               "contention": "low", "switch_interval": 1e-6},
 }
+"""Campaign sizes. ``stress`` targets thread safety: many transactions reading many accounts
+concurrently, with the GIL switched every microsecond."""
 SWITCH_INTERVAL = 1e-5
-"""The GIL switch interval (s) while a job runs: threads are preempted every 10 µs instead of
-every 5 ms, which provokes the interleavings that thread-safety bugs need."""
+"""The GIL switch interval (s) while a job runs, unless the profile sets one: threads are
+preempted every 10 µs instead of every 5 ms, which provokes the interleavings that
+thread-safety bugs need."""
+_JOB_SETTINGS = ("examples", "contention", "switch_interval")
 SMALLER_SEARCH = 200
-"""After shrinking, up to this many examples with fewer transactions are tried, repeatedly,
-to escape the shrinker's local minima (each success is shrunk again)."""
+SMALLER_SEARCH_SECONDS = 20.0
+"""After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried,
+repeatedly while time remains, to escape the shrinker's local minima (each success is
+shrunk again)."""
 SHRINK_REPEATS = 3
 """In the shrinking re-run an example counts as failing if any of this many runs fails, so
 that races found once are not lost while shrinking."""
@@ -64,8 +72,12 @@ class CampaignConfig:
     seed: int = 0
     profile: str = "quick"
     job_size: int = 10
-    contention: str = "mixed"
-    switch_interval: float | None = SWITCH_INTERVAL
+    contention: str | None = None
+
+    @property
+    def switch_interval(self) -> float:
+        """The GIL switch interval jobs run with."""
+        return PROFILES[self.profile].get("switch_interval", SWITCH_INTERVAL)
 
     @property
     def total_examples(self) -> int | None:
@@ -75,12 +87,14 @@ class CampaignConfig:
         return self.examples if self.examples is not None else PROFILES[self.profile]["examples"]
 
     def strategy(self, job: int, max_transactions: int | None = None):
-        """The batch strategy of a job (contention alternates between jobs when ``mixed``)."""
-        params = {k: v for k, v in PROFILES[self.profile].items() if k != "examples"}
+        """The batch strategy of a job. Contention is the config's, else the profile's, else
+        it alternates between low and high from one job to the next."""
+        profile = PROFILES[self.profile]
+        params = {k: v for k, v in profile.items() if k not in _JOB_SETTINGS}
         if max_transactions is not None:
             params["max_transactions"] = max_transactions
-        contention = self.contention
-        if contention == "mixed":
+        contention = self.contention or profile.get("contention")
+        if contention is None:
             contention = "high" if job % 2 else "low"
         return batches(contention=contention, ops=CAMPAIGN_OPS, **params)
 
@@ -229,8 +243,7 @@ def run_job(spec: JobSpec) -> JobResult:
 
     digest = hashlib.sha256()
     previous = sys.getswitchinterval()
-    if config.switch_interval is not None:
-        sys.setswitchinterval(config.switch_interval)
+    sys.setswitchinterval(config.switch_interval)
     try:
         example()
     except _Violation:
@@ -396,7 +409,8 @@ def shrink(config: CampaignConfig, job: JobResult) -> dict[str, Any]:
     failure = shrunk.failure or job.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
     failure = drop_transactions(config, failure)
-    while failure.transactions > 1:
+    deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
+    while failure.transactions > 1 and time.perf_counter() < deadline:
         smaller = run_job(replace(spec, examples=SMALLER_SEARCH,
                                   max_transactions=failure.transactions - 1)).failure
         if smaller is None:

@@ -40,9 +40,8 @@ def test_mutant_is_caught_and_shrunk_to_its_minimal_size(tmp_path, mutant, size)
     assert counterexample["failed_properties"]
 
 
-def test_unsynchronised_trace_recording_is_caught_by_a_thorough_campaign(tmp_path):
-    result, counterexample = verify(tmp_path, "UnsynchronisedTrace", "--profile", "thorough",
-                                    "--examples", "1500")
+def test_unsynchronised_trace_recording_is_caught_by_a_stress_campaign(tmp_path):
+    result, counterexample = verify(tmp_path, "UnsynchronisedTrace", "--profile", "stress")
     assert result.exit_code == 1, result.output
     assert "isolation" in counterexample["failed_properties"]
     isolation = next(v for v in counterexample["verdicts"] if v["property"] == "isolation")
