@@ -26,7 +26,7 @@ MINIMAL = {
 def verify(tmp_path, mutant: str, *extra: str):
     result = CliRunner().invoke(main, [
         "verify", "--executor", f"harness.mutants:{mutant}", "--backends", "thread",
-        "--jobs", "1", "--report", str(tmp_path), *extra])
+        "--jobs", "2", "--report", str(tmp_path), *extra])
     saved = re.search(r"saved (\S+counterexample\.json)", result.output)
     return result, json.loads(open(saved.group(1)).read()) if saved else None
 
@@ -41,8 +41,11 @@ def test_mutant_is_caught_and_shrunk_to_its_minimal_size(tmp_path, mutant, size)
 
 
 def test_unsynchronised_trace_recording_is_caught_by_a_stress_campaign(tmp_path):
-    result, counterexample = verify(tmp_path, "UnsynchronisedTrace", "--profile", "stress")
+    # A lost event needs two threads to interleave inside one record() call: about one
+    # stress example in 250 shows it, so 3000 examples miss it with probability ~1e-5.
+    result, counterexample = verify(tmp_path, "UnsynchronisedTrace", "--profile", "stress",
+                                    "--examples", "3000")
     assert result.exit_code == 1, result.output
-    assert "isolation" in counterexample["failed_properties"]
-    isolation = next(v for v in counterexample["verdicts"] if v["property"] == "isolation")
-    assert "trace integrity" in isolation["explanation"]
+    # which checker sees it depends on the event lost: a START or READ breaks the trace's
+    # integrity, a WRITE leaves an install unrecorded, a COMMIT changes the outcome
+    assert set(counterexample["failed_properties"]) & {"isolation", "serial equivalence"}
