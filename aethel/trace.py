@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -98,21 +98,28 @@ _REQUIRED = {
 _TEXT_FIELDS = ("account", "version", "replaced", "reason")
 
 
-def read_jsonl(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
-    """Read a trace file: (header, events). Raises :class:`InputError` naming the line."""
+def read_jsonl(path: str | Path, transactions: Collection[str] | None = None
+               ) -> tuple[dict[str, Any], list[Event]]:
+    """Read a trace file: (header, events). Raises :class:`InputError` naming the line.
+
+    With ``transactions``, an event of any other transaction is an input error too (the
+    trace is not an execution of that batch).
+    """
     try:
         with open(path, encoding="utf-8") as fh:
-            return parse_jsonl(fh)
+            return parse_jsonl(fh, transactions)
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror}", str(path)) from None
     except UnicodeDecodeError:
         raise InputError("trace is not UTF-8 text", str(path)) from None
 
 
-def parse_jsonl(lines: Iterable[str]) -> tuple[dict[str, Any], list[Event]]:
-    """Parse trace lines (see :func:`read_jsonl`)."""
+def parse_jsonl(lines: Iterable[str], transactions: Collection[str] | None = None
+                ) -> tuple[dict[str, Any], list[Event]]:
+    """Parse trace lines (see :func:`read_jsonl`); events must be in timestamp order."""
     header: dict[str, Any] = {}
     events: list[Event] = []
+    previous = (0, "")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -128,7 +135,14 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[dict[str, Any], list[Event]]:
                 raise InputError(f"format must be {FORMAT!r}", where)
             header = doc
             continue
-        events.append(event_from_json(doc, where))
+        event = event_from_json(doc, where)
+        if transactions is not None and event.txn not in transactions:
+            raise InputError(f"transaction {event.txn!r} is not in the batch", where)
+        if events and event.ts < previous[0]:
+            raise InputError(f"events must be in timestamp order: ts {event.ts} is before "
+                             f"{previous[1]}'s ts {previous[0]}", where)
+        previous = (event.ts, where)
+        events.append(event)
     return header, events
 
 

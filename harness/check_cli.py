@@ -32,7 +32,7 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
     Exit code 0 when every property holds, 1 on a violation, 2 on unreadable input.
     """
     batch = load_batch(batch_file)
-    header, events = read_jsonl(trace_file)
+    header, events = read_jsonl(trace_file, set(batch.ids))
     final = outcomes = None
     result_mode = None
     if result_file is not None:

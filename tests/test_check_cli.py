@@ -110,3 +110,16 @@ def test_mode_comes_from_the_run(tmp_path):
     assert result.exit_code == 0, result.output
     assert "N/A  atomicity: the atomic batch failed at t5" in result.output
     assert "every property that could be judged holds; not judged: atomicity" in result.output
+
+
+def test_a_trace_of_another_batch_or_out_of_order_exits_2(run_files, tmp_path):
+    trace, _ = run_files
+    lines = trace.read_text().splitlines()
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text("\n".join([*lines[:2], lines[2].replace('"txn":"', '"txn":"zz')]) + "\n")
+    result = invoke("check", foreign, "--batch", EXAMPLE)
+    assert result.exit_code == 2 and "line 3: transaction 'zz" in result.stderr
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    result = invoke("check", shuffled, "--batch", EXAMPLE)
+    assert result.exit_code == 2 and "must be in timestamp order" in result.stderr

@@ -47,3 +47,11 @@ def test_malformed_trace_lines_are_reported_with_their_number(lines, message):
 def test_unreadable_trace_file_names_the_path(tmp_path):
     with pytest.raises(InputError, match="cannot read trace"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_trace_of_another_batch_or_out_of_order_is_an_input_error():
+    start = '{"event": "START", "txn": "%s", "ts": %d, "worker": 0, "pid": 1}'
+    with pytest.raises(InputError, match="line 2: transaction 'ghost' is not in the batch"):
+        parse_jsonl([start % ("t1", 1), start % ("ghost", 2)], transactions={"t1"})
+    with pytest.raises(InputError, match="line 2: events must be in timestamp order"):
+        parse_jsonl([start % ("t1", 5), start % ("t2", 4)])
