@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -171,16 +171,3 @@ def event_from_json(doc: dict[str, Any], where: str = "event") -> Event:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def by_transaction(events: Iterable[Event]) -> dict[str, list[Event]]:
-    """Group events by transaction id, keeping their order."""
-    groups: dict[str, list[Event]] = {}
-    for event in events:
-        groups.setdefault(event.txn, []).append(event)
-    return groups
-
-
-def iter_kind(events: Iterable[Event], kind: str) -> Iterator[Event]:
-    """The events of one kind."""
-    return (e for e in events if e.kind == kind)
