@@ -33,14 +33,15 @@ def dependency_graph(batch: Batch) -> nx.DiGraph:
 
     Raises :class:`CircularDependencyError` when explicit dependencies form a cycle.
     """
-    with _gc_paused():
+    with paused_gc():
         return _build(batch)
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Building a large graph allocates millions of long-lived objects; the cyclic
-    collector would rescan them again and again for nothing."""
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building a large graph (or indexing a large
+    trace) allocates millions of long-lived objects, which it would rescan again and again
+    for nothing."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -14,12 +14,10 @@ state is then unknown and the checkers that need it say so.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from aethel.analysis import paused_gc
 from aethel.errors import CircularDependencyError, InputError
 from aethel.model import ATOMIC, MODES, Batch
 from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
@@ -141,7 +140,22 @@ def serial_order(batch: Batch) -> list[int]:
     for u, v, _, _ in dependencies(batch):
         succ[u].append(v)
         indeg[v] += 1
-    ready = [v for v in range(n) if not indeg[v]]
+    order = smallest_first_order(range(n), succ, indeg)
+    if len(order) < n:
+        ids = [tx.id for tx in batch.transactions]
+        done = set(order)
+        rest = nx.DiGraph((ids[u], ids[v]) for u in range(n) if u not in done
+                          for v in succ[u])
+        nodes = [u for u, _ in nx.find_cycle(rest)]
+        raise CircularDependencyError([*nodes, nodes[0]])
+    return order
+
+
+def smallest_first_order(nodes: Iterable[int], succ: list[list[int]], indeg: list[int]
+                         ) -> list[int]:
+    """Kahn's algorithm over ``nodes``, smallest index first; ``indeg`` is consumed. Nodes
+    on or behind a cycle are left out of the order."""
+    ready = [t for t in nodes if not indeg[t]]
     heapq.heapify(ready)
     order = []
     while ready:
@@ -151,13 +165,6 @@ def serial_order(batch: Batch) -> list[int]:
             indeg[v] -= 1
             if not indeg[v]:
                 heapq.heappush(ready, v)
-    if len(order) < n:
-        ids = [tx.id for tx in batch.transactions]
-        done = set(order)
-        rest = nx.DiGraph((ids[u], ids[v]) for u in range(n) if u not in done
-                          for v in succ[u])
-        nodes = [u for u, _ in nx.find_cycle(rest)]
-        raise CircularDependencyError([*nodes, nodes[0]])
     return order
 
 
@@ -333,17 +340,6 @@ def _per_transaction(txns: list[int], n: int) -> list[int]:
     return counts
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: indexing a trace allocates millions of long-lived
-    tuples, which it would rescan again and again for nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def analyse(batch: Batch, events: Sequence[Event] | Observed,

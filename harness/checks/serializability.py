@@ -20,14 +20,13 @@ suffix ``-realtime`` (serializable, but not strictly).
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, deque
 from operator import gt
 
 import networkx as nx
 
 from aethel.trace import INIT
-from harness.checks.facts import Facts
+from harness.checks.facts import Facts, smallest_first_order
 from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict, plural
 
 WW, WR, RW, RT = 1, 2, 4, 8
@@ -79,16 +78,7 @@ def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int
         succ[u].append(v)
         indeg[v] += 1
     nodes = [t for t in range(n) if committed[t]]
-    ready = [t for t in nodes if not indeg[t]]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        u = heapq.heappop(ready)
-        order.append(u)
-        for v in succ[u]:
-            indeg[v] -= 1
-            if not indeg[v]:
-                heapq.heappush(ready, v)
+    order = smallest_first_order(nodes, succ, indeg)
     done = set(order)
     rest: dict[int, dict[int, int]] = {t: {} for t in nodes if t not in done}
     if rest:
