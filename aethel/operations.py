@@ -45,6 +45,34 @@ class Operation(Protocol):
     def cost_us(self) -> float: ...
 
 
+class _CostOnly:
+    """An operation that touches no account."""
+
+    __slots__ = ()
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return ()
+
+
+class _UpdatesOne:
+    """An operation that reads and writes ``self.account``."""
+
+    __slots__ = ()
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.account,)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.account,)
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """Move ``amount`` from ``src`` to ``dst``; fails if ``src`` holds less."""
@@ -76,20 +104,12 @@ class Transfer:
 
 
 @dataclass(frozen=True, slots=True)
-class Deposit:
+class Deposit(_UpdatesOne):
     """Add ``amount`` to ``account``; fails on overflow."""
 
     account: str
     amount: int
     kind: str = field(default="deposit", init=False, repr=False)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.account,)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.account,)
 
     def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
         ctx.write(self.account, ctx.read(self.account) + self.amount)
@@ -99,20 +119,12 @@ class Deposit:
 
 
 @dataclass(frozen=True, slots=True)
-class Withdraw:
+class Withdraw(_UpdatesOne):
     """Take ``amount`` from ``account``; fails if the balance is smaller."""
 
     account: str
     amount: int
     kind: str = field(default="withdraw", init=False, repr=False)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.account,)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.account,)
 
     def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
         balance = ctx.read(self.account)
@@ -152,7 +164,7 @@ _CANCEL_CHECK_EVERY = 2048
 
 
 @dataclass(frozen=True, slots=True)
-class Spin:
+class Spin(_CostOnly):
     """Pure-Python CPU work that holds the GIL.
 
     Exactly one of ``us`` (CPU microseconds of this thread, measured with
@@ -163,14 +175,6 @@ class Spin:
     us: int | None = None
     iterations: int | None = None
     kind: str = field(default="spin", init=False, repr=False)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return ()
 
     def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
         if self.iterations is not None:
@@ -210,19 +214,11 @@ _ZEROS = bytes(1 << 20)
 
 
 @dataclass(frozen=True, slots=True)
-class Hash:
+class Hash(_CostOnly):
     """sha256 over ``nbytes`` bytes; hashlib releases the GIL on buffers over 2 KiB."""
 
     nbytes: int
     kind: str = field(default="hash", init=False, repr=False)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return ()
 
     def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
         digest = hashlib.sha256()
@@ -240,19 +236,11 @@ class Hash:
 
 
 @dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(_CostOnly):
     """Wait ``ms`` milliseconds without using the CPU."""
 
     ms: float
     kind: str = field(default="sleep", init=False, repr=False)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return ()
 
     def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
         if cancel is None:
