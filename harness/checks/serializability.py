@@ -186,27 +186,8 @@ def _components(graph: dict[int, dict[int, int]], allowed: int) -> list[set[int]
 
 def _path(graph: dict[int, dict[int, int]], source: int, target: int, allowed: int,
           within: set[int]) -> list[int] | None:
-    """Shortest path source ⇝ target over ``allowed`` edges inside ``within`` (BFS)."""
-    parent = {source: source}
-    queue = deque([source])
-    while queue:
-        u = queue.popleft()
-        for v, mask in graph[u].items():
-            if not mask & allowed or v in parent or v not in within:
-                continue
-            parent[v] = u
-            if v == target:
-                path = [v]
-                while path[-1] != source:
-                    path.append(parent[path[-1]])
-                return path[::-1]
-            queue.append(v)
-    return None
-
-
-def _cycle_through(graph: dict[int, dict[int, int]], source: int, allowed: int,
-                   within: set[int]) -> list[int] | None:
-    """The shortest cycle through ``source`` over ``allowed`` edges inside ``within`` (BFS)."""
+    """Shortest path source ⇝ target over ``allowed`` edges inside ``within`` (BFS). With
+    ``target == source`` it is the shortest cycle through ``source``, without repeating it."""
     parent = {source: source}
     queue = deque([source])
     while queue:
@@ -214,11 +195,12 @@ def _cycle_through(graph: dict[int, dict[int, int]], source: int, allowed: int,
         for v, mask in graph[u].items():
             if not mask & allowed or v not in within:
                 continue
-            if v == source:
+            if v == target:
                 path = [u]
                 while path[-1] != source:
                     path.append(parent[path[-1]])
-                return path[::-1]
+                path.reverse()
+                return path if target == source else [*path, target]
             if v not in parent:
                 parent[v] = u
                 queue.append(v)
@@ -234,7 +216,7 @@ def _shortest_cycle(graph: dict[int, dict[int, int]], allowed: int) -> list[int]
             if tried >= MAX_SOURCES or (best is not None and len(best) == 2):
                 return best
             tried += 1
-            cycle = _cycle_through(graph, source, allowed, component)
+            cycle = _path(graph, source, source, allowed, component)
             if cycle and (best is None or len(cycle) < len(best)):
                 best = cycle
     return best
