@@ -295,11 +295,26 @@ class ProcessPool:
         proc.process.close()
 
 
+ORPHAN_CHECK_S = 1.0
+"""How often an idle worker checks that its coordinator is still alive."""
+
+
+def _next_chunk(tasks: Any, parent: int) -> Chunk | None:
+    """The next chunk, or None when told to stop or when the coordinator has died (a worker
+    never outlives the process that started it, however that process ended)."""
+    while True:
+        try:
+            return tasks.get(timeout=ORPHAN_CHECK_S)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+
+
 def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pid = os.getpid()
+    pid, parent = os.getpid(), os.getppid()
     results.send(None)
-    while (chunk := tasks.get()) is not None:
+    while (chunk := _next_chunk(tasks, parent)) is not None:
         events: list[Event] = []
         done = [run_transaction(i, tx, snap, worker, pid, events.append) for i, tx, snap in chunk]
         # Plain tuples pickle in C; named tuples go through Python on both sides.

@@ -138,3 +138,27 @@ def test_signal_stops_verify_with_a_partial_report(tmp_path, signum, code):
     assert '"complete": false' in summary
     gone, alive = psutil.wait_procs(descendants, timeout=5)
     assert not alive, f"left alive: {alive}"
+
+
+COORDINATOR = """
+import os, signal
+from aethel.executor import ParallelExecutor
+if __name__ == "__main__":
+    executor = ParallelExecutor("process", 2)
+    print(" ".join(map(str, executor.pool.pids())), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
+    script = tmp_path / "coordinator.py"
+    script.write_text(COORDINATOR)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in done.stdout.split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(psutil.pid_exists(pid) for pid in workers)
