@@ -79,10 +79,15 @@ def worker_counts(limit: int) -> list[int]:
 
 
 def workers_for(workload: Workload, config: BenchConfig, cores: int) -> list[int]:
-    """The worker counts measured for ``workload``."""
+    """The worker counts measured for ``workload``: ``config.workers``, else 1, 2, 4, … up
+    to the cores or the workload's ``max_workers`` (quick: only that maximum beyond the
+    cores)."""
     if config.workers is not None:
         return sorted(set(config.workers))
-    return worker_counts(max(cores, workload.max_workers or cores))
+    limit = max(cores, workload.max_workers or cores)
+    if config.quick and limit > cores:
+        return [*worker_counts(cores), limit]
+    return worker_counts(limit)
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:

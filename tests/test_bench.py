@@ -11,7 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.analysis import dependency_graph, independent_sets
-from harness.bench import BenchConfig, _Runs, evaluate_targets, stats, summarize, worker_counts
+from harness.bench import (
+    BenchConfig,
+    _Runs,
+    evaluate_targets,
+    stats,
+    summarize,
+    worker_counts,
+    workers_for,
+)
 from harness.ceiling import CeilingPool, split
 from harness.cli import main
 from harness.monitor import ResourceMonitor, Usage, machine_info
@@ -59,6 +67,14 @@ def test_worker_counts_double_up_to_the_limit():
     assert worker_counts(2) == [1, 2]
     assert worker_counts(6) == [1, 2, 4, 6]
     assert worker_counts(8) == [1, 2, 4, 8]
+
+
+def test_waiting_workloads_go_beyond_the_cores():
+    sleep, cpu = WORKLOADS["sleep"], WORKLOADS["cpu-1ms"]
+    assert workers_for(sleep, BenchConfig(), 2) == [1, 2, 4, 8]
+    assert workers_for(sleep, BenchConfig(quick=True), 2) == [1, 2, 8]
+    assert workers_for(cpu, BenchConfig(), 2) == [1, 2]
+    assert workers_for(cpu, BenchConfig(workers=(3, 1)), 2) == [1, 3]
 
 
 def test_stats_give_median_range_and_quartiles():
