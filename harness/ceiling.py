@@ -42,16 +42,21 @@ def _discard(event: Event) -> None:
 
 
 def _ceiling_main(conn: Connection) -> None:
+    """Load a share, wait for go, run it, report (wall, CPU) seconds; exit on None, or
+    quietly when the parent is gone (its end of the pipe closes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pid = os.getpid()
-    conn.send("ready")
-    while (share := conn.recv()) is not None:
-        conn.send("loaded")
-        conn.recv()
-        wall, cpu = time.perf_counter(), time.process_time()
-        for index, (tx, snapshot) in enumerate(share):
-            run_transaction(index, tx, snapshot, 0, pid, _discard)
-        conn.send((time.perf_counter() - wall, time.process_time() - cpu))
+    try:
+        conn.send("ready")
+        while (share := conn.recv()) is not None:
+            conn.send("loaded")
+            conn.recv()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for index, (tx, snapshot) in enumerate(share):
+                run_transaction(index, tx, snapshot, 0, pid, _discard)
+            conn.send((time.perf_counter() - wall, time.process_time() - cpu))
+    except (EOFError, OSError):
+        return
 
 
 def split(batch: Batch, parts: int) -> list[Share]:
