@@ -169,19 +169,27 @@ class _Runs:
     serial_usage: list[Usage] = field(default_factory=list)
 
 
+class _Stopped(Exception):
+    """Raised between measurements when the run is asked to stop."""
+
+
 class Bench:
     """Runs the benchmark described by a :class:`BenchConfig`; :meth:`run` returns the
     JSON document (see ``bench.json``)."""
 
-    def __init__(self, config: BenchConfig, progress: ProgressCallback | None = None) -> None:
+    def __init__(self, config: BenchConfig, progress: ProgressCallback | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         self.config = config
         self.progress = progress or (lambda stage, detail, done, total: None)
+        self.should_stop = should_stop
         self.cores = usable_cores()
         self.rng = random.Random(f"bench-order:{config.seed}")
         self.done = 0
         self.total = 0
 
     def _step(self, stage: str, detail: str) -> None:
+        if self.should_stop():
+            raise _Stopped
         self.progress(stage, detail, self.done, self.total)
         self.done += 1
 
@@ -204,6 +212,8 @@ class Bench:
         widest = max([max(ws) for _, ws in plan] + [1])
         executors = Executors(config.pin)
         workloads: list[dict[str, Any]] = []
+        latency: dict[str, Any] = {"workers": self.cores, "repetitions": 0, "operations": {}}
+        complete = True
         try:
             with CeilingPool(widest) as ceiling:
                 if config.pin:
@@ -214,9 +224,11 @@ class Bench:
                     following = plan[index + 1][1] if index + 1 < len(plan) else []
                     executors.close((b, w) for b in config.backends for w in following)
             latency = self._latency(executors)
+            self._step("done", "")
+        except _Stopped:
+            complete = False
         finally:
             executors.close()
-        self._step("done", "")
         machine["load_average_end"] = list(os.getloadavg())
         doc = {
             "format": FORMAT,
@@ -228,6 +240,7 @@ class Bench:
             "machine": machine,
             "workloads": workloads,
             "latency": latency,
+            "complete": complete,
         }
         doc["noise"] = noise(doc)
         doc["targets"] = evaluate_targets(doc)

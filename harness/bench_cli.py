@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aethel.errors import InputError
 from harness.bench import PARALLEL_BACKENDS, BenchConfig, ProgressCallback
+from harness.signals import exit_code, stop_on_signals, terminate_children
 from harness.workloads import WORKLOADS
 
 
@@ -107,8 +109,11 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
         suffix += 1
         directory = report_dir / f"bench-{run_id}-{suffix}"
     console = Console(stderr=True)
-    with progress_display(console) as progress:
-        doc = Bench(config, progress).run()
+    with stop_on_signals() as stopped, progress_display(console) as progress:
+        doc = Bench(config, progress, lambda: stopped() is not None).run()
+        signum = stopped()
+    if signum is not None:
+        terminate_children()
     doc["id"] = directory.name.removeprefix("bench-")
     doc["command"] = shlex.join(["aethel", "bench", *sys.argv[2:]]) \
         if sys.argv[1:2] == ["bench"] else "aethel bench"
@@ -118,3 +123,7 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
         status += " (noisy)" if t["noisy"] else ""
         click.echo(f"{status:>20}  {t['target']} — {t['detail']}")
     click.echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")
+    if signum is not None:
+        click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
+                   err=True)
+        sys.exit(exit_code(signum))

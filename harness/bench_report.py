@@ -86,11 +86,14 @@ def plural(count: int, noun: str) -> str:
 
 
 def run_line(doc: dict[str, Any]) -> str:
-    """When, how long, how many repetitions."""
+    """When, how long, how many repetitions; whether the run was stopped early."""
     c = doc["config"]
-    return (f"{'Quick run (indicative only), ' if c['quick'] else ''}started {doc['started']}, "
-            f"took {doc['duration_s']:.0f} s; {c['repetitions']} repetitions per cell, "
-            f"seed {c['seed']}, workers {'pinned' if c['pin'] else 'not pinned'}.")
+    stopped = "" if doc.get("complete", True) else (
+        f"INCOMPLETE: stopped early; {len(doc['workloads'])} of {len(c['workloads'])} workloads "
+        "measured, the rest not measured. ")
+    return (f"{stopped}{'Quick run (indicative only), ' if c['quick'] else ''}started "
+            f"{doc['started']}, took {doc['duration_s']:.0f} s; {c['repetitions']} repetitions "
+            f"per cell, seed {c['seed']}, workers {'pinned' if c['pin'] else 'not pinned'}.")
 
 
 def target_rows(doc: dict[str, Any]) -> list[list[str]]:
@@ -156,7 +159,7 @@ def ceiling_rows(workload: dict[str, Any]) -> list[list[str]]:
 def latency_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Single-transaction latency per operation and backend."""
     lat = doc["latency"]
-    backends = list(next(iter(lat["operations"].values()))["backends"])
+    backends = list(next(iter(lat["operations"].values()), {"backends": {}})["backends"])
     headers = ["operation", "direct call µs"] + [f"{b} µs (× direct; +µs)" for b in backends]
     rows = []
     for name, op in lat["operations"].items():
@@ -306,6 +309,25 @@ def schedule_figure(doc: dict[str, Any]) -> Figure:
     return fig
 
 
+def _plot_sections(doc: dict[str, Any]) -> list[str]:
+    """The headline table with the speedup, efficiency and schedule plots."""
+    headers, rows = summary_rows(doc)
+    return [
+        section("Speedup vs workers",
+                figure_html(speedup_figure(doc), "speedup vs workers per workload",
+                            "Median speedup with min–max whiskers, dataflow schedule. Dashed: "
+                            "ideal; dotted: critical-path bound; dash-dot: machine ceiling."),
+                table_html(headers, rows, cell_classes=["text"] + [""] * (len(headers) - 1))),
+        section("Efficiency",
+                figure_html(efficiency_figure(doc), "efficiency heat map",
+                            "Efficiency = speedup / critical-path bound. Thread cells on "
+                            "pure-Python CPU work are low by nature (GIL).")),
+        section("Levels vs dataflow",
+                figure_html(schedule_figure(doc), "levels vs dataflow",
+                            "Per-repetition ratio of the levels schedule's time to dataflow's.")),
+    ]
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """index.html: the same content as bench.md plus the three plots."""
     targets = doc["targets"]
@@ -320,22 +342,8 @@ def render_html(doc: dict[str, Any]) -> str:
             row_classes=[status_class(t["met"]) for t in targets],
             cell_classes=["text", "text", "", "", "status", "text"])),
     ]
-    headers, rows = summary_rows(doc)
-    parts.append(section(
-        "Speedup vs workers",
-        figure_html(speedup_figure(doc), "speedup vs workers per workload",
-                    "Median speedup with min–max whiskers, dataflow schedule. Dashed: ideal; "
-                    "dotted: critical-path bound; dash-dot: machine ceiling."),
-        table_html(headers, rows, cell_classes=["text"] + [""] * (len(headers) - 1))))
-    parts.append(section(
-        "Efficiency",
-        figure_html(efficiency_figure(doc), "efficiency heat map",
-                    "Efficiency = speedup / critical-path bound. Thread cells on pure-Python "
-                    "CPU work are low by nature (GIL).")))
-    parts.append(section(
-        "Levels vs dataflow",
-        figure_html(schedule_figure(doc), "levels vs dataflow",
-                    "Per-repetition ratio of the levels schedule's time to dataflow's.")))
+    if doc["workloads"]:
+        parts += _plot_sections(doc)
     headers, rows = latency_rows(doc)
     parts.append(section(
         "Single-transaction latency",

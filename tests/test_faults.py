@@ -118,23 +118,31 @@ def test_killed_worker_mid_batch():
         assert after.final_states == {"a": 90, "b": 5, "c": 10}
 
 
+LONG_RUNS = {
+    "verify": ["verify", "--budget", "120", "--jobs", "2"],
+    "bench": ["bench", "--quick", "--workloads", "cpu-1ms,hash"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(LONG_RUNS))
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_stops_verify_with_a_partial_report(tmp_path, signum, code):
+def test_signal_stops_a_long_run_with_a_partial_report(tmp_path, command, signum, code):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "verify", "--budget", "120", "--jobs", "2",
-         "--report", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "harness.cli", *LONG_RUNS[command], "--report", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + 30
-    while len(parent.children(recursive=True)) < 4 and time.monotonic() < deadline:
+    while len(parent.children(recursive=True)) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(2.0)
     descendants = parent.children(recursive=True)
-    assert len(descendants) >= 4, "the campaign should have started its workers"
+    assert len(descendants) >= 3, "the run should have started its workers"
+    assert proc.poll() is None, "the run should still be going"
     proc.send_signal(signum)
-    output, _ = proc.communicate(timeout=30)
+    output, _ = proc.communicate(timeout=60)
     assert proc.returncode == code, output
     assert "partial report written" in output
-    summary = next(tmp_path.glob("*/summary.json")).read_text()
+    summary = next(tmp_path.glob("*/*.json")).read_text()
     assert '"complete": false' in summary
     gone, alive = psutil.wait_procs(descendants, timeout=5)
     assert not alive, f"left alive: {alive}"
