@@ -52,3 +52,15 @@ def test_bad_flags_exit_2():
     assert invoke("run", EXAMPLE, "--backend", "gpu").exit_code == 2
     assert invoke("run", EXAMPLE, "--timeout", "-1").exit_code == 2
     assert invoke("run", "no/such/file.json").exit_code == 2
+
+
+def test_explicit_cycle_exits_2_naming_it_and_writes_nothing(tmp_path):
+    cyclic = tmp_path / "cycle.json"
+    cyclic.write_text('{"accounts": {"a": 1}, "transactions": ['
+                      '{"id": "t1", "ops": [{"op": "read", "account": "a"}], "after": ["t2"]},'
+                      '{"id": "t2", "ops": [{"op": "read", "account": "a"}], "after": ["t1"]}]}')
+    trace, out = tmp_path / "trace.jsonl", tmp_path / "out.json"
+    result = invoke("run", str(cyclic), "--trace", str(trace), "--out", str(out))
+    assert result.exit_code == 2
+    assert "t1 → t2 → t1" in result.output or "t2 → t1 → t2" in result.output
+    assert not trace.exists() and not out.exists()
