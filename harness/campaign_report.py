@@ -143,8 +143,9 @@ def _counterexample_html(ce: dict[str, Any]) -> str:
                   "aethel replay counterexample.json."),
         f'<pre style="white-space: pre-wrap">{escape(explanation)}</pre>',
         figure_html(figure, "timeline of the counterexample",
-                    "Workers × time: one bar per transaction from START to COMMIT/ABORT; "
-                    "red bars are the transactions the violation names."),
+                    "Workers × time: one bar per transaction from its START to its COMMIT or "
+                    "ABORT (recorded at install, so bars of one worker may overlap and then "
+                    "get lanes); red bars are the transactions the violation names."),
         details("The batch", f"<pre>{escape(batch_lines)}</pre>",
                 paragraph("Initial balances: " + json.dumps(ce["batch"]["accounts"]))),
         details("The trace", f"<pre>{escape(chr(10).join(map(json.dumps, ce['trace'])))}</pre>"),
@@ -160,8 +161,9 @@ def _describe_tx(tx: dict[str, Any]) -> str:
 def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str) -> Figure:
     """Workers × time, one bar per transaction; ``highlight`` ones in red, labelled.
 
-    Transactions whose spans overlap on one worker (which a correct worker never shows)
-    get lanes of their own, so that the overlap is visible rather than hidden.
+    A bar ends at the COMMIT or ABORT, which the coordinator records when it installs the
+    result, so a worker may start its next transaction before the previous bar ends; such
+    bars get a lane of their own instead of hiding each other.
     """
     spans: dict[str, dict[str, Any]] = {}
     for e in trace:
@@ -194,7 +196,7 @@ def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str
     ax.set_xlabel("µs since the first event")
     ax.set_ylabel("worker")
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{w}" if lane == 0 else f"{w} (overlap {lane})" for w, lane in rows])
+    ax.set_yticklabels([f"{w}" if lane == 0 else f"{w} (lane {lane + 1})" for w, lane in rows])
     ax.set_title(title)
     ax.legend(handles=[Patch(color="#d62728", label="named by the violation"),
                        Patch(color="#4c78a8", label="committed"),
