@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -48,14 +48,22 @@ def test_cluster_campaign_matches_a_local_run(local_result):
 
 def test_a_lost_worker_loses_and_duplicates_nothing(local_result):
     with local_cluster(2) as client:
-        pids = client.run(os.getpid)
-        victim = next(iter(pids.values()))
-        killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
-        killer.start()
+        victim = next(iter(client.run(os.getpid).values()))
+        killed: list[bool] = []
+        after_kill: list[int] = []
+
+        def kill_once(result, job) -> None:
+            if not killed:
+                os.kill(victim, signal.SIGKILL)
+                killed.append(True)
+            else:
+                after_kill.append(job.index)
+
         with client.get_executor(pure=False) as executor:
-            result = run_campaign(config(), executor)
-        killer.join()
-        assert victim not in client.run(os.getpid).values()
+            result = run_campaign(config(), executor, progress=kill_once)
+    assert after_kill, "the worker must die while jobs are still running"
+    assert not psutil.pid_exists(victim) or \
+        psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
     assert result.examples == EXAMPLES and result.jobs == local_result.jobs
     assert result.digest == local_result.digest
     assert result.property_rows() == local_result.property_rows()
