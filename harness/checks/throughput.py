@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aethel.analysis import paused_gc
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Read, Transfer, Withdraw
@@ -29,7 +30,6 @@ from harness.checks import (
     check_serializability,
     serial_oracle,
 )
-from harness.checks.facts import paused_gc
 
 
 def workload(transactions: int, accounts: int, seed: int) -> Batch:
