@@ -16,20 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from aethel.errors import InputError
 from harness.bench import PARALLEL_BACKENDS, BenchConfig, ProgressCallback
+from harness.options import choose_names
 from harness.signals import exit_code, stop_on_signals, terminate_children
 from harness.workloads import WORKLOADS
-
-
-def _names(values: tuple[str, ...], known: tuple[str, ...], option: str) -> tuple[str, ...] | None:
-    """Comma-separated or repeated names, checked against ``known``; None if not given."""
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
-    if not names:
-        return None
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise InputError(f"unknown {', '.join(map(repr, unknown))}; choose from "
-                         f"{', '.join(known)}", option)
-    return tuple(dict.fromkeys(names))
 
 
 def _counts(values: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -99,8 +88,8 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
 
     config = BenchConfig(
         quick=quick,
-        workloads=_names(workloads, tuple(WORKLOADS), "--workloads") or tuple(WORKLOADS),
-        backends=_names(backends, PARALLEL_BACKENDS, "--backends") or PARALLEL_BACKENDS,
+        workloads=choose_names(workloads, tuple(WORKLOADS), "--workloads") or tuple(WORKLOADS),
+        backends=choose_names(backends, PARALLEL_BACKENDS, "--backends") or PARALLEL_BACKENDS,
         workers=_counts(workers), repeat=repeat, pin=pin, seed=seed)
     run_id = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
     directory = report_dir / f"bench-{run_id}"

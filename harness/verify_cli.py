@@ -37,16 +37,16 @@ from harness.campaign import (
 from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.monitor import machine_info
+from harness.options import choose_names
 from harness.protocol import BUILTIN, load_factory
 from harness.signals import exit_code, stop_on_signals, terminate_children
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
     """``thread,process`` → a tuple of known backend names."""
-    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    unknown = [n for n in names if n not in BACKENDS]
-    if not names or unknown:
-        raise InputError(f"choose from {', '.join(BACKENDS)}, got {value!r}", "--backends")
+    names = choose_names((value,), BACKENDS, "--backends")
+    if names is None:
+        raise InputError(f"choose from {', '.join(BACKENDS)}; got none", "--backends")
     return names
 
 
