@@ -199,7 +199,7 @@ class _Run:
         self.graph = graph
         self.timeout = timeout
         self.order = serial_order(graph)
-        rank = {tx_id: r for r, tx_id in enumerate(self.order)}
+        self.rank = rank = {tx_id: r for r, tx_id in enumerate(self.order)}
         by_id = {tx.id: tx for tx in batch.transactions}
         self.txs = [by_id[tx_id] for tx_id in self.order]
         self.succ = [[rank[s] for s in graph.succ[t]] for t in self.order]
@@ -225,9 +225,8 @@ class _Run:
         groups = independent_sets(self.graph)
         try:
             if self.executor.schedule == "levels":
-                rank = {t: r for r, t in enumerate(self.order)}
                 for group in groups:
-                    self.ready = sorted(rank[t] for t in group)
+                    self.ready = sorted(self.rank[t] for t in group)
                     self._drain(pool, release=False)
             else:
                 self.ready = [r for r, d in enumerate(self.indeg) if d == 0]
