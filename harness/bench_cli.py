@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aethel.errors import InputError
 from harness.bench import PARALLEL_BACKENDS, BenchConfig, ProgressCallback
 from harness.options import choose_names
+from harness.report import new_run_dir
 from harness.signals import exit_code, stop_on_signals, terminate_children
 from harness.workloads import WORKLOADS
 
@@ -91,12 +92,7 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
         workloads=choose_names(workloads, tuple(WORKLOADS), "--workloads") or tuple(WORKLOADS),
         backends=choose_names(backends, PARALLEL_BACKENDS, "--backends") or PARALLEL_BACKENDS,
         workers=_counts(workers), repeat=repeat, pin=pin, seed=seed)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
-    directory = report_dir / f"bench-{run_id}"
-    suffix = 1
-    while directory.exists():
-        suffix += 1
-        directory = report_dir / f"bench-{run_id}-{suffix}"
+    directory = new_run_dir(report_dir, "bench-quick" if quick else "bench")
     console = Console(stderr=True)
     with stop_on_signals() as stopped, progress_display(console) as progress:
         doc = Bench(config, progress, lambda: stopped() is not None).run()

@@ -1,21 +1,28 @@
 """Verification campaigns: generate batches, run them everywhere, check, shrink, report.
 
-A campaign is a sequence of *jobs*. Job ``i`` runs ``job_size`` Hypothesis examples drawn
-with seed ``derive_seed(seed, i)``: each example is a batch, run on every selected backend
-of the executor under test and on the serial oracle, then checked by every checker. Jobs
-go to any :class:`concurrent.futures.Executor` (a local process pool by default), so that
-a cluster's executor can be plugged in without changing this module.
+A campaign is a fixed sequence of *shards*. Shard ``i`` runs ``shard_size`` Hypothesis
+examples (the last shard of an example count may run fewer) drawn with seed
+``derive_seed(seed, i)``: each example is a batch, run on every selected backend of the
+executor under test and on the serial oracle, then checked by every checker. The shards, and
+so the batches, depend on the seed, the profile and the example count only: ``jobs`` (how
+many processes pull shards) changes how fast they run, never what they contain. Shards go to
+any :class:`concurrent.futures.Executor` (a local process pool by default, or a cluster's).
 
-On a violation the campaign stops taking new jobs, lets earlier jobs finish (so that the
-failing job reported is the first in job order, whatever the timing), and re-runs that job
-locally with Hypothesis's shrinker to a minimal failing batch.
+Nothing the executor under test does can hang or end a campaign: each execution has a
+deadline (``example_timeout``), after which the example is reported as hung and the
+processes the executor started are killed; whatever it raises, ``BaseException`` included,
+fails the example.
+
+On a violation the campaign stops taking new shards, lets earlier shards finish (so that the
+failing shard reported is the first in shard order, whatever the timing), and re-runs that
+shard locally with Hypothesis's shrinker to a minimal failing batch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
+import statistics
 import sys
 import threading
 import time
@@ -23,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import Executor as FuturesExecutor
 from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import util
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -30,9 +38,11 @@ from hypothesis.errors import HypothesisException
 
 from aethel.batchfile import batch_from_json, batch_to_json
 from aethel.model import Batch
+from harness.bounded import Hung, call_within, describe
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
 from harness.protocol import BUILTIN, Run, execute, load_factory
+from harness.signals import descendants, terminate_children
 from harness.strategies import CAMPAIGN_OPS, batches
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -45,10 +55,21 @@ PROFILES: dict[str, dict[str, Any]] = {
 """Campaign sizes. ``stress`` targets thread safety: many transactions reading many accounts
 concurrently, with the GIL switched every microsecond."""
 SWITCH_INTERVAL = 1e-5
-"""The GIL switch interval (s) while a job runs, unless the profile sets one: threads are
+"""The GIL switch interval (s) while a shard runs, unless the profile sets one: threads are
 preempted every 10 µs instead of every 5 ms, which provokes the interleavings that
 thread-safety bugs need."""
-_JOB_SETTINGS = ("examples", "contention", "switch_interval")
+_SHARD_SETTINGS = ("examples", "contention", "switch_interval")
+SHARD_SIZE = 20
+"""Examples per shard. Hypothesis starts every run with its smallest example and keeps the
+first tenth of a run small, so a shard of 20 spends 18 examples on the profile's full size
+distribution, whatever the number of jobs."""
+EXAMPLE_TIMEOUT = 30.0
+"""Seconds one execution of one batch may take before the example is reported as hung."""
+BUDGET_GRACE = 5.0
+"""Seconds shards still running at the end of a time budget get to finish before they are
+abandoned (and their processes killed by the command)."""
+CLOSE_TIMEOUT = 10.0
+"""Seconds the executors of a process get to close before they are abandoned."""
 SMALLER_SEARCH = 200
 SMALLER_SEARCH_SECONDS = 20.0
 """After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried,
@@ -61,7 +82,8 @@ that races found once are not lost while shrinking."""
 
 @dataclass(frozen=True)
 class CampaignConfig:
-    """What to verify and how hard."""
+    """What to verify and how hard. ``jobs`` is how many processes run shards at once: it
+    never changes which batches are run."""
 
     executor: str = BUILTIN
     backends: tuple[str, ...] = ("thread", "process")
@@ -71,12 +93,13 @@ class CampaignConfig:
     budget: float | None = None
     seed: int = 0
     profile: str = "quick"
-    job_size: int = 10
+    shard_size: int = SHARD_SIZE
     contention: str | None = None
+    example_timeout: float = EXAMPLE_TIMEOUT
 
     @property
     def switch_interval(self) -> float:
-        """The GIL switch interval jobs run with."""
+        """The GIL switch interval shards run with."""
         return PROFILES[self.profile].get("switch_interval", SWITCH_INTERVAL)
 
     @property
@@ -86,28 +109,42 @@ class CampaignConfig:
             return None
         return self.examples if self.examples is not None else PROFILES[self.profile]["examples"]
 
-    def strategy(self, job: int, max_transactions: int | None = None):
-        """The batch strategy of a job. Contention is the config's, else the profile's, else
-        it alternates between low and high from one job to the next."""
+    @property
+    def shards(self) -> int | None:
+        """How many shards the campaign has (None: as many as the budget allows)."""
+        total = self.total_examples
+        return None if total is None else -(-total // self.shard_size)
+
+    @property
+    def deadline_per_execution(self) -> float:
+        """The deadline of one execution: the example timeout, and never more than half
+        the budget, so that a hung executor is reported within a budget campaign."""
+        if self.budget is None:
+            return self.example_timeout
+        return min(self.example_timeout, max(1.0, self.budget / 2))
+
+    def strategy(self, shard: int, max_transactions: int | None = None):
+        """The batch strategy of a shard. Contention is the config's, else the profile's,
+        else it alternates between low and high from one shard to the next."""
         profile = PROFILES[self.profile]
-        params = {k: v for k, v in profile.items() if k not in _JOB_SETTINGS}
+        params = {k: v for k, v in profile.items() if k not in _SHARD_SETTINGS}
         if max_transactions is not None:
             params["max_transactions"] = max_transactions
         contention = self.contention or profile.get("contention")
         if contention is None:
-            contention = "high" if job % 2 else "low"
+            contention = "high" if shard % 2 else "low"
         return batches(contention=contention, ops=CAMPAIGN_OPS, **params)
 
 
-def derive_seed(campaign_seed: int, job: int) -> int:
-    """The Hypothesis seed of one job."""
-    return (campaign_seed * 1_000_003 + job) % 2**63
+def derive_seed(campaign_seed: int, shard: int) -> int:
+    """The Hypothesis seed of one shard."""
+    return (campaign_seed * 1_000_003 + shard) % 2**63
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """One unit of work: ``examples`` examples of job ``index`` (``max_transactions`` narrows
-    the strategy when searching for a smaller counterexample)."""
+class ShardSpec:
+    """One unit of work: ``examples`` examples of shard ``index`` (``max_transactions``
+    narrows the strategy when searching for a smaller counterexample)."""
 
     config: CampaignConfig
     index: int
@@ -116,9 +153,17 @@ class JobSpec:
     max_transactions: int | None = None
 
 
+HUNG, CRASHED = "hung", "crashed"
+"""Kinds of failure besides a violated property: the executor did not return in time, or
+raised something other than an :class:`~aethel.errors.ExecutionError`."""
+
+
 @dataclass
 class Failure:
-    """A failing example: the batch, where it failed, the verdicts and the trace."""
+    """A failing example: the batch, where it failed, the verdicts and the trace.
+
+    ``kind`` is ``"violation"`` (a property does not hold), ``"hung"`` or ``"crashed"``;
+    ``error`` says what happened in words."""
 
     batch: dict[str, Any]
     backend: str
@@ -127,6 +172,7 @@ class Failure:
     trace: list[dict[str, Any]]
     transactions: int
     error: str | None = None
+    kind: str = "violation"
 
     def failed_properties(self) -> list[str]:
         """The properties that did not hold."""
@@ -134,8 +180,9 @@ class Failure:
 
 
 @dataclass
-class JobResult:
-    """What one job found; ``digest`` fingerprints the batches it ran, in order."""
+class ShardResult:
+    """What one shard found; ``digest`` fingerprints the batches it ran, in order, and
+    ``sizes`` lists their transaction counts."""
 
     index: int
     examples: int = 0
@@ -145,39 +192,76 @@ class JobResult:
     failure: Failure | None = None
     seconds: float = 0.0
     note: str | None = None
+    sizes: list[int] = field(default_factory=list)
 
 
 class _Violation(Exception):
     """Raised inside the Hypothesis test to mark a failing example."""
 
 
-_EXECUTORS: dict[tuple[int, str, str, int], Any] = {}
+@dataclass
+class _Cached:
+    executor: Any
+    before: set[int]
+    """Descendant processes that existed before the executor was made (not its own)."""
+
+
+_EXECUTORS: dict[tuple[int, str, str, int], _Cached] = {}
 _EXECUTORS_LOCK = threading.Lock()
+_FINALIZER: list[Any] = []
 
 
-def _executor(spec: str, backend: str, workers: int) -> Any:
+def _executor(spec: str, backend: str, workers: int) -> _Cached:
     """Executors are cached per thread of a worker process, so that pools start once per
-    campaign and no executor is ever shared by two jobs running at the same time."""
+    campaign and no executor is ever shared by two shards running at the same time. They are
+    closed when the process exits (:func:`close_executors`), before multiprocessing closes
+    the queues their own pools may still need (a higher exit priority)."""
     key = (threading.get_ident(), spec, backend, workers)
     with _EXECUTORS_LOCK:
-        executor = _EXECUTORS.get(key)
-    if executor is None:
+        cached = _EXECUTORS.get(key)
+        if not _FINALIZER:
+            _FINALIZER.append(util.Finalize(None, close_executors, args=(None,),
+                                            exitpriority=100))
+    if cached is None:
         factory = load_factory(spec)
-        executor = factory(backend=backend, workers=1 if backend == "serial" else workers)
+        before = descendants()
+        cached = _Cached(factory(backend=backend, workers=1 if backend == "serial" else workers),
+                         before)
         with _EXECUTORS_LOCK:
-            _EXECUTORS[key] = executor
-    return executor
+            _EXECUTORS[key] = cached
+    return cached
 
 
-def close_executors() -> None:
-    """Close every cached executor of this process."""
+def _discard_executor(spec: str, backend: str, workers: int, cached: _Cached) -> None:
+    """Forget a hung executor and kill the processes it started; its close() is tried in
+    the background (it may hang too)."""
     with _EXECUTORS_LOCK:
-        executors = list(_EXECUTORS.values())
+        _EXECUTORS.pop((threading.get_ident(), spec, backend, workers), None)
+    terminate_children(keep=cached.before)
+    threading.Thread(target=_close, args=(cached.executor,), daemon=True).start()
+
+
+def _close(executor: Any) -> None:
+    close = getattr(executor, "close", None)
+    if close is not None:
+        try:
+            close()
+        except BaseException:  # a broken close() must not stop the others being closed
+            pass
+
+
+def close_executors(timeout: float | None = CLOSE_TIMEOUT) -> None:
+    """Close every cached executor of this process, each within ``timeout`` seconds (None:
+    inline, as at process exit, where closing from another thread can deadlock; the
+    campaign kills a process that does not exit in time)."""
+    with _EXECUTORS_LOCK:
+        executors = [c.executor for c in _EXECUTORS.values()]
         _EXECUTORS.clear()
     for executor in executors:
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
+        try:
+            call_within(lambda e=executor: _close(e), timeout, "close()")
+        except Hung:
+            continue
 
 
 def check_run(batch: Batch, run: Run, oracle: OracleResult) -> list[Verdict]:
@@ -200,13 +284,32 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
 
 def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
                   ) -> tuple[list[tuple[Run, list[Verdict]]], Failure | None]:
-    """Run ``batch`` on every backend and check each run against the serial oracle."""
-    oracle = serial_oracle(batch)
-    checked = []
+    """Run ``batch`` on every backend and check each run against the serial oracle.
+
+    An execution that does not return within the config's deadline, or that raises anything
+    but an :class:`~aethel.errors.ExecutionError`, is a failure of its own kind."""
+    checked: list[tuple[Run, list[Verdict]]] = []
+    try:
+        oracle = call_within(lambda: serial_oracle(batch), config.deadline_per_execution,
+                             "the serial oracle")
+    except Hung as exc:
+        return checked, _failure(batch, "serial", config, HUNG,
+                                 f"hung: {exc}: the batch itself does not finish serially")
     for backend in config.backends:
-        executor = _executor(config.executor, backend, config.workers)
+        cached = _executor(config.executor, backend, config.workers)
         for _ in range(repeats):
-            run = execute(executor, batch, backend, config.workers)
+            try:
+                run = call_within(
+                    lambda c=cached, b=backend: execute(c.executor, batch, b, config.workers),
+                    config.deadline_per_execution, f"the executor {config.executor} ({backend})")
+            except Hung as exc:
+                _discard_executor(config.executor, backend, config.workers, cached)
+                return checked, _failure(batch, backend, config, HUNG,
+                                         f"hung: {exc}; its processes were killed")
+            except BaseException as exc:  # whatever code under test raises fails the example
+                return checked, _failure(batch, backend, config, CRASHED,
+                                         f"the executor {config.executor} ({backend}) raised "
+                                         f"{describe(exc)}")
             verdicts = check_run(batch, run, oracle)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):
@@ -217,11 +320,16 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
     return checked, None
 
 
-def run_job(spec: JobSpec) -> JobResult:
-    """Run one job (in whichever process the executor chose)."""
+def _failure(batch: Batch, backend: str, config: CampaignConfig, kind: str, error: str
+             ) -> Failure:
+    return Failure(batch_to_json(batch), backend, config.workers, [], [], len(batch), error, kind)
+
+
+def run_shard(spec: ShardSpec) -> ShardResult:
+    """Run one shard (in whichever process the pool chose)."""
     started = time.perf_counter()
     config = spec.config
-    result = JobResult(spec.index)
+    result = ShardResult(spec.index)
     repeats = SHRINK_REPEATS if spec.shrink else 1
     phases = [Phase.generate, Phase.shrink] if spec.shrink else [Phase.generate]
 
@@ -231,12 +339,17 @@ def run_job(spec: JobSpec) -> JobResult:
               suppress_health_check=list(HealthCheck))
     @given(config.strategy(spec.index, spec.max_transactions))
     def example(batch: Batch) -> None:
+        if result.failure is not None and not spec.shrink:
+            raise _Violation  # Hypothesis replays the failing example: it already failed
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
             result.examples += 1
+            result.sizes.append(len(batch))
             digest.update(json.dumps(batch_to_json(batch), sort_keys=True).encode())
             _count(result, checked)
         if failure is not None:
+            if spec.shrink and failure.kind == HUNG:
+                return  # a hang met while shrinking another failure is not that failure
             if result.failure is None or failure.transactions <= result.failure.transactions:
                 result.failure = failure
             raise _Violation
@@ -257,7 +370,7 @@ def run_job(spec: JobSpec) -> JobResult:
     return result
 
 
-def _count(result: JobResult, checked: list[tuple[Run, list[Verdict]]]) -> None:
+def _count(result: ShardResult, checked: list[tuple[Run, list[Verdict]]]) -> None:
     holds: dict[str, bool] = {}
     for _, verdicts in checked:
         for v in verdicts:
@@ -273,12 +386,13 @@ class CampaignResult:
 
     config: CampaignConfig
     examples: int = 0
-    jobs: int = 0
+    shards: int = 0
     passed: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     counterexample: dict[str, Any] | None = None
     digests: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
     complete: bool = True
     note: str | None = None
     cluster: dict[str, Any] | None = None
@@ -294,15 +408,18 @@ class CampaignResult:
 
     @property
     def digest(self) -> str:
-        """A fingerprint of every batch the campaign ran, in job order."""
+        """A fingerprint of every batch the campaign counted: the SHA-256 of the shards'
+        digests in shard order, each the SHA-256 of its batches' canonical JSON in
+        generation order."""
         return hashlib.sha256("".join(self.digests).encode()).hexdigest()
 
-    def add(self, job: JobResult) -> None:
-        """Fold one job's counts in (jobs are added in index order)."""
-        self.jobs += 1
-        self.examples += job.examples
-        self.digests.append(job.digest)
-        for source, target in ((job.passed, self.passed), (job.failed, self.failed)):
+    def add(self, shard: ShardResult) -> None:
+        """Fold one shard's counts in (shards are added in index order)."""
+        self.shards += 1
+        self.examples += shard.examples
+        self.digests.append(shard.digest)
+        self.sizes.extend(shard.sizes)
+        for source, target in ((shard.passed, self.passed), (shard.failed, self.failed)):
             for prop, n in source.items():
                 target[prop] = target.get(prop, 0) + n
 
@@ -310,16 +427,25 @@ class CampaignResult:
         """(property, examples passed, examples failed) in the canonical order."""
         return [(p, self.passed.get(p, 0), self.failed.get(p, 0)) for p in PROPERTIES]
 
+    def size_stats(self) -> dict[str, float] | None:
+        """Transactions per batch: min, median and max (None before any example)."""
+        if not self.sizes:
+            return None
+        return {"min": min(self.sizes), "median": statistics.median(self.sizes),
+                "max": max(self.sizes)}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "config": asdict(self.config),
             "ok": self.ok,
             "complete": self.complete,
             "examples": self.examples,
-            "jobs": self.jobs,
+            "shards": self.shards,
+            "shard_size": self.config.shard_size,
             "seconds": self.seconds,
             "throughput_examples_per_s": self.throughput,
             "batches_digest": self.digest,
+            "transactions_per_batch": self.size_stats(),
             "properties": {p: {"passed": ok, "failed": bad}
                            for p, ok, bad in self.property_rows()},
             "counterexample": self.counterexample,
@@ -328,30 +454,32 @@ class CampaignResult:
         }
 
 
-Progress = Callable[[CampaignResult, JobResult], None]
+Progress = Callable[[CampaignResult, ShardResult], None]
 
 
-def plan(config: CampaignConfig) -> Iterator[JobSpec]:
-    """The campaign's jobs in order (endless under a time budget)."""
+def plan(config: CampaignConfig) -> Iterator[ShardSpec]:
+    """The campaign's shards in order (endless under a time budget)."""
     total = config.total_examples
+    size = config.shard_size
     index = 0
-    while total is None or index * config.job_size < total:
-        size = config.job_size if total is None else min(config.job_size,
-                                                         total - index * config.job_size)
-        yield JobSpec(config, index, size)
+    while total is None or index * size < total:
+        yield ShardSpec(config, index, size if total is None else min(size, total - index * size))
         index += 1
 
 
 def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                  progress: Progress | None = None, should_stop: Callable[[], bool] = lambda: False
                  ) -> CampaignResult:
-    """Run a campaign on ``pool``; shrink the first violation locally."""
+    """Run a campaign on ``pool``; shrink the first violation locally.
+
+    Under a time budget no shard starts after the deadline, and shards still running
+    :data:`BUDGET_GRACE` seconds after it are abandoned (noted in the result)."""
     result = CampaignResult(config)
     started = time.perf_counter()
     deadline = None if config.budget is None else started + config.budget
-    jobs = plan(config)
-    running: dict[Future, JobSpec] = {}
-    done: dict[int, JobResult] = {}
+    shards = plan(config)
+    running: dict[Future, ShardSpec] = {}
+    done: dict[int, ShardResult] = {}
     first_failure: int | None = None
     depth = max(2, 2 * config.jobs)
 
@@ -359,64 +487,75 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
         while len(running) < depth and first_failure is None and not should_stop():
             if deadline is not None and time.perf_counter() >= deadline:
                 return
-            spec = next(jobs, None)
+            spec = next(shards, None)
             if spec is None:
                 return
-            running[pool.submit(run_job, spec)] = spec
+            running[pool.submit(run_shard, spec)] = spec
 
     submit_more()
     while running:
         if should_stop():
             result.complete = False
             break
+        if deadline is not None and time.perf_counter() > deadline + BUDGET_GRACE:
+            result.note = (f"{len(running)} shard(s) still running {BUDGET_GRACE:g} s after "
+                           "the budget were abandoned")
+            for future in running:
+                future.cancel()
+            break
         finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
         for future in finished:
             del running[future]
             if future.cancelled():
                 continue
-            job = future.result()
-            done[job.index] = job
-            if job.failure is not None and (first_failure is None or job.index < first_failure):
-                first_failure = job.index
+            shard = future.result()
+            done[shard.index] = shard
+            if shard.failure is not None and (first_failure is None
+                                              or shard.index < first_failure):
+                first_failure = shard.index
                 for other, other_spec in list(running.items()):
-                    if other_spec.index > job.index and other.cancel():
+                    if other_spec.index > shard.index and other.cancel():
                         del running[other]
             if progress is not None:
-                progress(result, job)
+                progress(result, shard)
         submit_more()
     for index in sorted(done):
         if first_failure is None or index <= first_failure:
             result.add(done[index])
     if first_failure is not None:
         failing = done[first_failure]
-        if result.complete:
-            result.counterexample = shrink(config, failing)
-        else:
-            assert failing.failure is not None
+        assert failing.failure is not None
+        if not result.complete:
             result.counterexample = counterexample_doc(
                 config, failing.index, failing.failure, failing.failure, 0.0,
                 "not shrunk: the campaign was stopped")
+        elif failing.failure.kind == HUNG:
+            result.counterexample = counterexample_doc(
+                config, failing.index, failing.failure, failing.failure, 0.0,
+                "not shrunk: every try of a hung example waits for its timeout")
+        else:
+            result.counterexample = shrink(config, failing)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def shrink(config: CampaignConfig, job: JobResult) -> dict[str, Any]:
-    """Re-run a failing job locally with shrinking; the counterexample document."""
-    assert job.failure is not None
-    spec = JobSpec(config, job.index, config.job_size, shrink=True)
+def shrink(config: CampaignConfig, shard: ShardResult) -> dict[str, Any]:
+    """Re-run a failing shard locally with shrinking; the counterexample document."""
+    assert shard.failure is not None
+    spec = ShardSpec(config, shard.index, config.shard_size, shrink=True)
     started = time.perf_counter()
-    shrunk = run_job(spec)
-    failure = shrunk.failure or job.failure
+    shrunk = run_shard(spec)
+    failure = shrunk.failure or shard.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
     failure = drop_transactions(config, failure)
     deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
     while failure.transactions > 1 and time.perf_counter() < deadline:
-        smaller = run_job(replace(spec, examples=SMALLER_SEARCH,
-                                  max_transactions=failure.transactions - 1)).failure
+        smaller = run_shard(replace(spec, examples=SMALLER_SEARCH,
+                                    max_transactions=failure.transactions - 1)).failure
         if smaller is None:
             break
         failure = drop_transactions(config, smaller)
-    return counterexample_doc(config, job.index, failure, original=job.failure,
+    return counterexample_doc(config, shard.index, failure, original=shard.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
 
 
@@ -434,7 +573,7 @@ def drop_transactions(config: CampaignConfig, failure: Failure) -> Failure:
         for tx in batch.transactions:
             candidate = _without(batch, tx.id)
             _, smaller = check_example(config, candidate, SHRINK_REPEATS)
-            if smaller is not None:
+            if smaller is not None and smaller.kind != HUNG:
                 batch, failure, progress = candidate, smaller, True
                 break
     return failure
@@ -446,18 +585,21 @@ def _without(batch: Batch, tx_id: str) -> Batch:
         for tx in batch.transactions if tx.id != tx_id), batch.mode)
 
 
-def counterexample_doc(config: CampaignConfig, job: int, failure: Failure, original: Failure,
+def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, original: Failure,
                        shrink_seconds: float, note: str | None) -> dict[str, Any]:
     """The content of counterexample.json."""
     return {
         "format": "aethel-counterexample",
         "version": 1,
+        "kind": failure.kind,
         "seed": config.seed,
-        "job": job,
-        "job_seed": derive_seed(config.seed, job),
+        "shard": shard,
+        "shard_seed": derive_seed(config.seed, shard),
         "executor": config.executor,
         "backend": failure.backend,
         "workers": failure.workers,
+        "switch_interval": config.switch_interval,
+        "example_timeout": config.example_timeout,
         "transactions": failure.transactions,
         "transactions_before_shrinking": original.transactions,
         "failed_properties": failure.failed_properties(),
@@ -468,15 +610,3 @@ def counterexample_doc(config: CampaignConfig, job: int, failure: Failure, origi
         "shrink_seconds": shrink_seconds,
         "note": note,
     }
-
-
-def default_job_size(examples: int | None, jobs: int) -> int:
-    """Examples per job: enough jobs to keep every worker busy, at most 25 examples each."""
-    if examples is None:
-        return 10
-    return max(1, min(25, math.ceil(examples / (4 * max(1, jobs)))))
-
-
-def with_defaults(config: CampaignConfig) -> CampaignConfig:
-    """Fill in the job size from the example count and job count."""
-    return replace(config, job_size=default_job_size(config.total_examples, config.jobs))

@@ -94,6 +94,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"{ce['transactions']} transactions (shrunk from "
                 f"{ce['transactions_before_shrinking']}), backend {ce['backend']} ×"
                 f"{ce['workers']}. Replay: `aethel replay counterexample.json`", "", "```"]
+        if ce.get("kind", "violation") != "violation":
+            out.append(ce["error"])
         out += [line for v in ce["verdicts"] if not v["ok"] for line in v["lines"]]
         out += ["```", ""]
     if summary.get("note"):
@@ -131,7 +133,8 @@ def _counterexample_html(ce: dict[str, Any]) -> str:
     failing = [v for v in ce["verdicts"] if not v["ok"]]
     highlight = {t for v in failing if v.get("counterexample")
                  for t in v["counterexample"]["txns"]}
-    explanation = "\n".join(line for v in failing for line in v["lines"])
+    explanation = "\n".join([*([ce["error"]] if ce.get("kind", "violation") != "violation"
+                                else []), *(line for v in failing for line in v["lines"])])
     batch_lines = "\n".join(_describe_tx(tx) for tx in ce["batch"]["transactions"])
     figure = timeline_figure(ce["trace"], highlight,
                              f"{ce['backend']} ×{ce['workers']}, {ce['transactions']} txns")
@@ -139,7 +142,7 @@ def _counterexample_html(ce: dict[str, Any]) -> str:
         "Counterexample",
         paragraph(f"{ce['transactions']} transactions (shrunk from "
                   f"{ce['transactions_before_shrinking']}) on backend {ce['backend']} ×"
-                  f"{ce['workers']}, job {ce['job']} of seed {ce['seed']}. Replay with "
+                  f"{ce['workers']}, shard {ce['shard']} of seed {ce['seed']}. Replay with "
                   "aethel replay counterexample.json."),
         f'<pre style="white-space: pre-wrap">{escape(explanation)}</pre>',
         figure_html(figure, "timeline of the counterexample",

@@ -11,9 +11,13 @@ from aethel.batchfile import load_batch
 from aethel.errors import InputError
 from aethel.model import MODES
 from aethel.trace import read_jsonl
+from harness.bounded import Hung, call_within
 from harness.checks import Observed, analyse, check_all, load_result
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+CHECK_TIMEOUT = 300.0
+"""Seconds ``aethel check`` may take by default: the checkers are linear (a million
+transactions take seconds), so only a hanging user operation in the oracle reaches it."""
 
 
 @click.command()
@@ -26,11 +30,18 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
                    "trace's installs.")
 @click.option("--limit", type=int, default=10, show_default=True,
               help="Violations printed per property.")
-def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: int) -> None:
+@click.option("--timeout", type=float, default=CHECK_TIMEOUT, show_default=True,
+              help="Seconds the check may take (the serial oracle runs the batch's "
+                   "operations, which may hang).")
+def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: int,
+          timeout: float) -> None:
     """Check TRACE_FILE against BATCH and print each verdict in plain words.
 
-    Exit code 0 when every property holds, 1 on a violation, 2 on unreadable input.
+    Exit code 0 when every property holds, 1 on a violation (or when the check does not
+    finish within --timeout), 2 on unreadable input.
     """
+    if not timeout > 0:
+        raise InputError(f"must be positive, got {timeout:g}", "--timeout")
     batch = load_batch(batch_file)
     header, events = read_jsonl(trace_file, set(batch.ids))
     final = outcomes = None
@@ -49,7 +60,12 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
         click.echo(f"note: the run used mode {mode!r} (the batch file says {batch.mode!r})")
         batch = batch.with_mode(mode)
     facts = analyse(batch, Observed(events, final, outcomes))
-    verdicts = check_all(facts)
+    try:
+        verdicts = call_within(lambda: check_all(facts), timeout, "the check")
+    except Hung as exc:
+        click.echo(f"error: {exc} (a user operation of the batch may hang in the serial "
+                   "oracle)", err=True)
+        sys.exit(1)
     source = {"result": f"final state from {result_file}",
               "trace": "final state replayed from the trace"}.get(facts.final_source or "",
                                                                    "final state unknown")

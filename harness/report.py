@@ -11,10 +11,32 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+
+
+def new_run_dir(parent: Path, prefix: str) -> Path:
+    """Create and return a fresh report folder ``parent/<prefix>-<UTC time>-<pid>[-n]``.
+
+    The folder is made here, exclusively, before the run writes anything: two runs started
+    in the same second (or in one process) never share a folder, and a folder never holds
+    another run's files."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stem = f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.getpid()}"
+    for n in range(1, 1000):
+        directory = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue
+        return directory
+    raise FileExistsError(f"no free report folder name for {parent / stem}")
+
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;

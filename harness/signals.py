@@ -8,7 +8,7 @@ every process it started, writes a partial report marked incomplete and exits wi
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,12 +34,12 @@ def stop_on_signals() -> Iterator[Callable[[], int | None]]:
             signal.signal(s, h)
 
 
-def terminate_children(timeout: float = 3.0) -> None:
-    """Terminate, then kill, every descendant process of this one, except multiprocessing's
-    resource tracker: it outlives the others on purpose, to unlink the semaphores they
-    leave behind, and exits by itself once they are gone."""
+def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None:
+    """Terminate, then kill, every descendant process of this one but those in ``keep`` and
+    multiprocessing's resource tracker: it outlives the others on purpose, to unlink the
+    semaphores they leave behind, and exits by itself once they are gone."""
     children = [c for c in psutil.Process().children(recursive=True)
-                if not _is_resource_tracker(c)]
+                if c.pid not in keep and not _is_resource_tracker(c)]
     for child in children:
         try:
             child.terminate()
@@ -52,6 +52,18 @@ def terminate_children(timeout: float = 3.0) -> None:
         except psutil.NoSuchProcess:
             continue
     psutil.wait_procs(alive, timeout=timeout)
+
+
+def wait_for_children(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for this process's children to exit by themselves
+    (multiprocessing's resource tracker aside)."""
+    children = [c for c in psutil.Process().children() if not _is_resource_tracker(c)]
+    psutil.wait_procs(children, timeout=timeout)
+
+
+def descendants() -> set[int]:
+    """Process ids of every live descendant of this process."""
+    return {c.pid for c in psutil.Process().children(recursive=True)}
 
 
 def _is_resource_tracker(process: psutil.Process) -> bool:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,22 @@ from aethel.cores import usable_cores
 from aethel.errors import InputError
 from aethel.executor import BACKENDS
 from harness.campaign import (
+    EXAMPLE_TIMEOUT,
     PROFILES,
     CampaignConfig,
     CampaignResult,
-    JobResult,
+    ShardResult,
     check_example,
     close_executors,
     run_campaign,
-    with_defaults,
 )
 from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.monitor import machine_info
 from harness.options import choose_names
 from harness.protocol import BUILTIN, load_factory
-from harness.signals import exit_code, stop_on_signals, terminate_children
+from harness.report import new_run_dir
+from harness.signals import exit_code, stop_on_signals, terminate_children, wait_for_children
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -57,18 +59,18 @@ def _positive(name: str, value: int | float | None) -> None:
 
 @contextmanager
 def campaign_progress(console: Console, total: int | None, budget: float | None
-                      ) -> Iterator[Callable[[CampaignResult, JobResult], None]]:
+                      ) -> Iterator[Callable[[CampaignResult, ShardResult], None]]:
     """A rich progress bar on a terminal; otherwise a plain line every few seconds."""
     started = time.monotonic()
-    seen = {"examples": 0, "jobs": 0, "violations": 0}
+    seen = {"examples": 0, "shards": 0, "violations": 0}
 
-    def tally(job: JobResult) -> str:
-        seen["examples"] += job.examples
-        seen["jobs"] += 1
-        seen["violations"] += job.failure is not None
+    def tally(shard: ShardResult) -> str:
+        seen["examples"] += shard.examples
+        seen["shards"] += 1
+        seen["violations"] += shard.failure is not None
         rate = seen["examples"] / max(time.monotonic() - started, 1e-9)
-        return (f"{seen['examples']} examples, {seen['jobs']} jobs, {rate:.1f} examples/s, "
-                f"{seen['violations']} failing jobs")
+        return (f"{seen['examples']} examples, {seen['shards']} shards, {rate:.1f} examples/s, "
+                f"{seen['violations']} failing shards")
 
     if console.is_terminal:
         bar = Progress(TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(),
@@ -76,8 +78,8 @@ def campaign_progress(console: Console, total: int | None, budget: float | None
                        console=console, transient=True)
         task = bar.add_task("verify", total=total if total is not None else budget, detail="")
 
-        def update(result: CampaignResult, job: JobResult) -> None:
-            detail = tally(job)
+        def update(result: CampaignResult, shard: ShardResult) -> None:
+            detail = tally(shard)
             done = seen["examples"] if total is not None else time.monotonic() - started
             bar.update(task, completed=done, detail=detail)
 
@@ -86,10 +88,10 @@ def campaign_progress(console: Console, total: int | None, budget: float | None
         return
     last = [0.0]
 
-    def line(result: CampaignResult, job: JobResult) -> None:
-        detail = tally(job)
+    def line(result: CampaignResult, shard: ShardResult) -> None:
+        detail = tally(shard)
         now = time.monotonic()
-        if now - last[0] >= 2.0 or job.failure is not None:
+        if now - last[0] >= 2.0 or shard.failure is not None:
             last[0] = now
             console.print(f"verify {now - started:7.1f} s  {detail}", highlight=False,
                           soft_wrap=True)
@@ -97,18 +99,20 @@ def campaign_progress(console: Console, total: int | None, budget: float | None
     yield line
 
 
-def run_id(seed: int) -> str:
-    """A report folder name: ``verify-<UTC time>-seed<seed>``."""
-    return f"verify-{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{seed}"
-
-
 def junit_xml(summary: dict[str, Any]) -> str:
-    """One JUnit test case per property."""
+    """One JUnit test case per property, and one for the executor itself (it must return,
+    and raise nothing but an execution error)."""
     rows = summary["properties"]
-    suite = ElementTree.Element("testsuite", name="aethel-verify", tests=str(len(rows)),
-                                failures=str(sum(1 for c in rows.values() if c["failed"])),
-                                time=f"{summary['seconds']:.3f}")
     ce = summary.get("counterexample") or {}
+    broken = ce.get("kind", "violation") != "violation"
+    suite = ElementTree.Element(
+        "testsuite", name="aethel-verify", tests=str(len(rows) + 1),
+        failures=str(sum(1 for c in rows.values() if c["failed"]) + broken),
+        time=f"{summary['seconds']:.3f}")
+    case = ElementTree.SubElement(suite, "testcase", classname="aethel.verify",
+                                  name="executor returns")
+    if broken:
+        ElementTree.SubElement(case, "failure", message=ce["error"])
     for prop, counts in rows.items():
         case = ElementTree.SubElement(suite, "testcase", classname="aethel.verify", name=prop)
         if counts["failed"]:
@@ -127,7 +131,9 @@ def junit_xml(summary: dict[str, Any]) -> str:
 @click.option("--backends", default="thread,process", show_default=True,
               help="Comma-separated backends to run every batch on.")
 @click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--jobs", type=int, default=None, help="Campaign processes (default: usable cores).")
+@click.option("--jobs", type=int, default=None,
+              help="Processes that run shards (default: usable cores). Never changes which "
+                   "batches are run.")
 @click.option("--examples", type=int, default=None, help="Examples to run (default by profile).")
 @click.option("--budget", type=float, default=None, help="Run for this many seconds instead.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -137,15 +143,23 @@ def junit_xml(summary: dict[str, Any]) -> str:
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write JUnit XML here.")
 @click.option("--cluster", default=None, metavar="tcp://HOST:PORT | local:N",
-              help="Run the jobs on a Dask cluster (needs the dask extra).")
+              help="Run the shards on a Dask cluster (needs the dask extra).")
+@click.option("--example-timeout", type=float, default=EXAMPLE_TIMEOUT, show_default=True,
+              help="Seconds one execution may take before its example is reported as hung "
+                   "(and the executor's processes killed); never more than half of --budget.")
 def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
            examples: int | None, budget: float | None, seed: int, profile: str,
-           report_dir: Path, junit: Path | None, cluster: str | None) -> None:
-    """Generate random batches, run them in parallel and serially, check every property."""
+           report_dir: Path, junit: Path | None, cluster: str | None,
+           example_timeout: float) -> None:
+    """Generate random batches, run them in parallel and serially, check every property.
+
+    The batches depend on --seed, --profile and --examples only (not on --jobs or the
+    machine). Exit code 0 when every property holds, 1 on a violation, a hung or crashed
+    executor, 2 on bad input, 130/143 when interrupted."""
     if examples is not None and budget is not None:
         raise InputError("give --examples or --budget, not both", "--budget")
     for name, value in (("--workers", workers), ("--jobs", jobs), ("--examples", examples),
-                        ("--budget", budget)):
+                        ("--budget", budget), ("--example-timeout", example_timeout)):
         _positive(name, value)
     load_factory(executor_spec)
     if cluster is not None:
@@ -153,20 +167,17 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     config = CampaignConfig(
         executor=executor_spec, backends=parse_backends(backends), workers=workers,
         jobs=jobs or usable_cores(), examples=examples, budget=budget, seed=seed,
-        profile=profile)
+        profile=profile, example_timeout=example_timeout)
     console = Console(stderr=True)
-    directory = report_dir / run_id(seed)
-    with stop_on_signals() as stopped, _pool(cluster, config.jobs) as (pool, info):
+    directory = new_run_dir(report_dir, f"verify-seed{seed}")
+    with stop_on_signals() as stopped, _pool(cluster, config) as (pool, info):
         if info is not None and jobs is None:
             config = replace(config, jobs=info.workers)
-        config = with_defaults(config)
         with campaign_progress(console, config.total_examples, budget) as progress:
             result = run_campaign(config, pool, progress, lambda: stopped() is not None)
         signum = stopped()
-        if signum is not None:
-            terminate_children()
         result.cluster = info.to_json() if info is not None else None
-    close_executors()
+        close_executors()
     summary = {"run_id": directory.name, "machine": machine_info(), **result.to_json()}
     html = write_reports(summary, directory)
     if junit:
@@ -175,28 +186,54 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     if signum is not None:
         click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
-        sys.exit(exit_code(signum))
-    sys.exit(0 if result.ok else 1)
+        leave(exit_code(signum))
+    leave(0 if result.ok else 1)
+
+
+def leave(code: int) -> None:
+    """Exit with ``code``, even when code under test left non-daemon threads behind (they
+    would otherwise keep the interpreter alive after the report is written)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+JOBS_EXIT_GRACE = 10.0
+"""Seconds the campaign's processes get to close their executors and exit when the campaign
+ends, before they are killed."""
 
 
 @contextmanager
-def _pool(cluster: str | None, jobs: int) -> Iterator[tuple[Executor, ClusterInfo | None]]:
-    """A local process pool of ``jobs`` processes, or the cluster's executor."""
+def _pool(cluster: str | None, config: CampaignConfig
+          ) -> Iterator[tuple[Executor, ClusterInfo | None]]:
+    """A local process pool (never more processes than shards), or the cluster's executor.
+
+    A local pool is never waited for without a bound: its processes get
+    :data:`JOBS_EXIT_GRACE` seconds to close their executors and exit, then every process
+    the campaign started is killed (a hung executor, or one that left non-daemon threads,
+    cannot keep the campaign alive)."""
     if cluster is not None:
         with open_cluster(cluster) as (executor, info):
             yield executor, info
         return
+    shards = config.shards
+    jobs = config.jobs if shards is None else max(1, min(config.jobs, shards))
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
     try:
         yield pool, None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait_for_children(JOBS_EXIT_GRACE)
+        terminate_children()
 
 
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     state = "VIOLATION" if not result.ok else (
         "no violation" if result.complete else "INCOMPLETE, no violation so far")
-    click.echo(f"{state}: {result.examples} examples, {result.jobs} jobs in "
+    click.echo(f"{state}: {result.examples} examples, {result.shards} shards in "
                f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
     for prop, passed, failed in result.property_rows():
         click.echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
@@ -204,6 +241,8 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     if ce:
         click.echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
                    f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
+        if ce["kind"] != "violation":
+            click.echo(f"  {ce['error']}")
         for v in ce["verdicts"]:
             if not v["ok"]:
                 for line in v["lines"]:
@@ -219,28 +258,41 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
 @click.argument("counterexample", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--repeat", type=int, default=3, show_default=True,
               help="Run up to this many times until the violation shows (races may need more).")
-def replay(counterexample: Path, repeat: int) -> None:
-    """Re-run a saved counterexample and print the verdicts (exit 1 if it still fails)."""
+@click.option("--timeout", type=float, default=None,
+              help="Seconds one run may take before it is reported as hung (default: the "
+                   f"campaign's example timeout, else {EXAMPLE_TIMEOUT:g}).")
+def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
+    """Re-run a saved counterexample and print the verdicts.
+
+    Runs with the campaign's GIL switch interval. Exit code 1 if it still fails (or hangs,
+    or the executor crashes), 0 if it did not reproduce, 2 on bad input."""
     _positive("--repeat", repeat)
+    _positive("--timeout", timeout)
     doc = _load_counterexample(counterexample)
     batch = batch_from_json(doc["batch"])
     config = CampaignConfig(executor=doc["executor"], backends=(doc["backend"],),
-                            workers=doc["workers"])
+                            workers=doc["workers"],
+                            example_timeout=timeout or doc.get("example_timeout",
+                                                               EXAMPLE_TIMEOUT))
     load_factory(config.executor)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(doc.get("switch_interval", config.switch_interval))
     try:
         checked, failure = check_example(config, batch, repeat)
     finally:
+        sys.setswitchinterval(previous)
         close_executors()
-    run, verdicts = checked[-1]
     click.echo(f"replayed {len(batch)} transactions on {doc['executor']} {doc['backend']} ×"
-               f"{doc['workers']} ({len(checked)} run(s))")
-    for v in verdicts:
-        for line in v.lines():
-            click.echo(line)
+               f"{doc['workers']} ({len(checked)} checked run(s))")
+    if checked:
+        for v in checked[-1][1]:
+            for line in v.lines():
+                click.echo(line)
+    if failure is not None and failure.kind != "violation":
+        click.echo(failure.error)
     if failure is None:
         click.echo(f"the violation did not reproduce in {len(checked)} run(s)")
-        sys.exit(0)
-    sys.exit(1)
+    leave(0 if failure is None else 1)
 
 
 def _load_counterexample(path: Path) -> dict[str, Any]:
@@ -256,6 +308,10 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
     for key, kind in (("batch", dict), ("executor", str), ("backend", str), ("workers", int)):
         if not isinstance(doc.get(key), kind):
             raise InputError(f"field {key!r} is missing or not a {kind.__name__}", str(path))
+    for key in ("switch_interval", "example_timeout"):
+        value = doc.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InputError(f"field {key!r} must be a positive number", str(path))
     if doc["backend"] not in BACKENDS:
         raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
     return doc

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.batchfile import batch_from_json
-from harness.campaign import CampaignConfig, close_executors, run_campaign, with_defaults
+from harness.campaign import CampaignConfig, close_executors, run_campaign
 from harness.campaign_report import render_html, write_reports
 from harness.cli import main
 from harness.verify_cli import junit_xml
@@ -26,8 +26,8 @@ def _close_cached_executors():
 
 
 def campaign(**overrides):
-    config = with_defaults(CampaignConfig(**{"backends": ("thread",), "examples": 24,
-                                              "jobs": 2, **overrides}))
+    config = CampaignConfig(**{"backends": ("thread",), "examples": 24, "jobs": 2,
+                               **overrides})
     with ThreadPoolExecutor(config.jobs) as pool:
         return run_campaign(config, pool)
 
@@ -99,7 +99,7 @@ def test_verify_cli_end_to_end(tmp_path, monkeypatch):
                               str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
     assert ok.exit_code == 0, ok.output
     assert "no violation: 8 examples" in ok.output
-    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 6
+    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 7
     bad = runner.invoke(main, ["verify", "--executor", "tests.broken_executors:OneWave",
                                "--backends", "thread", "--examples", "40", "--jobs", "1",
                                "--report", str(tmp_path)])

@@ -1,4 +1,4 @@
-"""Campaigns on Dask distributed: same results as a local run, no lost or duplicated jobs
+"""Campaigns on Dask distributed: same results as a local run, no lost or duplicated shards
 when a worker dies, violations caught and shrunk; clear errors without the extra.
 
 Every cluster here is a LocalCluster on 127.0.0.1.
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.errors import InputError
-from harness.campaign import CampaignConfig, run_campaign, with_defaults
+from harness.campaign import CampaignConfig, run_campaign
 from harness.cli import main
 from harness.cluster import local_cluster, open_cluster, parse_cluster
 
@@ -25,9 +25,8 @@ EXAMPLES = 48
 
 
 def config(**overrides) -> CampaignConfig:
-    return with_defaults(CampaignConfig(**{"backends": ("thread", "process"),
-                                           "examples": EXAMPLES, "jobs": 2, "seed": 3,
-                                           **overrides}))
+    return CampaignConfig(**{"backends": ("thread", "process"), "examples": EXAMPLES,
+                             "jobs": 2, "seed": 3, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +51,19 @@ def test_a_lost_worker_loses_and_duplicates_nothing(local_result):
         killed: list[bool] = []
         after_kill: list[int] = []
 
-        def kill_once(result, job) -> None:
+        def kill_once(result, shard) -> None:
             if not killed:
                 os.kill(victim, signal.SIGKILL)
                 killed.append(True)
             else:
-                after_kill.append(job.index)
+                after_kill.append(shard.index)
 
         with client.get_executor(pure=False) as executor:
             result = run_campaign(config(), executor, progress=kill_once)
-    assert after_kill, "the worker must die while jobs are still running"
+    assert after_kill, "the worker must die while shards are still running"
     assert not psutil.pid_exists(victim) or \
         psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
-    assert result.examples == EXAMPLES and result.jobs == local_result.jobs
+    assert result.examples == EXAMPLES and result.shards == local_result.shards
     assert result.digest == local_result.digest
     assert result.property_rows() == local_result.property_rows()
 

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from harness.campaign import CampaignConfig, run_campaign, with_defaults
+from harness.campaign import CampaignConfig, run_campaign
 from harness.cluster import open_cluster
 
 
@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-cluster", action="store_true")
     args = parser.parse_args()
-    configs = {f"local pool, {j} job{'s' * (j > 1)}": with_defaults(
-        CampaignConfig(examples=args.examples, jobs=j, profile="ci")) for j in (1, 2)}
+    configs = {f"local pool, {j} job{'s' * (j > 1)}":
+               CampaignConfig(examples=args.examples, jobs=j, profile="ci") for j in (1, 2)}
     rates: dict[str, list[float]] = {name: [] for name in configs}
     walls: dict[str, list[float]] = {name: [] for name in configs}
     digests = set()
