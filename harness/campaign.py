@@ -70,6 +70,9 @@ BUDGET_GRACE = 5.0
 abandoned (and their processes killed by the command)."""
 CLOSE_TIMEOUT = 10.0
 """Seconds the executors of a process get to close before they are abandoned."""
+SHRINK_SECONDS = 30.0
+"""Hypothesis's shrinking of a failing shard stops after this many seconds (races make every
+try slow); the smallest failure seen by then is kept."""
 SMALLER_SEARCH = 200
 SMALLER_SEARCH_SECONDS = 20.0
 """After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried,
@@ -341,6 +344,9 @@ def run_shard(spec: ShardSpec) -> ShardResult:
     def example(batch: Batch) -> None:
         if result.failure is not None and not spec.shrink:
             raise _Violation  # Hypothesis replays the failing example: it already failed
+        if spec.shrink and time.perf_counter() > started + SHRINK_SECONDS:
+            result.note = f"shrinking stopped after {SHRINK_SECONDS:g} s"
+            return  # every further try passes, so the shrinker stops
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
             result.examples += 1
@@ -362,7 +368,8 @@ def run_shard(spec: ShardSpec) -> ShardResult:
     except _Violation:
         pass
     except HypothesisException as exc:
-        result.note = f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+        result.note = result.note or \
+            f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]
     finally:
         sys.setswitchinterval(previous)
     result.digest = digest.hexdigest()

@@ -54,10 +54,11 @@ def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None
     psutil.wait_procs(alive, timeout=timeout)
 
 
-def wait_for_children(timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for this process's children to exit by themselves
-    (multiprocessing's resource tracker aside)."""
-    children = [c for c in psutil.Process().children() if not _is_resource_tracker(c)]
+def wait_for_children(timeout: float, keep: Collection[int] = ()) -> None:
+    """Wait up to ``timeout`` seconds for this process's children but those in ``keep`` to
+    exit by themselves (multiprocessing's resource tracker aside)."""
+    children = [c for c in psutil.Process().children()
+                if c.pid not in keep and not _is_resource_tracker(c)]
     psutil.wait_procs(children, timeout=timeout)
 
 

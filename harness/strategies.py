@@ -1,6 +1,8 @@
 """Hypothesis strategies for batches, importable by users.
 
-Each transaction is drawn as a tuple of small integers and mapped to a
+The number of transactions is drawn uniformly between the bounds (a plain list's length
+would favour one- and two-transaction batches, in which no two transactions can race). Each
+transaction is drawn as a tuple of small integers and mapped to a
 :class:`~aethel.model.Transaction`; lists of such tuples shrink towards fewer, simpler
 transactions on fewer accounts, so a failing batch shrinks to a minimal one. Amounts
 shrink towards 1 and transfers towards two distinct accounts, so that a shrunk example still
@@ -118,10 +120,11 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
     n_accounts = draw(st.integers(2, max_accounts))
     balances = draw(st.lists(st.integers(0, max_balance), min_size=n_accounts,
                              max_size=n_accounts))
+    size = draw(st.integers(min_transactions, max_transactions))
     draws = draw(st.lists(
         _tx_draw(n_accounts, ops, contention, explicit_deps, failing, overflow, cost_us,
                  max_reads),
-        min_size=min_transactions, max_size=max_transactions))
+        min_size=size, max_size=size))
     mode = draw(st.sampled_from(modes))
     return Batch({account_name(i): v for i, v in enumerate(balances)},
                  tuple(_transaction(i, d, ops, n_accounts) for i, d in enumerate(draws)), mode)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -41,7 +39,13 @@ from harness.monitor import machine_info
 from harness.options import choose_names
 from harness.protocol import BUILTIN, load_factory
 from harness.report import new_run_dir
-from harness.signals import exit_code, stop_on_signals, terminate_children, wait_for_children
+from harness.signals import (
+    descendants,
+    exit_code,
+    stop_on_signals,
+    terminate_children,
+    wait_for_children,
+)
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -170,7 +174,7 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
         profile=profile, example_timeout=example_timeout)
     console = Console(stderr=True)
     directory = new_run_dir(report_dir, f"verify-seed{seed}")
-    with stop_on_signals() as stopped, _pool(cluster, config) as (pool, info):
+    with stop_on_signals() as stopped, _pool(cluster, config, stopped) as (pool, info):
         if info is not None and jobs is None:
             config = replace(config, jobs=info.workers)
         with campaign_progress(console, config.total_examples, budget) as progress:
@@ -186,19 +190,8 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     if signum is not None:
         click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
-        leave(exit_code(signum))
-    leave(0 if result.ok else 1)
-
-
-def leave(code: int) -> None:
-    """Exit with ``code``, even when code under test left non-daemon threads behind (they
-    would otherwise keep the interpreter alive after the report is written)."""
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+        sys.exit(exit_code(signum))
+    sys.exit(0 if result.ok else 1)
 
 
 JOBS_EXIT_GRACE = 10.0
@@ -207,27 +200,28 @@ ends, before they are killed."""
 
 
 @contextmanager
-def _pool(cluster: str | None, config: CampaignConfig
+def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int | None]
           ) -> Iterator[tuple[Executor, ClusterInfo | None]]:
     """A local process pool (never more processes than shards), or the cluster's executor.
 
     A local pool is never waited for without a bound: its processes get
-    :data:`JOBS_EXIT_GRACE` seconds to close their executors and exit, then every process
-    the campaign started is killed (a hung executor, or one that left non-daemon threads,
-    cannot keep the campaign alive)."""
+    :data:`JOBS_EXIT_GRACE` seconds (none after a signal) to close their executors and exit,
+    then every process the campaign started is killed (a hung executor, or one that left
+    non-daemon threads, cannot keep the campaign alive)."""
     if cluster is not None:
         with open_cluster(cluster) as (executor, info):
             yield executor, info
         return
     shards = config.shards
     jobs = config.jobs if shards is None else max(1, min(config.jobs, shards))
+    before = descendants()
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
     try:
         yield pool, None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        wait_for_children(JOBS_EXIT_GRACE)
-        terminate_children()
+        wait_for_children(0.0 if stopped() is not None else JOBS_EXIT_GRACE, keep=before)
+        terminate_children(keep=before)
 
 
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
@@ -292,7 +286,7 @@ def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
         click.echo(failure.error)
     if failure is None:
         click.echo(f"the violation did not reproduce in {len(checked)} run(s)")
-    leave(0 if failure is None else 1)
+    sys.exit(0 if failure is None else 1)
 
 
 def _load_counterexample(path: Path) -> dict[str, Any]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +17,7 @@ from aethel.batchfile import batch_from_json
 from harness.campaign import CampaignConfig, close_executors, run_campaign
 from harness.campaign_report import render_html, write_reports
 from harness.cli import main
+from harness.report import new_run_dir
 from harness.verify_cli import junit_xml
 
 BROKEN = "docs/examples"
@@ -43,6 +47,62 @@ def test_same_seed_gives_the_same_batches_and_verdicts():
     assert first.digest == again.digest
     assert first.property_rows() == again.property_rows()
     assert other.digest != first.digest
+
+
+def test_the_batches_do_not_depend_on_the_number_of_jobs():
+    results = [campaign(examples=60, jobs=jobs) for jobs in (1, 2, 3, 16)]
+    assert len({r.digest for r in results}) == 1
+    assert {r.shards for r in results} == {3} and {r.examples for r in results} == {60}
+    assert results[0].sizes == results[3].sizes
+    summary = results[0].to_json()
+    assert summary["shard_size"] == 20 and summary["shards"] == 3
+    assert summary["transactions_per_batch"]["max"] > summary["transactions_per_batch"]["min"]
+
+
+def test_no_campaign_is_dominated_by_minimal_examples():
+    # Hypothesis starts every run with its smallest example: a shard of fixed size keeps
+    # that one example (and a few small ones) in twenty, however many processes run them
+    result = campaign(examples=60, jobs=16)
+    assert sum(size == 1 for size in result.sizes) <= 15
+    assert result.size_stats()["median"] >= 2
+
+
+def test_the_cli_gives_the_same_batches_for_any_jobs(tmp_path):
+    digests = set()
+    for jobs in ("1", "3"):
+        result = CliRunner().invoke(main, ["verify", "--backends", "thread", "--examples", "40",
+                                           "--jobs", jobs, "--report", str(tmp_path / jobs)])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(next((tmp_path / jobs).glob("*/summary.json")).read_text())
+        assert summary["config"]["jobs"] == int(jobs)
+        digests.add(summary["batches_digest"])
+    assert len(digests) == 1
+
+
+def test_two_runs_started_together_never_share_a_report_folder(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(BROKEN)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", BROKEN]))
+    root = Path(__file__).resolve().parent.parent
+    common = [sys.executable, "-m", "harness.cli", "verify", "--seed", "7", "--backends",
+              "thread", "--jobs", "1", "--examples", "40", "--report", str(tmp_path)]
+    runs = [subprocess.Popen(common + extra, cwd=root, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+            for extra in ([], ["--executor", "tests.broken_executors:OneWave"])]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 1], outputs
+    folders = {re.search(r"report: (\S+)/index.html", out).group(1) for out in outputs}
+    assert len(folders) == 2 and len(list(tmp_path.iterdir())) == 2
+    passing, failing = (Path(re.search(r"report: (\S+)/index.html", out).group(1))
+                        for out in outputs)
+    assert not (passing / "counterexample.json").exists()
+    assert (failing / "counterexample.json").exists()
+    for folder in (passing, failing):
+        assert json.loads((folder / "summary.json").read_text())["run_id"] == folder.name
+
+
+def test_report_folders_are_made_fresh_even_within_one_second(tmp_path):
+    made = [new_run_dir(tmp_path, "verify-seed0") for _ in range(5)]
+    assert len(set(made)) == 5 and all(folder.is_dir() for folder in made)
 
 
 def test_budget_runs_until_the_time_is_up():

@@ -31,8 +31,10 @@ def config(**overrides) -> CampaignConfig:
 
 @pytest.fixture(scope="module")
 def local_result():
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-        return run_campaign(config(), pool)
+    """The campaign on a local pool of one process: a cluster of two must run the same
+    batches."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return run_campaign(config(jobs=1), pool)
 
 
 def test_cluster_campaign_matches_a_local_run(local_result):

@@ -1,14 +1,19 @@
-"""Mutant campaigns: ``aethel verify --executor harness.mutants:NAME`` catches every mutant,
-exits 1 and shrinks the counterexample to the minimal size for its bug class."""
+"""Mutant campaigns: ``aethel verify --executor harness.mutants:NAME`` catches every mutant
+at the default budget, whatever ``--jobs`` is, exits 1 and shrinks the counterexample to the
+minimal size for its bug class."""
 
 from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import pytest
 from click.testing import CliRunner
 
+from harness import campaign
+from harness.campaign import CampaignConfig, run_campaign
 from harness.cli import main
 
 MINIMAL = {
@@ -31,9 +36,35 @@ def verify(tmp_path, mutant: str, *extra: str):
     return result, json.loads(open(saved.group(1)).read()) if saved else None
 
 
+JOBS = (1, 2, 16)
+
+
+@pytest.fixture(scope="module")
+def pools():
+    """Spawned process pools of 1, 2 and 16 processes (a pool starts a process per shard in
+    flight, so at most one per shard of the default budget is ever started)."""
+    made = {jobs: ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) for jobs in JOBS}
+    yield made
+    for pool in made.values():
+        pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("mutant", sorted(MINIMAL))
+def test_mutant_is_caught_at_the_default_budget_whatever_the_jobs(pools, monkeypatch, mutant):
+    # shrinking runs locally and does not depend on the jobs; it is tested below
+    monkeypatch.setattr(campaign, "shrink", lambda config, shard: campaign.counterexample_doc(
+        config, shard.index, shard.failure, shard.failure, 0.0, "not shrunk"))
+    # (which example shows a bug can depend on thread timing, so only the catch is compared)
+    for jobs, pool in pools.items():
+        config = CampaignConfig(executor=f"harness.mutants:{mutant}", jobs=jobs)
+        result = run_campaign(config, pool)
+        assert not result.ok, f"{mutant} not caught with --jobs {jobs}"
+        assert result.counterexample["failed_properties"] or result.counterexample["error"]
+
+
 @pytest.mark.parametrize("mutant, size", sorted(MINIMAL.items()))
 def test_mutant_is_caught_and_shrunk_to_its_minimal_size(tmp_path, mutant, size):
-    result, counterexample = verify(tmp_path, mutant, "--examples", "300")
+    result, counterexample = verify(tmp_path, mutant)
     assert result.exit_code == 1, result.output
     assert counterexample is not None
     assert counterexample["transactions"] <= size, counterexample["batch"]
