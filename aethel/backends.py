@@ -4,7 +4,9 @@ A pool runs *chunks* — lists of ``(index, transaction, snapshot)`` — and han
 :class:`~aethel.context.TxResult` lists. It never sees the shared state. ``reset()``
 discards everything in flight: threads are retired (Python cannot kill a thread; a
 straggler finishes on its own and its result is dropped), processes are killed and
-replaced.
+replaced; ``ready()``, called before a run's clock starts, waits for replacements to be up.
+Nothing a transaction raises, and no result of one that cannot be pickled, ends a worker's
+loop.
 
 Transactions and operations cross the process boundary through reducers registered with
 multiprocessing's pickler: they rebuild each object exactly as default unpickling does
@@ -19,6 +21,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from multiprocessing.connection import Connection, wait
@@ -27,8 +30,9 @@ from typing import Any
 
 from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
+from aethel.errors import describe_exception
 from aethel.model import Transaction
-from aethel.trace import Event
+from aethel.trace import START, Event
 
 Chunk = list[tuple[int, Transaction, Any]]
 
@@ -77,6 +81,9 @@ class InlinePool:
         self.workers = 1
         self._done: list[TxResult] = []
 
+    def ready(self) -> None:
+        """Nothing to start: the calling thread is the worker."""
+
     def chunk_size(self, ready: int) -> int:
         return 1
 
@@ -118,6 +125,9 @@ class ThreadPool:
             threading.Thread(target=_thread_main, args=(self._tasks, self._results, worker),
                              name=f"aethel-worker-{worker}", daemon=True).start()
 
+    def ready(self) -> None:
+        """Nothing to wait for: a thread is up as soon as it is started."""
+
     def chunk_size(self, ready: int) -> int:
         return 1
 
@@ -150,12 +160,24 @@ class ThreadPool:
             self._tasks.put(None)
 
 
+def _run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
+              cancel: threading.Event | None = None) -> list[TxResult]:
+    """One result per transaction of ``chunk``, in order, even if running one raised: a
+    worker loop outlives anything a transaction does."""
+    done = []
+    for i, tx, snap in chunk:
+        try:
+            done.append(run_transaction(i, tx, snap, worker, pid, record, cancel))
+        except BaseException as exc:
+            done.append(TxResult(i, False, describe_exception(exc), {}, 0, worker))
+    return done
+
+
 def _thread_main(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
     pid = os.getpid()
     while (item := tasks.get()) is not None:
         chunk, record, cancel = item
-        results.put([run_transaction(i, tx, snap, worker, pid, record, cancel)
-                     for i, tx, snap in chunk])
+        results.put(_run_chunk(chunk, worker, pid, record, cancel))
 
 
 @dataclass
@@ -165,6 +187,8 @@ class _Proc:
     tasks: Any
     results: Connection
     inflight: int = 0
+    started: bool = False
+    """Whether the worker's hello has been read."""
 
 
 class ProcessPool:
@@ -176,19 +200,35 @@ class ProcessPool:
     kind = "process"
     DEPTH = 2
     MAX_CHUNK = 64
+    START_TIMEOUT = 60.0
+    """Seconds :meth:`ready` waits for workers to start (generous: spawning under load is
+    slow, but a worker that never says hello must not hang the executor)."""
 
     def __init__(self, workers: int, max_chunk: int | None = None) -> None:
         self.workers = workers
         self.max_chunk = max_chunk or self.MAX_CHUNK
         self._ctx = mp.get_context("spawn")
         self._procs = [self._spawn(w) for w in range(workers)]
-        for proc in self._procs:
-            self._await_ready(proc)
-
-    @staticmethod
-    def _await_ready(proc: _Proc) -> None:
-        """Wait for a new worker's hello, so that start-up is not billed to a batch."""
         try:
+            self.ready()
+        except WorkerLost:
+            self.close()
+            raise
+
+    def ready(self) -> None:
+        """Wait for the hello of every worker not yet started (new ones, and replacements of
+        killed or dead ones), so that start-up is not billed to a batch's timeout. Raises
+        :class:`WorkerLost` if one dies or is silent for ``START_TIMEOUT`` seconds."""
+        deadline = time.monotonic() + self.START_TIMEOUT
+        for proc in self._procs:
+            if not proc.started:
+                self._await_hello(proc, deadline)
+
+    def _await_hello(self, proc: _Proc, deadline: float) -> None:
+        try:
+            if not proc.results.poll(max(0.0, deadline - time.monotonic())):
+                raise WorkerLost(proc.worker, proc.process.exitcode,
+                                 f"did not start within {self.START_TIMEOUT:g} s")
             proc.results.recv()
         except EOFError:
             proc.process.join(timeout=5)
@@ -196,6 +236,7 @@ class ProcessPool:
                              "failed to start (a script that uses the process backend needs the "
                              "`if __name__ == \"__main__\":` guard, as with any multiprocessing "
                              "code)") from None
+        proc.started = True
 
     def _spawn(self, worker: int) -> _Proc:
         reader, writer = self._ctx.Pipe(duplex=False)
@@ -237,7 +278,8 @@ class ProcessPool:
                 except (EOFError, OSError):
                     pass
                 else:
-                    if message is None:  # a replacement worker's hello
+                    if message is None:  # the hello of a worker replaced during this run
+                        proc.started = True
                         continue
                     chunk_results, chunk_events = message
                     proc.inflight -= 1
@@ -253,15 +295,16 @@ class ProcessPool:
         return results, events
 
     def reset(self) -> None:
-        """Kill and replace every worker with work in flight, and any dead worker."""
+        """Kill and replace every worker with work in flight, and any dead or unstarted one."""
         for proc in list(self._procs):
-            if proc.inflight or not proc.process.is_alive():
+            if proc.inflight or not proc.started or not proc.process.is_alive():
                 self._replace(proc)
 
     def _replace(self, proc: _Proc) -> _Proc:
-        """Kill ``proc`` and start a replacement without waiting for it: its hello is read
-        (and skipped) by :meth:`collect`, and its task queue holds work until it is up, so a
-        timeout or crash is reported without paying for the new worker's start-up."""
+        """Kill ``proc`` and start a replacement without waiting for it: its hello is read by
+        :meth:`ready` before the next run (or skipped by :meth:`collect` during this one), and
+        its task queue holds work until it is up, so a timeout or crash is reported without
+        paying for the new worker's start-up."""
         self._stop(proc, kill=True)
         fresh = self._spawn(proc.worker)
         self._procs[self._procs.index(proc)] = fresh
@@ -310,15 +353,43 @@ def _next_chunk(tasks: Any, parent: int) -> Chunk | None:
                 return None
 
 
+def _encode(chunk: Chunk, done: list[TxResult], events: list[Event]) -> bytes:
+    """A chunk's results and events, pickled as plain tuples (they pickle in C; named tuples
+    go through Python on both sides)."""
+    try:
+        return ForkingPickler.dumps(([tuple(r) for r in done], [tuple(e) for e in events]))
+    except BaseException:
+        return ForkingPickler.dumps(_sendable(chunk, done, events))
+
+
+def _sendable(chunk: Chunk, done: list[TxResult], events: list[Event]
+              ) -> tuple[list[tuple], list[tuple]]:
+    """What :func:`_encode` sends when something does not pickle: each transaction that left
+    something unpicklable in its result or events fails instead, keeping only its START
+    event, so that the worker lives on."""
+    sendable: list[tuple] = []
+    kept: list[tuple] = []
+    for (_, tx, _), result in zip(chunk, done, strict=True):
+        own = [tuple(e) for e in events if e.txn == tx.id]
+        try:
+            ForkingPickler.dumps((tuple(result), own))
+        except BaseException as exc:
+            result = result._replace(ok=False, writes={},
+                                     reason=f"result cannot be sent: {describe_exception(exc)}")
+            own = [e for e in own if e[0] == START]
+        sendable.append(tuple(result))
+        kept.extend(own)
+    return sendable, kept
+
+
 def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pid, parent = os.getpid(), os.getppid()
     results.send(None)
     while (chunk := _next_chunk(tasks, parent)) is not None:
         events: list[Event] = []
-        done = [run_transaction(i, tx, snap, worker, pid, events.append) for i, tx, snap in chunk]
-        # Plain tuples pickle in C; named tuples go through Python on both sides.
-        results.send(([tuple(r) for r in done], [tuple(e) for e in events]))
+        done = _run_chunk(chunk, worker, pid, events.append)
+        results.send_bytes(_encode(chunk, done, events))
 
 
 def make_pool(backend: str, workers: int) -> InlinePool | ThreadPool | ProcessPool:

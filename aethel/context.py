@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from aethel.errors import AmountOverflowError, UndeclaredAccessError
+from aethel.errors import AmountOverflowError, UndeclaredAccessError, describe_exception
 from aethel.model import Transaction
 from aethel.operations import MAX_AMOUNT
 from aethel.trace import READ, START, Event
@@ -97,7 +97,9 @@ def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int
     try:
         for op in tx.ops:
             op.apply(ctx, cancel)
-    except Exception as exc:  # any failure, a user operation's included, aborts only this txn
-        return TxResult(index, False, f"{type(exc).__name__}: {exc}", ctx.writes,
+    # Anything a user operation raises, SystemExit and KeyboardInterrupt included, aborts
+    # only this transaction: it must neither kill a worker nor escape the executor.
+    except BaseException as exc:
+        return TxResult(index, False, describe_exception(exc), ctx.writes,
                         time.monotonic_ns() - ctx.start_time, worker)
     return TxResult(index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time, worker)

@@ -9,6 +9,23 @@ batch after it has been rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` (``Type`` alone when the message is empty) for anything raised by
+    code the project does not control; never raises, whatever ``exc``'s ``__str__`` does."""
+    name, message = _text(lambda: type(exc).__name__), _text(lambda: str(exc))
+    return f"{name}: {message}" if message else name
+
+
+def _text(produce: Callable[[], object]) -> str:
+    """``produce()`` as a plain ``str``, or ``<unprintable>`` if that raises anything."""
+    try:
+        return str.__str__(produce())  # an exact str, even from a str subclass
+    except BaseException:
+        return "<unprintable>"
+
 
 class AethelError(Exception):
     """Base of every error the project raises on purpose."""

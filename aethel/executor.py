@@ -34,6 +34,9 @@ SCHEDULES = ("dataflow", "levels")
 
 COMMITTED, ABORTED, ROLLED_BACK, SKIPPED = "committed", "aborted", "rolled_back", "skipped"
 
+AUTO_TIMEOUT_CAP = 300.0
+"""Seconds the serial calibration of ``timeout="auto"`` may take before the batch fails."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -102,9 +105,13 @@ class ParallelExecutor:
     """Runs batches on the ``serial``, ``thread`` or ``process`` backend.
 
     ``workers`` defaults to the usable cores; ``timeout`` is seconds, ``None`` or ``"auto"``
-    (10× the measured serial time, at least 1 s). Use as a context manager, or call
-    :meth:`close`, to stop the workers.
+    (10× the measured serial time, at least 1 s; a serial run longer than
+    ``auto_timeout_cap`` seconds fails the batch with ExecutionTimeout). Use as a context
+    manager, or call :meth:`close`, to stop the workers.
     """
+
+    auto_timeout_cap: float = AUTO_TIMEOUT_CAP
+    """Seconds the serial calibration of ``timeout="auto"`` may take (tests set it lower)."""
 
     def __init__(self, backend: str = "thread", workers: int | None = None,
                  schedule: str = "dataflow", timeout: float | str | None = None) -> None:
@@ -184,9 +191,22 @@ class ParallelExecutor:
     def _timeout_for(self, batch: Batch, graph: nx.DiGraph) -> float | None:
         if self.timeout != "auto":
             return self.timeout
-        started = time.perf_counter()
-        _Run(ParallelExecutor("serial"), batch, graph, None).run()
-        return max(1.0, 10 * (time.perf_counter() - started))
+        # One worker thread runs the batch serially, so that a hung user operation, which no
+        # cancellation reaches, is abandoned at the cap instead of hanging the caller.
+        with ParallelExecutor("thread", 1) as calibration:
+            try:
+                serial = _Run(calibration, batch, graph, self.auto_timeout_cap).run()
+            except ExecutionTimeout as exc:
+                raise ExecutionTimeout(
+                    f"the serial calibration of the 'auto' timeout exceeded its "
+                    f"{self.auto_timeout_cap:g} s cap", exc.completed, exc.pending, exc.trace,
+                    exc.final_states) from None
+        return auto_timeout(serial.execution_time)
+
+
+def auto_timeout(serial_seconds: float) -> float:
+    """The timeout ``"auto"`` picks for a batch whose serial run took ``serial_seconds``."""
+    return max(1.0, 10 * serial_seconds)
 
 
 class _Run:
@@ -215,6 +235,11 @@ class _Run:
 
     def run(self) -> ExecutionResult:
         pool = self.executor.pool
+        try:
+            pool.ready()  # replaced workers start before, not within, this run's time
+        except WorkerLost as exc:
+            pool.reset()
+            raise self._stopped(WorkerCrashedError, f"{exc}; workers replaced") from None
         started = time.perf_counter()
         self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         timer = None

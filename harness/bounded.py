@@ -48,13 +48,3 @@ def call_within(fn: Callable[[], T], seconds: float | None, what: str = "the cal
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message`` for any exception, even one whose ``__str__`` raises."""
-    try:
-        message = str(exc)
-    except BaseException:  # an exception's own __str__ is code under test too
-        message = "<unprintable>"
-    name = type(exc).__name__
-    return f"{name}: {message}" if message else name

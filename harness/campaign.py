@@ -37,8 +37,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
 
 from aethel.batchfile import batch_from_json, batch_to_json
+from aethel.errors import describe_exception
 from aethel.model import Batch
-from harness.bounded import Hung, call_within, describe
+from harness.bounded import Hung, call_within
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
 from harness.protocol import BUILTIN, Run, execute, load_factory
@@ -312,7 +313,7 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
             except BaseException as exc:  # whatever code under test raises fails the example
                 return checked, _failure(batch, backend, config, CRASHED,
                                          f"the executor {config.executor} ({backend}) raised "
-                                         f"{describe(exc)}")
+                                         f"{describe_exception(exc)}")
             verdicts = check_run(batch, run, oracle)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):

@@ -7,7 +7,9 @@ the field or line, never a traceback).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -21,6 +23,9 @@ from aethel.trace import write_jsonl
 from harness.bench_cli import bench
 from harness.check_cli import check
 from harness.verify_cli import replay, report, verify
+
+RUN_TIMEOUT = 300.0
+"""``aethel run``'s default timeout in seconds: a hung worker must not hang the command."""
 
 
 class _Cli(click.Group):
@@ -61,13 +66,15 @@ for _command in (verify, replay, report):
 @click.option("--schedule", type=click.Choice(SCHEDULES), default="dataflow", show_default=True)
 @click.option("--mode", type=click.Choice(MODES), default=None,
               help="Override the batch file's mode.")
-@click.option("--timeout", type=str, default=None, help="Seconds, or 'auto'.")
+@click.option("--timeout", type=str, default=str(int(RUN_TIMEOUT)), show_default=True,
+              help="Seconds, 'auto' (10× a serial run) or 'none'; a batch that exceeds it is "
+                   "rolled back and exits 1.")
 @click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the execution trace as JSON Lines.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write final balances, outcomes and metrics as JSON.")
 def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode: str | None,
-        timeout: str | None, trace_out: Path | None, out: Path | None) -> None:
+        timeout: str, trace_out: Path | None, out: Path | None) -> None:
     """Execute BATCH_FILE and print a summary."""
     batch = load_batch(batch_file)
     if mode is not None:
@@ -105,19 +112,39 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
         sys.exit(1)
 
 
-def _timeout(value: str | None) -> float | str | None:
-    if value is None or value == "auto":
+def _timeout(value: str) -> float | str | None:
+    if value == "none":
+        return None
+    if value == "auto":
         return value
     try:
         seconds = float(value)
     except ValueError:
-        raise InputError(f"must be a number of seconds or 'auto', got {value!r}",
+        raise InputError(f"must be a number of seconds, 'auto' or 'none', got {value!r}",
                          "--timeout") from None
     if not seconds > 0:
         raise InputError(f"must be positive, got {value}", "--timeout")
     return seconds
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then exit even when code under test (an executor or
+    a user operation) left non-daemon threads behind, which would keep the interpreter alive
+    after the command has finished."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int | None):
+            click.echo(exc.code, err=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
 
 if __name__ == "__main__":
-    main()
+    entry()

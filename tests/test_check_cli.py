@@ -123,3 +123,40 @@ def test_a_trace_of_another_batch_or_out_of_order_exits_2(run_files, tmp_path):
     shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
     result = invoke("check", shuffled, "--batch", EXAMPLE)
     assert result.exit_code == 2 and "must be in timestamp order" in result.stderr
+
+
+EXIT_ZERO = {"accounts": {"a": 5, "b": 0}, "mode": "atomic", "transactions": [
+    {"id": "t1", "ops": [{"op": "transfer", "from": "a", "to": "b", "amount": 2}]},
+    {"id": "t2", "ops": [{"op": "call", "function": "tests.hostile_ops:exit_zero"}]}]}
+
+
+def test_a_user_operation_calling_sys_exit_is_judged_not_obeyed(tmp_path):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(EXIT_ZERO))
+    trace, out = tmp_path / "trace.jsonl", tmp_path / "result.json"
+    ran = invoke("run", batch, "--backend", "thread", "--trace", trace, "--out", out)
+    assert ran.exit_code == 1 and "SystemExit: 0" in ran.output
+    checked = invoke("check", trace, "--batch", batch, "--result", out)
+    assert checked.exit_code == 0, checked.output
+    assert "all 6 properties hold" in checked.output
+    doc = {"format": "aethel-counterexample", "version": 1, "executor": "aethel",
+           "backend": "thread", "workers": 2, "batch": EXIT_ZERO}
+    saved = tmp_path / "counterexample.json"
+    saved.write_text(json.dumps(doc))
+    replayed = invoke("replay", saved, "--repeat", "1")
+    assert replayed.exit_code == 0, replayed.output
+    assert "did not reproduce" in replayed.output and "PASS " in replayed.output
+
+
+def test_check_states_its_default_timeout_and_a_hung_oracle_is_bounded(tmp_path):
+    assert "default: 300" in invoke("check", "--help").output
+    hang = {"accounts": {"a": 5}, "transactions": [
+        {"id": "t1", "ops": [{"op": "call", "function": "aethel.examples:hang",
+                              "args": {"seconds": 60}}]}]}
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(hang))
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text('{"format": "aethel-trace", "version": 1}\n')
+    result = invoke("check", trace, "--batch", batch, "--timeout", "1")
+    assert result.exit_code == 1
+    assert "did not return within 1 s" in result.output

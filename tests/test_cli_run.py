@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
+from aethel.executor import ParallelExecutor
 from aethel.trace import read_jsonl
+from harness import cli
 from harness.cli import main
 
 EXAMPLE = "docs/examples/transfers.json"
@@ -64,3 +67,26 @@ def test_explicit_cycle_exits_2_naming_it_and_writes_nothing(tmp_path):
     assert result.exit_code == 2
     assert "t1 → t2 → t1" in result.output or "t2 → t1 → t2" in result.output
     assert not trace.exists() and not out.exists()
+
+
+def test_run_help_states_the_default_timeout():
+    result = invoke("run", "--help")
+    assert result.exit_code == 0
+    assert "--timeout" in result.output and "default: 300" in result.output
+
+
+@pytest.mark.parametrize("flag, expected", [((), 300.0), (("--timeout", "none"), None),
+                                            (("--timeout", "auto"), "auto"),
+                                            (("--timeout", "2.5"), 2.5)])
+def test_run_timeout_defaults_to_300_seconds_and_none_disables_it(monkeypatch, flag, expected):
+    chosen = []
+
+    class Recording(ParallelExecutor):
+        def execute(self, batch, graph=None):
+            chosen.append(self.timeout)
+            return super().execute(batch, graph)
+
+    monkeypatch.setattr(cli, "ParallelExecutor", Recording)
+    result = invoke("run", EXAMPLE, "--backend", "serial", *flag)
+    assert result.exit_code == 0, result.output
+    assert chosen == [expected]

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from aethel.errors import ExecutionTimeout, InputError, WorkerCrashedError
-from aethel.executor import ParallelExecutor
+from aethel.executor import ParallelExecutor, auto_timeout
 from aethel.model import Batch, Transaction
 from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
 from aethel.trace import ABORT, COMMIT, READ, START, WRITE
@@ -158,7 +158,7 @@ TIMEOUT_CASES = [(backend, slow) for backend in ("serial", "thread", "process")
 @pytest.mark.parametrize("backend, slow", TIMEOUT_CASES)
 def test_timeout_rolls_back_exactly_and_executor_stays_usable(backend, slow):
     slow_op = {"sleep": Sleep(60_000), "spin": Spin(us=60_000_000),
-               "hung-user-op": Call("aethel.examples:hang", (), (), (("seconds", 5.0),))}[slow]
+               "hung-user-op": Call("aethel.examples:hang", (), (), (("seconds", 30.0),))}[slow]
     accounts = {"a": 100, "b": 0, "c": 0}
     txs = [tx("t1", Transfer("a", "b", 10)), tx("t2", Deposit("c", 1), slow_op),
            tx("t3", Transfer("b", "a", 1))]
@@ -167,7 +167,9 @@ def test_timeout_rolls_back_exactly_and_executor_stays_usable(backend, slow):
         started = time.monotonic()
         with pytest.raises(ExecutionTimeout) as err:
             executor.execute(Batch(accounts, txs))
-        assert time.monotonic() - started < 1.5
+        # generous (a loaded machine is slow to start workers), yet far below the 30 s or more
+        # the slow transaction would take: the timeout fired
+        assert time.monotonic() - started < 15
         assert err.value.pending >= 1 and err.value.completed + err.value.pending == 3
         assert "timeout" in str(err.value)
         assert err.value.final_states == accounts
@@ -188,9 +190,27 @@ def test_timeout_leaves_no_partial_state_in_results():
 
 
 def test_auto_timeout_is_at_least_one_second():
+    assert auto_timeout(0.0) == auto_timeout(0.05) == 1.0
+    assert auto_timeout(0.5) == 5.0
     with ParallelExecutor("thread", 2, timeout="auto") as executor:
         result = executor.execute(Batch({"a": 0}, [tx("t1", Sleep(50))]))
     assert result.final_states == {"a": 0}
+
+
+@pytest.mark.parametrize("backend", ["serial", "thread", "process"])
+def test_auto_timeout_calibration_of_a_hung_batch_is_capped(backend):
+    accounts = {"a": 100, "b": 0}
+    hung = [tx("t1", Transfer("a", "b", 10)),
+            tx("t2", Call("aethel.examples:hang", (), (), (("seconds", 30.0),)))]
+    with ParallelExecutor(backend, timeout="auto") as executor:
+        executor.auto_timeout_cap = 1.0
+        started = time.monotonic()
+        with pytest.raises(ExecutionTimeout) as err:
+            executor.execute(Batch(accounts, hung))
+        assert time.monotonic() - started < 15, "the calibration waited for the hang"
+        assert "auto" in str(err.value) and "1 s cap" in str(err.value)
+        assert err.value.final_states == accounts
+        assert executor.execute(Batch(accounts, hung[:1])).final_states == {"a": 90, "b": 10}
 
 
 def test_trace_is_complete_under_aggressive_thread_switching():
