@@ -12,7 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from aethel.allowed import check_allowed, is_module_name
 from aethel.errors import BatchFormatError
+from aethel.files import MAX_INPUT_BYTES, parse_json, read_input, write_atomic
 from aethel.model import MODES, Batch, Transaction, check_amount
 from aethel.operations import (
     Call,
@@ -27,7 +29,8 @@ from aethel.operations import (
     resolve_function,
 )
 
-MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_ARGS_DEPTH = 32
+"""How deeply the ``args`` of a ``call`` may nest (the object itself is level 1)."""
 _OP_FIELDS = {
     "transfer": {"from", "to", "amount"},
     "deposit": {"account", "amount"},
@@ -42,29 +45,14 @@ _TX_FIELDS = {"id", "ops", "reads", "writes", "after"}
 _BATCH_FIELDS = {"version", "mode", "accounts", "transactions"}
 
 
-def load_batch(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Batch:
-    """Read and validate a batch file."""
-    where = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > max_bytes:
-            raise BatchFormatError(f"file is {size} bytes, over the {max_bytes}-byte limit", where)
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise BatchFormatError(f"cannot read batch file: {exc.strerror}", where) from None
-    return loads_batch(raw, where)
+def load_batch(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> Batch:
+    """Read and validate a batch file (a regular file of at most ``max_bytes``)."""
+    return loads_batch(read_input(path, "batch file", max_bytes), str(path))
 
 
 def loads_batch(raw: str | bytes, where: str = "batch") -> Batch:
     """Parse and validate a batch document from text or bytes."""
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long int literals
-        raise BatchFormatError(f"not valid JSON ({exc})", where) from None
-    except RecursionError:
-        raise BatchFormatError("JSON nested too deeply", where) from None
-    return batch_from_json(doc)
+    return batch_from_json(parse_json(raw, where))
 
 
 def batch_from_json(doc: Any) -> Batch:
@@ -72,16 +60,15 @@ def batch_from_json(doc: Any) -> Batch:
     if not isinstance(doc, dict):
         raise BatchFormatError("a batch must be a JSON object", "batch")
     _no_unknown(doc, _BATCH_FIELDS, "batch")
-    if doc.get("version", 1) != 1:
-        raise BatchFormatError("only version 1 is supported", "version")
+    version = doc.get("version", 1)
+    if type(version) is not int or version != 1:
+        raise BatchFormatError(f"only version 1 is supported, got {version!r}", "version")
     mode = doc.get("mode", "independent")
     if mode not in MODES:
         raise BatchFormatError(f"must be one of {', '.join(MODES)}, got {mode!r}", "mode")
     accounts = doc.get("accounts")
     if not isinstance(accounts, dict):
         raise BatchFormatError("must be an object mapping account names to balances", "accounts")
-    for name, balance in accounts.items():
-        check_amount(balance, f"accounts.{name}")
     txs = doc.get("transactions")
     if not isinstance(txs, list):
         raise BatchFormatError("must be a list", "transactions")
@@ -143,8 +130,10 @@ def _operation(doc: Any, where: str) -> Operation:
 
 def _call(doc: dict[str, Any], where: str) -> Call:
     function = _field(doc, "function", where)
-    if not isinstance(function, str) or ":" not in function:
+    module, _, attr = function.partition(":") if isinstance(function, str) else ("", "", "")
+    if not is_module_name(module) or not is_module_name(attr):
         raise BatchFormatError("must be 'module:function'", f"{where}.function")
+    check_allowed(function, f"{where}.function")
     try:
         resolve_function(function)
     except Exception as exc:  # any import-time failure of user code is bad input
@@ -153,9 +142,26 @@ def _call(doc: dict[str, Any], where: str) -> Call:
     args = doc.get("args", {})
     if not isinstance(args, dict):
         raise BatchFormatError("must be an object", f"{where}.args")
+    if _depth(args) > MAX_ARGS_DEPTH:
+        raise BatchFormatError(f"nested more than {MAX_ARGS_DEPTH} levels deep",
+                               f"{where}.args")
     return Call(function, tuple(_names(doc.get("reads", []), f"{where}.reads")),
                 tuple(_names(doc.get("writes", []), f"{where}.writes")),
                 tuple(sorted(args.items())))
+
+
+def _depth(value: Any) -> int:
+    """How many lists and objects nest in ``value`` (0 for a scalar), counted without
+    recursion and only up to one level past :data:`MAX_ARGS_DEPTH`."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list) and deepest <= MAX_ARGS_DEPTH:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _field(doc: dict[str, Any], key: str, where: str) -> Any:
@@ -235,5 +241,5 @@ def batch_to_json(batch: Batch) -> dict[str, Any]:
 
 
 def dump_batch(batch: Batch, path: str | Path) -> None:
-    """Write ``batch`` as JSON."""
-    Path(path).write_text(json.dumps(batch_to_json(batch), indent=1) + "\n", encoding="utf-8")
+    """Write ``batch`` as JSON (atomically)."""
+    write_atomic(path, json.dumps(batch_to_json(batch), indent=1) + "\n")

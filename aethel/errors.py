@@ -1,7 +1,9 @@
 """Errors raised by the engine.
 
 Input errors (:class:`InputError` and subclasses) mean the batch or a file is
-invalid; the CLI turns them into exit code 2 with one message. Transaction
+invalid; the CLI turns them into exit code 2 with one message. An
+:class:`EnvironmentFailure` means the machine, not the input, failed (a full disk, a
+folder that cannot be written); the CLI turns it into exit code 3. Transaction
 failures (:class:`TransactionFailure`) abort one transaction and are recorded
 as its outcome. Execution errors (timeouts, crashed workers) abort a whole
 batch after it has been rolled back.
@@ -33,6 +35,14 @@ class AethelError(Exception):
 
 class InputError(AethelError):
     """Invalid input: a batch, a trace or an argument. ``where`` names the field or line."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class EnvironmentFailure(AethelError):
+    """The environment failed (disk, permissions). ``where`` names the option or file."""
 
     def __init__(self, message: str, where: str | None = None) -> None:
         self.where = where

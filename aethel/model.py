@@ -2,12 +2,14 @@
 
 A :class:`Batch` holds the initial balances, the transactions in their serial (batch)
 order and the batch mode. Constructing one validates everything that does not need the
-dependency graph: amounts, duplicate ids, unknown accounts and unknown ``after`` ids.
+dependency graph: names (account names and transaction ids), amounts, duplicate ids,
+unknown accounts and unknown ``after`` ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aethel.errors import (
@@ -72,6 +74,8 @@ class Batch:
         object.__setattr__(self, "transactions", tuple(self.transactions))
         if self.mode not in MODES:
             raise BatchFormatError(f"must be one of {', '.join(MODES)}", "mode")
+        check_names(list(self.accounts), lambda _: "accounts")
+        check_names([tx.id for tx in self.transactions], lambda i: f"transactions[{i}].id")
         for name, balance in self.accounts.items():
             check_amount(balance, f"accounts.{name}")
         _check_transactions(self.transactions, self.accounts)
@@ -95,6 +99,32 @@ def check_amount(value: object, where: str) -> int:
     if not 0 <= value <= MAX_AMOUNT:
         raise BatchFormatError(f"must be in [0, 2^63-1], got {value}", where)
     return value
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs"})
+
+
+def check_names(names: list[str], where: Callable[[int], str]) -> None:
+    """Raise naming ``where(i)`` unless every name is a non-empty string without control,
+    format or surrogate characters, and no two names differ only in Unicode normalisation
+    (NFC)."""
+    normal: dict[str, str] = {}
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise BatchFormatError(f"must be a non-empty string, got {name!r}", where(index))
+        if name.isascii() and name.isprintable():
+            continue  # the common case: nothing to normalise
+        if any(unicodedata.category(ch) in _UNPRINTABLE for ch in name):
+            raise BatchFormatError(f"{name!r} contains a control, format or surrogate "
+                                   "character", where(index))
+        normal.setdefault(unicodedata.normalize("NFC", name), name)
+    if not normal:
+        return
+    for index, name in enumerate(names):
+        other = normal.get(name if name.isascii() else unicodedata.normalize("NFC", name))
+        if other is not None and other != name:
+            raise BatchFormatError(f"{ascii(other)} and {ascii(name)} are the same name "
+                                   "after Unicode normalisation", where(index))
 
 
 def _check_transactions(transactions: Iterable[Transaction], accounts: Mapping[str, int]) -> None:

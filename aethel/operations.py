@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aethel.allowed import check_allowed
 from aethel.errors import (
     InsufficientFundsError,
     TransactionCancelled,
@@ -256,7 +257,9 @@ _FUNCTIONS: dict[str, Any] = {}
 
 
 def resolve_function(name: str) -> Any:
-    """Import ``module:function`` (cached per process)."""
+    """Import ``module:function`` (cached per process) if its module is allowed
+    (:mod:`aethel.allowed`); otherwise raise :class:`~aethel.errors.InputError`."""
+    check_allowed(name, "call")
     fn = _FUNCTIONS.get(name)
     if fn is None:
         module_name, _, attr = name.partition(":")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from aethel.errors import InputError
+from aethel.files import atomic_writer, input_lines
 
 START, READ, WRITE, COMMIT, ABORT = "START", "READ", "WRITE", "COMMIT", "ABORT"
 KINDS = (START, READ, WRITE, COMMIT, ABORT)
@@ -73,10 +74,10 @@ class TraceRecorder:
 
 def write_jsonl(events: Iterable[Event], path: str | Path | IO[str],
                 meta: dict[str, Any] | None = None) -> None:
-    """Write a header line and one event per line."""
+    """Write a header line and one event per line (to a path: atomically)."""
     header = {"format": FORMAT, "version": FORMAT_VERSION, **(meta or {})}
     if isinstance(path, (str, Path)):
-        with open(path, "w", encoding="utf-8") as fh:
+        with atomic_writer(path) as fh:
             _write(fh, header, events)
     else:
         _write(path, header, events)
@@ -103,15 +104,10 @@ def read_jsonl(path: str | Path, transactions: Collection[str] | None = None
     """Read a trace file: (header, events). Raises :class:`InputError` naming the line.
 
     With ``transactions``, an event of any other transaction is an input error too (the
-    trace is not an execution of that batch).
+    trace is not an execution of that batch). Only a regular file is read, at most
+    :data:`~aethel.files.MAX_TRACE_BYTES`.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return parse_jsonl(fh, transactions)
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror}", str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("trace is not UTF-8 text", str(path)) from None
+    return parse_jsonl(input_lines(path, "trace"), transactions)
 
 
 def parse_jsonl(lines: Iterable[str], transactions: Collection[str] | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from aethel.files import write_atomic
 from harness.bench import PARALLEL_BACKENDS, SCHEDULES, find_cell, schedule_ratios
 from harness.report import (
     details,
@@ -374,7 +375,7 @@ def write_report(doc: dict[str, Any], directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"json": directory / "bench.json", "md": directory / "bench.md",
              "html": directory / "index.html"}
-    paths["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    paths["md"].write_text(render_markdown(doc), encoding="utf-8")
-    paths["html"].write_text(render_html(doc), encoding="utf-8")
+    write_atomic(paths["json"], json.dumps(doc, indent=1) + "\n")
+    write_atomic(paths["md"], render_markdown(doc))
+    write_atomic(paths["html"], render_html(doc))
     return paths

@@ -16,6 +16,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from aethel.files import read_json, write_atomic
+from harness.protocol import BUILTIN
 from harness.report import (
     details,
     escape,
@@ -31,15 +33,22 @@ SUMMARY, MARKDOWN, HTML, COUNTEREXAMPLE = ("summary.json", "summary.md", "index.
                                            "counterexample.json")
 
 
+def replay_command(ce: dict[str, Any], path: str | Path) -> str:
+    """The command that replays the counterexample ``ce`` saved at ``path`` (naming its
+    executor, which ``aethel replay`` never imports unless told to)."""
+    executor = "" if ce.get("executor", BUILTIN) == BUILTIN else f" --executor {ce['executor']}"
+    return f"aethel replay {path}{executor}"
+
+
 def write_reports(summary: dict[str, Any], directory: Path) -> Path:
-    """Write every report file into ``directory``; return the HTML path."""
+    """Write every report file into ``directory`` (each atomically); return the HTML path."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    write_atomic(directory / SUMMARY, json.dumps(summary, indent=1) + "\n")
     if summary.get("counterexample"):
-        (directory / COUNTEREXAMPLE).write_text(
-            json.dumps(summary["counterexample"], indent=1) + "\n", encoding="utf-8")
+        write_atomic(directory / COUNTEREXAMPLE,
+                     json.dumps(summary["counterexample"], indent=1) + "\n")
     markdown = render_markdown(summary)
-    (directory / MARKDOWN).write_text(markdown, encoding="utf-8")
+    write_atomic(directory / MARKDOWN, markdown)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
@@ -49,9 +58,9 @@ def write_reports(summary: dict[str, Any], directory: Path) -> Path:
 
 def rebuild_html(directory: Path) -> Path:
     """Render ``index.html`` from ``summary.json`` in ``directory``."""
-    summary = json.loads((directory / SUMMARY).read_text(encoding="utf-8"))
+    summary = read_json(directory / SUMMARY, "summary")
     path = directory / HTML
-    path.write_text(render_html(summary), encoding="utf-8")
+    write_atomic(path, render_html(summary))
     return path
 
 
@@ -93,7 +102,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         out += ["## Counterexample", "",
                 f"{ce['transactions']} transactions (shrunk from "
                 f"{ce['transactions_before_shrinking']}), backend {ce['backend']} ×"
-                f"{ce['workers']}. Replay: `aethel replay counterexample.json`", "", "```"]
+                f"{ce['workers']}. Replay: `{replay_command(ce, COUNTEREXAMPLE)}`", "", "```"]
         if ce.get("kind", "violation") != "violation":
             out.append(ce["error"])
         out += [line for v in ce["verdicts"] if not v["ok"] for line in v["lines"]]
@@ -143,7 +152,7 @@ def _counterexample_html(ce: dict[str, Any]) -> str:
         paragraph(f"{ce['transactions']} transactions (shrunk from "
                   f"{ce['transactions_before_shrinking']}) on backend {ce['backend']} ×"
                   f"{ce['workers']}, shard {ce['shard']} of seed {ce['seed']}. Replay with "
-                  "aethel replay counterexample.json."),
+                  f"{replay_command(ce, COUNTEREXAMPLE)}."),
         f'<pre style="white-space: pre-wrap">{escape(explanation)}</pre>',
         figure_html(figure, "timeline of the counterexample",
                     "Workers × time: one bar per transaction from its START to its COMMIT or "

@@ -13,6 +13,7 @@ from aethel.model import MODES
 from aethel.trace import read_jsonl
 from harness.bounded import Hung, call_within
 from harness.checks import Observed, analyse, check_all, load_result
+from harness.options import allow_module_option
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 CHECK_TIMEOUT = 300.0
@@ -33,6 +34,7 @@ transactions take seconds), so only a hanging user operation in the oracle reach
 @click.option("--timeout", type=float, default=CHECK_TIMEOUT, show_default=True,
               help="Seconds the check may take (the serial oracle runs the batch's "
                    "operations, which may hang).")
+@allow_module_option
 def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: int,
           timeout: float) -> None:
     """Check TRACE_FILE against BATCH and print each verdict in plain words.

@@ -1,7 +1,8 @@
 """The ``aethel`` command line.
 
 Exit codes: 0 success, 1 a failed batch or a violation, 2 bad input (one message naming
-the field or line, never a traceback).
+the field or line, never a traceback), 3 the environment failed (a full disk, a folder
+that cannot be written).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import click
 
 from aethel.analysis import conflict_report, dependency_graph
 from aethel.batchfile import load_batch
-from aethel.errors import ExecutionError, InputError
+from aethel.errors import EnvironmentFailure, ExecutionError, InputError
 from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
+from aethel.files import check_output, same_file, write_atomic
 from aethel.model import MODES
 from aethel.trace import write_jsonl
 from harness.bench_cli import bench
 from harness.check_cli import check
+from harness.options import allow_module_option
 from harness.verify_cli import replay, report, verify
 
 RUN_TIMEOUT = 300.0
@@ -29,7 +32,9 @@ RUN_TIMEOUT = 300.0
 
 
 class _Cli(click.Group):
-    """Turns input errors into exit code 2 with one line on stderr."""
+    """Turns input errors into exit code 2, and failures of the environment (an
+    :class:`EnvironmentFailure` or any ``OSError``) into exit code 3, with one line on
+    stderr."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,6 +42,13 @@ class _Cli(click.Group):
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except EnvironmentFailure as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(3)
+        except OSError as exc:
+            click.echo(f"error: the environment failed: {exc.strerror or exc}"
+                       + (f": {exc.filename}" if exc.filename else ""), err=True)
+            sys.exit(3)
 
 
 def positive_int(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -73,9 +85,16 @@ for _command in (verify, replay, report):
               help="Write the execution trace as JSON Lines.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write final balances, outcomes and metrics as JSON.")
+@allow_module_option
 def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode: str | None,
         timeout: str, trace_out: Path | None, out: Path | None) -> None:
     """Execute BATCH_FILE and print a summary."""
+    if out:
+        check_output(out, "--out", [batch_file])
+    if trace_out:
+        check_output(trace_out, "--trace", [batch_file])
+        if out and same_file(out, trace_out):
+            raise InputError(f"{trace_out} is also the --out file", "--trace")
     batch = load_batch(batch_file)
     if mode is not None:
         batch = batch.with_mode(mode)
@@ -96,7 +115,7 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
     if trace_out:
         write_jsonl(result.execution_trace, trace_out, meta)
     if out:
-        out.write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
+        write_atomic(out, json.dumps(result.to_json(), indent=1) + "\n")
     counts = result.counts()
     report = conflict_report(batch, graph)
     click.echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "

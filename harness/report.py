@@ -19,23 +19,32 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from aethel.errors import EnvironmentFailure
+from aethel.files import check_folder
+
 
 def new_run_dir(parent: Path, prefix: str) -> Path:
     """Create and return a fresh report folder ``parent/<prefix>-<UTC time>-<pid>[-n]``.
 
     The folder is made here, exclusively, before the run writes anything: two runs started
     in the same second (or in one process) never share a folder, and a folder never holds
-    another run's files."""
-    parent.mkdir(parents=True, exist_ok=True)
+    another run's files. A folder that cannot be made or written to is an
+    :class:`EnvironmentFailure` naming ``--report``, raised before the run starts."""
     stem = f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.getpid()}"
-    for n in range(1, 1000):
-        directory = parent / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            continue
-        return directory
-    raise FileExistsError(f"no free report folder name for {parent / stem}")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            directory = parent / (stem if n == 1 else f"{stem}-{n}")
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                continue
+            check_folder(directory, "--report")
+            return directory
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot make a report folder in {parent}: {exc.strerror}",
+                                 "--report") from None
+    raise EnvironmentFailure(f"no free report folder name for {parent / stem}", "--report")
 
 
 CSS = """

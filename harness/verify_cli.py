@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import shlex
 import signal
 import sys
 import time
@@ -19,10 +19,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from aethel.allowed import is_module_name
 from aethel.batchfile import batch_from_json
 from aethel.cores import usable_cores
 from aethel.errors import InputError
 from aethel.executor import BACKENDS
+from aethel.files import check_output, read_json, write_atomic
 from harness.campaign import (
     EXAMPLE_TIMEOUT,
     PROFILES,
@@ -33,10 +35,10 @@ from harness.campaign import (
     close_executors,
     run_campaign,
 )
-from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, write_reports
+from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.monitor import machine_info
-from harness.options import choose_names
+from harness.options import allow_module_option, choose_names
 from harness.protocol import BUILTIN, load_factory
 from harness.report import new_run_dir
 from harness.signals import (
@@ -151,6 +153,7 @@ def junit_xml(summary: dict[str, Any]) -> str:
 @click.option("--example-timeout", type=float, default=EXAMPLE_TIMEOUT, show_default=True,
               help="Seconds one execution may take before its example is reported as hung "
                    "(and the executor's processes killed); never more than half of --budget.")
+@allow_module_option
 def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
            examples: int | None, budget: float | None, seed: int, profile: str,
            report_dir: Path, junit: Path | None, cluster: str | None,
@@ -168,6 +171,8 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     load_factory(executor_spec)
     if cluster is not None:
         parse_cluster(cluster)
+    if junit:
+        check_output(junit, "--junit")
     config = CampaignConfig(
         executor=executor_spec, backends=parse_backends(backends), workers=workers,
         jobs=jobs or usable_cores(), examples=examples, budget=budget, seed=seed,
@@ -185,7 +190,7 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     summary = {"run_id": directory.name, "machine": machine_info(), **result.to_json()}
     html = write_reports(summary, directory)
     if junit:
-        junit.write_text(junit_xml(summary), encoding="utf-8")
+        write_atomic(junit, junit_xml(summary))
     _print_summary(result, directory, html)
     if signum is not None:
         click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
@@ -241,8 +246,8 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
             if not v["ok"]:
                 for line in v["lines"]:
                     click.echo(f"  {line}")
-        click.echo(f"saved {directory / COUNTEREXAMPLE}; replay: aethel replay "
-                   f"{directory / COUNTEREXAMPLE}")
+        click.echo(f"saved {directory / COUNTEREXAMPLE}; replay: "
+                   f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
     if result.note:
         click.echo(f"note: {result.note}")
     click.echo(f"report: {html}")
@@ -255,7 +260,13 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
 @click.option("--timeout", type=float, default=None,
               help="Seconds one run may take before it is reported as hung (default: the "
                    f"campaign's example timeout, else {EXAMPLE_TIMEOUT:g}).")
-def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
+@click.option("--executor", "executor_spec", default=None, metavar="MODULE:ATTR",
+              help="The executor factory to replay on. Required when the counterexample "
+                   f"names an executor other than {BUILTIN!r}: replay never imports the "
+                   "executor a file names.")
+@allow_module_option
+def replay(counterexample: Path, repeat: int, timeout: float | None,
+           executor_spec: str | None) -> None:
     """Re-run a saved counterexample and print the verdicts.
 
     Runs with the campaign's GIL switch interval. Exit code 1 if it still fails (or hangs,
@@ -263,8 +274,14 @@ def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
     _positive("--repeat", repeat)
     _positive("--timeout", timeout)
     doc = _load_counterexample(counterexample)
+    if executor_spec is None and doc["executor"] != BUILTIN:
+        raise InputError(
+            f"the counterexample names the executor {doc['executor']}, which replay imports "
+            f"only when asked; to run it: {replay_command(doc, shlex.quote(str(counterexample)))}",
+            str(counterexample))
+    executor = executor_spec or doc["executor"]
     batch = batch_from_json(doc["batch"])
-    config = CampaignConfig(executor=doc["executor"], backends=(doc["backend"],),
+    config = CampaignConfig(executor=executor, backends=(doc["backend"],),
                             workers=doc["workers"],
                             example_timeout=timeout or doc.get("example_timeout",
                                                                EXAMPLE_TIMEOUT))
@@ -276,7 +293,7 @@ def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
     finally:
         sys.setswitchinterval(previous)
         close_executors()
-    click.echo(f"replayed {len(batch)} transactions on {doc['executor']} {doc['backend']} ×"
+    click.echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
                f"{doc['workers']} ({len(checked)} checked run(s))")
     if checked:
         for v in checked[-1][1]:
@@ -290,12 +307,7 @@ def replay(counterexample: Path, repeat: int, timeout: float | None) -> None:
 
 
 def _load_counterexample(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
-    except ValueError:
-        raise InputError("not valid JSON", str(path)) from None
+    doc = read_json(path, "counterexample")
     if not isinstance(doc, dict) or doc.get("format") != "aethel-counterexample":
         raise InputError("not an aethel counterexample (format must be "
                          "'aethel-counterexample')", str(path))
@@ -308,6 +320,10 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
             raise InputError(f"field {key!r} must be a positive number", str(path))
     if doc["backend"] not in BACKENDS:
         raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
+    module, _, attr = doc["executor"].partition(":")
+    if doc["executor"] != BUILTIN and not (is_module_name(module) and is_module_name(attr)):
+        raise InputError(f"must be {BUILTIN!r} or MODULE:ATTR, got {doc['executor']!r}",
+                         f"{path}: executor")
     return doc
 
 
@@ -317,8 +333,6 @@ def report(directory: Path) -> None:
     """Rebuild DIRECTORY/index.html from DIRECTORY/summary.json."""
     try:
         path = rebuild_html(directory)
-    except OSError as exc:
-        raise InputError(f"cannot read summary.json: {exc.strerror}", str(directory)) from None
     except (ValueError, KeyError) as exc:
         raise InputError(f"summary.json is not a campaign summary ({exc})",
                          str(directory)) from None

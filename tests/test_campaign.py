@@ -165,7 +165,9 @@ def test_verify_cli_end_to_end(tmp_path, monkeypatch):
                                "--report", str(tmp_path)])
     assert bad.exit_code == 1, bad.output
     saved = re.search(r"saved (\S+counterexample.json)", bad.output).group(1)
-    replayed = runner.invoke(main, ["replay", saved])
+    command = re.search(r"replay: aethel (replay .+)", bad.output).group(1).split()
+    assert command == ["replay", saved, "--executor", "tests.broken_executors:OneWave"]
+    replayed = runner.invoke(main, command)
     assert replayed.exit_code == 1, replayed.output
     assert "FAIL " in replayed.output
     rebuilt = runner.invoke(main, ["report", str(tmp_path / saved.split("/")[-2])])

@@ -120,14 +120,16 @@ def test_a_campaign_exits_although_an_executor_leaves_threads_behind(tmp_path):
 
 def test_replay_exits_although_the_executor_leaves_threads_behind(tmp_path):
     path = _counterexample(tmp_path, "LeavesThread")
-    done, _, _ = aethel("replay", str(path), "--repeat", "1")
+    done, _, _ = aethel("replay", str(path), "--repeat", "1",
+                        "--executor", f"{HOSTILE}:LeavesThread")
     assert done.returncode == 0, done.stdout
     assert "did not reproduce" in done.stdout
 
 
 def test_replay_of_a_hanging_executor_is_bounded(tmp_path):
     path = _counterexample(tmp_path, "NeverReturns")
-    done, elapsed, alive = aethel("replay", str(path), "--timeout", "2")
+    done, elapsed, alive = aethel("replay", str(path), "--timeout", "2",
+                                  "--executor", f"{HOSTILE}:NeverReturns")
     assert done.returncode == 1, done.stdout
     assert "did not return within 2 s" in done.stdout
     assert not alive

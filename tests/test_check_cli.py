@@ -134,16 +134,17 @@ def test_a_user_operation_calling_sys_exit_is_judged_not_obeyed(tmp_path):
     batch = tmp_path / "batch.json"
     batch.write_text(json.dumps(EXIT_ZERO))
     trace, out = tmp_path / "trace.jsonl", tmp_path / "result.json"
-    ran = invoke("run", batch, "--backend", "thread", "--trace", trace, "--out", out)
+    allow = ("--allow-module", "tests.hostile_ops")
+    ran = invoke("run", batch, *allow, "--backend", "thread", "--trace", trace, "--out", out)
     assert ran.exit_code == 1 and "SystemExit: 0" in ran.output
-    checked = invoke("check", trace, "--batch", batch, "--result", out)
+    checked = invoke("check", trace, "--batch", batch, "--result", out, *allow)
     assert checked.exit_code == 0, checked.output
     assert "all 6 properties hold" in checked.output
     doc = {"format": "aethel-counterexample", "version": 1, "executor": "aethel",
            "backend": "thread", "workers": 2, "batch": EXIT_ZERO}
     saved = tmp_path / "counterexample.json"
     saved.write_text(json.dumps(doc))
-    replayed = invoke("replay", saved, "--repeat", "1")
+    replayed = invoke("replay", saved, "--repeat", "1", *allow)
     assert replayed.exit_code == 0, replayed.output
     assert "did not reproduce" in replayed.output and "PASS " in replayed.output
 

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from aethel.allowed import ENV
 from aethel.batchfile import batch_from_json, batch_to_json, load_batch, loads_batch
 from aethel.errors import (
     BatchFormatError,
     DuplicateTransactionError,
+    InputError,
     UnknownAccountError,
     UnknownDependencyError,
 )
@@ -75,7 +77,8 @@ def test_invalid_documents_name_the_field(mutate, where, error):
     assert err.value.where == where
 
 
-def test_unimportable_user_operation_is_rejected_at_load():
+def test_unimportable_user_operation_is_rejected_at_load(monkeypatch):
+    monkeypatch.setenv(ENV, "no.such.module")
     bad = doc()
     bad["transactions"][0]["ops"] = [{"op": "call", "function": "no.such.module:fn"}]
     with pytest.raises(BatchFormatError, match="cannot import 'no.such.module:fn'"):
@@ -83,11 +86,11 @@ def test_unimportable_user_operation_is_rejected_at_load():
 
 
 def test_not_json_and_oversized_files_are_rejected(tmp_path):
-    with pytest.raises(BatchFormatError, match="not valid JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         loads_batch(b"{nope")
     path = tmp_path / "big.json"
     path.write_text(json.dumps(doc()))
-    with pytest.raises(BatchFormatError, match="over the 10-byte limit"):
+    with pytest.raises(InputError, match="over the 10-byte limit"):
         load_batch(path, max_bytes=10)
-    with pytest.raises(BatchFormatError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         load_batch(tmp_path / "missing.json")

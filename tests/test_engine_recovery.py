@@ -14,6 +14,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
+from aethel.allowed import ENV
 from aethel.backends import ThreadPool
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
@@ -31,8 +32,17 @@ HOSTILE = {
 ACCOUNTS = {"a": 100, "b": 0, "c": 5, "d": 0}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def allow_hostile_ops():
+    """Let ``call`` operations use tests.hostile_ops in this process and in every worker
+    process started while this module's tests run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV, "tests.hostile_ops")
+        yield
+
+
 @pytest.fixture(scope="module", params=BACKENDS, ids=lambda b: b[0])
-def executor(request):
+def executor(request, allow_hostile_ops):
     # a generous timeout turns a hang (a dead worker thread) into a failure, not a stuck suite
     with ParallelExecutor(*request.param, timeout=60) as executor:
         yield executor

@@ -15,7 +15,6 @@ state is then unknown and the checkers that need it say so.
 from __future__ import annotations
 
 import heapq
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import networkx as nx
 
 from aethel.analysis import paused_gc
 from aethel.errors import CircularDependencyError, InputError
+from aethel.files import read_json
 from aethel.model import ATOMIC, MODES, Batch
 from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
 
@@ -69,12 +69,7 @@ def load_result(path: str | Path) -> tuple[dict[str, int], dict[str, tuple[str, 
     Raises :class:`InputError` naming the file and field.
     """
     where = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read result: {exc.strerror}", where) from None
-    except (ValueError, RecursionError):
-        raise InputError("not valid JSON", where) from None
+    doc = read_json(path, "result")
     if not isinstance(doc, dict):
         raise InputError("expected a JSON object", where)
     states = doc.get("final_states")
