@@ -42,7 +42,7 @@ from aethel.model import Batch
 from harness.bounded import Hung, call_within
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
-from harness.protocol import BUILTIN, Run, execute, load_factory
+from harness.protocol import BUILTIN, Run, execute, load_factory, make_executor
 from harness.signals import descendants, terminate_children
 from harness.strategies import CAMPAIGN_OPS, batches
 
@@ -229,11 +229,23 @@ def _executor(spec: str, backend: str, workers: int) -> _Cached:
     if cached is None:
         factory = load_factory(spec)
         before = descendants()
-        cached = _Cached(factory(backend=backend, workers=1 if backend == "serial" else workers),
-                         before)
+        count = 1 if backend == "serial" else workers
+        cached = _Cached(make_executor(factory, spec, backend, count), before)
         with _EXECUTORS_LOCK:
             _EXECUTORS[key] = cached
     return cached
+
+
+def check_factory(spec: str, backends: tuple[str, ...], workers: int) -> None:
+    """Before a campaign: make (and close) one executor per backend, so that a factory
+    that raises or returns no executor is an :class:`InputError` naming --executor."""
+    factory = load_factory(spec)
+    for backend in backends:
+        executor = make_executor(factory, spec, backend, 1 if backend == "serial" else workers)
+        try:
+            call_within(lambda e=executor: _close(e), CLOSE_TIMEOUT, "close()")
+        except Hung:
+            pass  # close() is checked by the campaign itself, whose processes it kills
 
 
 def _discard_executor(spec: str, backend: str, workers: int, cached: _Cached) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
 from harness.protocol import BUILTIN
 from harness.report import (
@@ -59,9 +60,91 @@ def write_reports(summary: dict[str, Any], directory: Path) -> Path:
 def rebuild_html(directory: Path) -> Path:
     """Render ``index.html`` from ``summary.json`` in ``directory``."""
     summary = read_json(directory / SUMMARY, "summary")
+    check_summary(summary, str(directory / SUMMARY))
     path = directory / HTML
     write_atomic(path, render_html(summary))
     return path
+
+
+class _MapOf:
+    """Shape of an object whose every value has shape ``values``."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = values
+
+
+_ANY, _NUMBER = "any", "number"
+_LIMIT = 2**63
+"""Numbers the report does arithmetic on must be finite and smaller than this."""
+_VERDICT = {"ok": bool, "lines": [str], "counterexample?": ({"txns": [str]}, None)}
+_EVENT = {"txn": str, "ts": _NUMBER, "event": _ANY, "worker?": int}
+_TRANSACTION = {"id": _ANY, "ops": [dict], "reads?": _ANY, "writes?": _ANY, "after?": _ANY}
+_COUNTEREXAMPLE = {
+    "kind?": _ANY, "error?": (str, None), "executor?": _ANY, "verdicts": [_VERDICT],
+    "batch": {"accounts": _ANY, "transactions": [_TRANSACTION]}, "trace": [_EVENT],
+    **{key: _ANY for key in ("transactions", "transactions_before_shrinking", "backend",
+                             "workers", "shard", "seed")},
+}
+_SUMMARY = {
+    "ok": bool, "complete": bool, "examples": _ANY, "seconds": _NUMBER,
+    "throughput_examples_per_s": _NUMBER,
+    "properties": _MapOf({"passed": int, "failed": int}),
+    "config": {"backends": [str], "examples": _ANY, "budget?": _ANY,
+               **{key: _ANY for key in ("executor", "workers", "jobs", "profile", "seed")}},
+    "cluster?": ({"address": _ANY, "workers": _ANY}, None),
+    "counterexample?": (_COUNTEREXAMPLE, None), "machine?": (dict, None),
+    "note?": _ANY, "run_id?": _ANY,
+}
+_NAMES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object",
+          list: "a list", _NUMBER: f"a number smaller than {_LIMIT}"}
+
+
+def check_summary(summary: Any, where: str) -> None:
+    """Raise :class:`InputError`, naming the field, unless ``summary`` has the shape of a
+    campaign summary (every field the reports read, of the type they read it as)."""
+    _check(summary, _SUMMARY, where, "")
+    ce = summary.get("counterexample")
+    if ce and ce.get("kind", "violation") != "violation" and not isinstance(ce.get("error"),
+                                                                           str):
+        raise InputError("must be a string when kind is not 'violation'",
+                         f"{where}: counterexample.error")
+
+
+def _check(value: Any, shape: Any, where: str, field: str) -> None:
+    if isinstance(shape, tuple):  # (shape, None): the shape, or null
+        if value is not None:
+            _check(value, shape[0], where, field)
+        return
+    if isinstance(shape, dict | list | _MapOf):
+        kind = list if isinstance(shape, list) else dict
+        if not isinstance(value, kind):
+            raise InputError(f"must be {_NAMES[kind]}", f"{where}: {field or 'document'}")
+        if isinstance(shape, list):
+            for i, item in enumerate(value):
+                _check(item, shape[0], where, f"{field}[{i}]")
+        elif isinstance(shape, _MapOf):
+            for key, item in value.items():
+                _check(item, shape.values, where, f"{field}.{key}".lstrip("."))
+        else:
+            for key, item_shape in shape.items():
+                name = key.rstrip("?")
+                path = f"{field}.{name}".lstrip(".")
+                if name in value:
+                    _check(value[name], item_shape, where, path)
+                elif not key.endswith("?"):
+                    raise InputError("is missing", f"{where}: {path}")
+        return
+    if shape == _ANY:
+        return
+    if shape == _NUMBER:
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              and -_LIMIT < value < _LIMIT)
+    elif shape is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, shape)
+    if not ok:
+        raise InputError(f"must be {_NAMES[shape]}", f"{where}: {field}")
 
 
 def _status(summary: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """The ``aethel`` command line.
 
 Exit codes: 0 success, 1 a failed batch or a violation, 2 bad input (one message naming
-the field or line, never a traceback), 3 the environment failed (a full disk, a folder
-that cannot be written).
+the field or line, never a traceback), 3 the environment or Aethel itself failed (a full
+disk, a folder that cannot be written, an internal error: its traceback is saved and its
+path printed).
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
+import time
+import traceback
 from pathlib import Path
 
 import click
 
 from aethel.analysis import conflict_report, dependency_graph
 from aethel.batchfile import load_batch
-from aethel.errors import EnvironmentFailure, ExecutionError, InputError
+from aethel.errors import EnvironmentFailure, ExecutionError, InputError, describe_exception
 from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
 from aethel.files import check_output, same_file, write_atomic
 from aethel.model import MODES
@@ -33,12 +37,15 @@ RUN_TIMEOUT = 300.0
 
 class _Cli(click.Group):
     """Turns input errors into exit code 2, and failures of the environment (an
-    :class:`EnvironmentFailure` or any ``OSError``) into exit code 3, with one line on
+    :class:`EnvironmentFailure` or any ``OSError``) or of Aethel itself (any other
+    exception, whose traceback is saved to a file) into exit code 3, with one line on
     stderr."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and aborts: click reports them itself
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
@@ -49,6 +56,20 @@ class _Cli(click.Group):
             click.echo(f"error: the environment failed: {exc.strerror or exc}"
                        + (f": {exc.filename}" if exc.filename else ""), err=True)
             sys.exit(3)
+        except Exception as exc:
+            click.echo(f"error: internal error ({describe_exception(exc)}); "
+                       f"{_save_traceback()}", err=True)
+            sys.exit(3)
+
+
+def _save_traceback() -> str:
+    """Write the exception being handled to a file in the temporary folder; say where."""
+    path = Path(tempfile.gettempdir()) / f"aethel-traceback-{os.getpid()}-{time.time_ns()}.txt"
+    try:
+        write_atomic(path, traceback.format_exc())
+    except EnvironmentFailure as failure:
+        return f"its traceback could not be saved ({failure})"
+    return f"traceback saved to {path}"
 
 
 def positive_int(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:

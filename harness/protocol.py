@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aethel.errors import ExecutionError, InputError
+from aethel.errors import ExecutionError, InputError, describe_exception
 from aethel.executor import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome, ParallelExecutor
 from aethel.model import Batch
 from aethel.trace import Event, event_from_json
@@ -44,6 +44,20 @@ def load_factory(spec: str | None) -> ExecutorFactory:
     if not callable(target):
         raise InputError(f"{spec!r} is not callable", "--executor")
     return target
+
+
+def make_executor(factory: ExecutorFactory, spec: str, backend: str, workers: int) -> Any:
+    """``factory(backend=..., workers=...)``, which must return an object with ``execute``;
+    anything else (the call raising included) is an :class:`InputError` naming --executor."""
+    try:
+        executor = factory(backend=backend, workers=workers)
+    except Exception as exc:  # user code: any failure to build an executor is bad input
+        raise InputError(f"{spec!r} did not make an executor: {describe_exception(exc)}",
+                         "--executor") from None
+    if not callable(getattr(executor, "execute", None)):
+        raise InputError(f"{spec!r} returned a {type(executor).__name__}, which has no "
+                         "execute() method; it must be an executor factory", "--executor")
+    return executor
 
 
 @dataclass
