@@ -120,18 +120,20 @@ def test_a_campaign_exits_although_an_executor_leaves_threads_behind(tmp_path):
     assert not alive, f"left alive: {alive}"
 
 
+def replay(tmp_path: Path, executor: str, *extra: str):
+    """``aethel replay`` of a one-transfer counterexample on ``executor``."""
+    path = _counterexample(tmp_path, executor)
+    return aethel("replay", str(path), "--executor", f"{HOSTILE}:{executor}", *extra)
+
+
 def test_replay_exits_although_the_executor_leaves_threads_behind(tmp_path):
-    path = _counterexample(tmp_path, "LeavesThread")
-    done, _, _ = aethel("replay", str(path), "--repeat", "1",
-                        "--executor", f"{HOSTILE}:LeavesThread")
+    done, _, _ = replay(tmp_path, "LeavesThread", "--repeat", "1")
     assert done.returncode == 0, done.stdout
     assert "did not reproduce" in done.stdout
 
 
 def test_replay_of_a_hanging_executor_is_bounded(tmp_path):
-    path = _counterexample(tmp_path, "NeverReturns")
-    done, elapsed, alive = aethel("replay", str(path), "--timeout", "2",
-                                  "--executor", f"{HOSTILE}:NeverReturns")
+    done, _, alive = replay(tmp_path, "NeverReturns", "--timeout", "2")
     assert done.returncode == 1, done.stdout
     assert "did not return within 2 s" in done.stdout
     assert not alive
