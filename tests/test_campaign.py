@@ -119,7 +119,9 @@ def test_a_broken_executor_is_caught_shrunk_and_explained(monkeypatch):
     ce = result.counterexample
     assert not result.ok and ce is not None
     assert ce["transactions"] == 2 and ce["transactions_before_shrinking"] >= 2
-    assert "dependency order" in ce["failed_properties"]
+    # one wave runs two conflicting transactions at once: whether the checkers see the
+    # second start before the first ended, or (also) a read of a stale version, is timing
+    assert {"dependency order", "isolation"} & set(ce["failed_properties"])
     batch = batch_from_json(ce["batch"])
     assert len(batch) == 2
     named = {t for v in ce["verdicts"] if v["counterexample"]
