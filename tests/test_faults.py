@@ -95,9 +95,11 @@ def _foreign(names: set[str], me: psutil.Process) -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_leftovers(tmp_path_factory, monkeypatch):
+def no_leftovers(request, tmp_path_factory, monkeypatch):
     """A private temp dir for the test and its subprocesses, checked empty afterwards; no
-    live child process and no new shared-memory entry of the test's own left behind."""
+    live child process and no new shared-memory entry of the test's own left behind (but in
+    tests marked ``kills_coordinator``: a coordinator killed with SIGKILL cannot unlink its
+    semaphores, multiprocessing's resource tracker does so later, on its own schedule)."""
     private_tmp = tmp_path_factory.mktemp("tmpdir")
     monkeypatch.setenv("TMPDIR", str(private_tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
@@ -115,7 +117,8 @@ def no_leftovers(tmp_path_factory, monkeypatch):
             break
         time.sleep(0.1)
     assert not alive, f"child processes left alive: {alive}"
-    assert not leaked, f"shared-memory entries left behind: {sorted(leaked)}"
+    if request.node.get_closest_marker("kills_coordinator") is None:
+        assert not leaked, f"shared-memory entries left behind: {sorted(leaked)}"
     assert _listing(private_tmp) == set(), "temp files left behind"
 
 
@@ -280,6 +283,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.kills_coordinator
 def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
     script = tmp_path / "coordinator.py"
     script.write_text(COORDINATOR)
