@@ -229,8 +229,7 @@ def _executor(spec: str, backend: str, workers: int) -> _Cached:
     if cached is None:
         factory = load_factory(spec)
         before = descendants()
-        count = 1 if backend == "serial" else workers
-        cached = _Cached(make_executor(factory, spec, backend, count), before)
+        cached = _Cached(_make(factory, spec, backend, workers), before)
         with _EXECUTORS_LOCK:
             _EXECUTORS[key] = cached
     return cached
@@ -241,11 +240,12 @@ def check_factory(spec: str, backends: tuple[str, ...], workers: int) -> None:
     that raises or returns no executor is an :class:`InputError` naming --executor."""
     factory = load_factory(spec)
     for backend in backends:
-        executor = make_executor(factory, spec, backend, 1 if backend == "serial" else workers)
-        try:
-            call_within(lambda e=executor: _close(e), CLOSE_TIMEOUT, "close()")
-        except Hung:
-            pass  # close() is checked by the campaign itself, whose processes it kills
+        _close_within(_make(factory, spec, backend, workers), CLOSE_TIMEOUT)
+
+
+def _make(factory: Any, spec: str, backend: str, workers: int) -> Any:
+    """An executor for ``backend`` (the serial backend has exactly one worker)."""
+    return make_executor(factory, spec, backend, 1 if backend == "serial" else workers)
 
 
 def _discard_executor(spec: str, backend: str, workers: int, cached: _Cached) -> None:
@@ -274,10 +274,16 @@ def close_executors(timeout: float | None = CLOSE_TIMEOUT) -> None:
         executors = [c.executor for c in _EXECUTORS.values()]
         _EXECUTORS.clear()
     for executor in executors:
-        try:
-            call_within(lambda e=executor: _close(e), timeout, "close()")
-        except Hung:
-            continue
+        _close_within(executor, timeout)
+
+
+def _close_within(executor: Any, timeout: float | None) -> None:
+    """``executor.close()``, abandoned after ``timeout`` seconds (the campaign kills the
+    processes of an executor whose close() hangs)."""
+    try:
+        call_within(lambda: _close(executor), timeout, "close()")
+    except Hung:
+        return
 
 
 def check_run(batch: Batch, run: Run, oracle: OracleResult) -> list[Verdict]:
