@@ -98,7 +98,7 @@ def _foreign(names: set[str], me: psutil.Process) -> set[str]:
 def no_leftovers(request, tmp_path_factory, monkeypatch):
     """A private temp dir for the test and its subprocesses, checked empty afterwards; no
     live child process and no new shared-memory entry of the test's own left behind (but in
-    tests marked ``kills_coordinator``: a coordinator killed with SIGKILL cannot unlink its
+    tests marked ``kills_processes``: a process killed by a signal cannot unlink its
     semaphores, multiprocessing's resource tracker does so later, on its own schedule)."""
     private_tmp = tmp_path_factory.mktemp("tmpdir")
     monkeypatch.setenv("TMPDIR", str(private_tmp))
@@ -117,7 +117,7 @@ def no_leftovers(request, tmp_path_factory, monkeypatch):
             break
         time.sleep(0.1)
     assert not alive, f"child processes left alive: {alive}"
-    if request.node.get_closest_marker("kills_coordinator") is None:
+    if request.node.get_closest_marker("kills_processes") is None:
         assert not leaked, f"shared-memory entries left behind: {sorted(leaked)}"
     assert _listing(private_tmp) == set(), "temp files left behind"
 
@@ -249,6 +249,7 @@ LONG_RUNS = {
 }
 
 
+@pytest.mark.kills_processes
 @pytest.mark.parametrize("command", sorted(LONG_RUNS))
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_a_long_run_with_a_partial_report(tmp_path, command, signum, code):
@@ -283,7 +284,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.kills_coordinator
+@pytest.mark.kills_processes
 def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
     script = tmp_path / "coordinator.py"
     script.write_text(COORDINATOR)
