@@ -22,7 +22,8 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
@@ -243,7 +244,8 @@ class ProcessPool:
         tasks = self._ctx.Queue()
         process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker),
                                     name=f"aethel-worker-{worker}", daemon=True)
-        process.start()
+        with signals_held():
+            process.start()
         writer.close()
         return _Proc(worker, process, tasks, reader)
 
@@ -382,8 +384,35 @@ def _sendable(chunk: Chunk, done: list[TxResult], events: list[Event]
     return sendable, kept
 
 
+OWNER_DECIDES = (signal.SIGINT, signal.SIGTERM)
+"""Signals a worker process ignores: sent to the whole process group (a terminal's Ctrl-C,
+a CI runner's SIGTERM), what they mean is for the process that owns the pool to decide. A
+worker exits when its owner closes the pool, kills it, or dies."""
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Block :data:`OWNER_DECIDES` in the calling thread while processes are started within:
+    a child inherits them blocked, so a signal to the group that arrives while the child is
+    still importing stays pending, instead of killing it half-way with a traceback, until
+    the child calls :func:`leave_signals_to_owner`. The caller gets them once the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, OWNER_DECIDES)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def leave_signals_to_owner() -> None:
+    """In a child started within :func:`signals_held`: ignore :data:`OWNER_DECIDES` (what was
+    pending is dropped), then unblock them."""
+    for signum in OWNER_DECIDES:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, OWNER_DECIDES)
+
+
 def _process_main(tasks: Any, results: Connection, worker: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_signals_to_owner()
     pid, parent = os.getpid(), os.getppid()
     results.send(None)
     while (chunk := _next_chunk(tasks, parent)) is not None:

@@ -227,6 +227,10 @@ class Bench:
             self._step("done", "")
         except _Stopped:
             complete = False
+        except Exception:
+            if not self.should_stop():
+                raise
+            complete = False  # a signal to the process group also reached the engine's workers
         finally:
             executors.close()
         machine["load_average_end"] = list(os.getloadavg())

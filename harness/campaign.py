@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from concurrent.futures import Executor as FuturesExecutor
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import util
@@ -36,6 +36,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
 
+from aethel.backends import signals_held
 from aethel.batchfile import batch_from_json, batch_to_json
 from aethel.errors import describe_exception
 from aethel.model import Batch
@@ -43,7 +44,7 @@ from harness.bounded import Hung, call_within
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
 from harness.protocol import BUILTIN, Run, execute, load_factory, make_executor
-from harness.signals import descendants, terminate_children
+from harness.signals import become_job, descendants, terminate_children
 from harness.strategies import CAMPAIGN_OPS, batches
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -213,6 +214,9 @@ class _Cached:
 _EXECUTORS: dict[tuple[int, str, str, int], _Cached] = {}
 _EXECUTORS_LOCK = threading.Lock()
 _FINALIZER: list[Any] = []
+_MAKING = threading.Lock()
+"""Held while an executor is made; an ending job takes it for good (no process may be
+starting while the job unlinks the semaphores its children are handed)."""
 
 
 def _executor(spec: str, backend: str, workers: int) -> _Cached:
@@ -229,7 +233,8 @@ def _executor(spec: str, backend: str, workers: int) -> _Cached:
     if cached is None:
         factory = load_factory(spec)
         before = descendants()
-        cached = _Cached(_make(factory, spec, backend, workers), before)
+        with _MAKING:
+            cached = _Cached(_make(factory, spec, backend, workers), before)
         with _EXECUTORS_LOCK:
             _EXECUTORS[key] = cached
     return cached
@@ -284,6 +289,22 @@ def _close_within(executor: Any, timeout: float | None) -> None:
         call_within(lambda: _close(executor), timeout, "close()")
     except Hung:
         return
+
+
+JOB_END_CLOSE = 1.0
+"""Seconds an ending job process gives each of its executors to close before it kills
+their processes."""
+
+
+def start_job(coordinator: int) -> None:
+    """Initializer of a campaign's job processes: see :func:`harness.signals.become_job`."""
+    become_job(coordinator, _end_job)
+
+
+def _end_job() -> None:
+    _MAKING.acquire(timeout=JOB_END_CLOSE)  # a factory that hangs does not stop the end
+    close_executors(JOB_END_CLOSE)
+    terminate_children(timeout=JOB_END_CLOSE)
 
 
 def check_run(batch: Batch, run: Run, oracle: OracleResult) -> list[Verdict]:
@@ -347,8 +368,10 @@ def _failure(batch: Batch, backend: str, config: CampaignConfig, kind: str, erro
     return Failure(batch_to_json(batch), backend, config.workers, [], [], len(batch), error, kind)
 
 
-def run_shard(spec: ShardSpec) -> ShardResult:
-    """Run one shard (in whichever process the pool chose)."""
+def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
+              ) -> ShardResult:
+    """Run one shard (in whichever process the pool chose); a shrinking shard also ends
+    when ``should_stop()``."""
     started = time.perf_counter()
     config = spec.config
     result = ShardResult(spec.index)
@@ -363,9 +386,11 @@ def run_shard(spec: ShardSpec) -> ShardResult:
     def example(batch: Batch) -> None:
         if result.failure is not None and not spec.shrink:
             raise _Violation  # Hypothesis replays the failing example: it already failed
+        if spec.shrink and should_stop():
+            return  # every further try passes, so the shrinker stops
         if spec.shrink and time.perf_counter() > started + SHRINK_SECONDS:
             result.note = f"shrinking stopped after {SHRINK_SECONDS:g} s"
-            return  # every further try passes, so the shrinker stops
+            return
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
             result.examples += 1
@@ -422,6 +447,8 @@ class CampaignResult:
     complete: bool = True
     note: str | None = None
     cluster: dict[str, Any] | None = None
+    lost: str | None = None
+    """Why the campaign lost a job process it did not stop itself (None: it lost none)."""
 
     @property
     def ok(self) -> bool:
@@ -476,6 +503,7 @@ class CampaignResult:
                            for p, ok, bad in self.property_rows()},
             "counterexample": self.counterexample,
             "note": self.note,
+            "lost": self.lost,
             "cluster": self.cluster,
         }
 
@@ -510,13 +538,15 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
     depth = max(2, 2 * config.jobs)
 
     def submit_more() -> None:
-        while len(running) < depth and first_failure is None and not should_stop():
+        while (len(running) < depth and first_failure is None and result.complete
+               and not should_stop()):
             if deadline is not None and time.perf_counter() >= deadline:
                 return
             spec = next(shards, None)
             if spec is None:
                 return
-            running[pool.submit(run_shard, spec)] = spec
+            with signals_held():  # a local pool may start a job process within submit()
+                running[pool.submit(run_shard, spec)] = spec
 
     submit_more()
     while running:
@@ -530,11 +560,21 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                 future.cancel()
             break
         finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+        if should_stop():
+            result.complete = False  # what ends after a signal may have been cut short by it
+            break
         for future in finished:
             del running[future]
             if future.cancelled():
                 continue
-            shard = future.result()
+            try:
+                shard = future.result()
+            except BrokenExecutor as exc:
+                result.complete = False
+                if not should_stop():
+                    result.lost = f"a job process died ({describe_exception(exc)})"
+                running.clear()
+                break
             done[shard.index] = shard
             if shard.failure is not None and (first_failure is None
                                               or shard.index < first_failure):
@@ -560,32 +600,42 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                 config, failing.index, failing.failure, failing.failure, 0.0,
                 "not shrunk: every try of a hung example waits for its timeout")
         else:
-            result.counterexample = shrink(config, failing)
+            result.counterexample = shrink(config, failing, should_stop)
+            if should_stop():
+                result.complete = False
+                result.counterexample = counterexample_doc(
+                    config, failing.index, failing.failure, failing.failure, 0.0,
+                    "not shrunk: the campaign was stopped while shrinking")
     result.seconds = time.perf_counter() - started
     return result
 
 
-def shrink(config: CampaignConfig, shard: ShardResult) -> dict[str, Any]:
-    """Re-run a failing shard locally with shrinking; the counterexample document."""
+def shrink(config: CampaignConfig, shard: ShardResult,
+           should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Re-run a failing shard locally with shrinking; the counterexample document.
+    Shrinking ends early when ``should_stop()``."""
     assert shard.failure is not None
     spec = ShardSpec(config, shard.index, config.shard_size, shrink=True)
     started = time.perf_counter()
-    shrunk = run_shard(spec)
+    shrunk = run_shard(spec, should_stop)
     failure = shrunk.failure or shard.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
-    failure = drop_transactions(config, failure)
+    failure = drop_transactions(config, failure, should_stop)
     deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
-    while failure.transactions > 1 and time.perf_counter() < deadline:
+    while (failure.transactions > 1 and time.perf_counter() < deadline
+           and not should_stop()):
         smaller = run_shard(replace(spec, examples=SMALLER_SEARCH,
-                                    max_transactions=failure.transactions - 1)).failure
+                                    max_transactions=failure.transactions - 1),
+                            should_stop).failure
         if smaller is None:
             break
-        failure = drop_transactions(config, smaller)
+        failure = drop_transactions(config, smaller, should_stop)
     return counterexample_doc(config, shard.index, failure, original=shard.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
 
 
-def drop_transactions(config: CampaignConfig, failure: Failure) -> Failure:
+def drop_transactions(config: CampaignConfig, failure: Failure,
+                      should_stop: Callable[[], bool] = lambda: False) -> Failure:
     """Finish shrinking: remove single transactions while the batch still fails.
 
     Hypothesis's shrinker does not always delete leading list elements once other draws
@@ -594,7 +644,7 @@ def drop_transactions(config: CampaignConfig, failure: Failure) -> Failure:
     """
     batch = batch_from_json(failure.batch)
     progress = True
-    while progress and len(batch) > 1:
+    while progress and len(batch) > 1 and not should_stop():
         progress = False
         for tx in batch.transactions:
             candidate = _without(batch, tx.id)

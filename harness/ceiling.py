@@ -14,12 +14,12 @@ from __future__ import annotations
 import heapq
 import multiprocessing as mp
 import os
-import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from aethel.backends import leave_signals_to_owner, signals_held
 from aethel.context import run_transaction
 from aethel.model import Batch, Transaction
 from aethel.trace import INIT, Event
@@ -44,7 +44,7 @@ def _discard(event: Event) -> None:
 def _ceiling_main(conn: Connection) -> None:
     """Load a share, wait for go, run it, report (wall, CPU) seconds; exit on None, or
     quietly when the parent is gone (its end of the pipe closes)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_signals_to_owner()
     pid = os.getpid()
     try:
         conn.send("ready")
@@ -80,7 +80,8 @@ class CeilingPool:
             parent, child = ctx.Pipe()
             process = ctx.Process(target=_ceiling_main, args=(child,), daemon=True,
                                   name=f"aethel-ceiling-{n}")
-            process.start()
+            with signals_held():
+                process.start()
             child.close()
             self._procs.append((process, parent))
         for _, conn in self._procs:

@@ -31,6 +31,10 @@ from harness.check_cli import check
 from harness.options import allow_module_option
 from harness.verify_cli import replay, report, verify
 
+THREADS_EXIT_GRACE = 2.0
+"""Seconds non-daemon threads get to end after a command (a process pool's manager thread
+ends by itself; one that code under test left behind is abandoned)."""
+
 RUN_TIMEOUT = 300.0
 """``aethel run``'s default timeout in seconds: a hung worker must not hang the command."""
 
@@ -170,7 +174,7 @@ def _timeout(value: str) -> float | str | None:
 def entry() -> None:
     """The console script: :func:`main`, then exit even when code under test (an executor or
     a user operation) left non-daemon threads behind, which would keep the interpreter alive
-    after the command has finished."""
+    after the command has finished (they get :data:`THREADS_EXIT_GRACE` seconds)."""
     try:
         main()
         code = 0
@@ -178,6 +182,10 @@ def entry() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, int | None):
             click.echo(exc.code, err=True)
+    deadline = time.monotonic() + THREADS_EXIT_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.main_thread()):
         sys.stdout.flush()

@@ -7,9 +7,13 @@ every process it started, writes a partial report marked incomplete and exits wi
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from multiprocessing import util
 from typing import Any
 
 import psutil
@@ -32,6 +36,46 @@ def stop_on_signals() -> Iterator[Callable[[], int | None]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+PARENT_CHECK_S = 0.25
+"""How often a job process checks that its coordinator is still alive."""
+
+
+def become_job(coordinator: int, close: Callable[[], None]) -> None:
+    """Make this process a job of ``coordinator`` (a pool initializer).
+
+    The job was started within :func:`aethel.backends.signals_held` (see
+    :func:`~harness.campaign.run_campaign`): SIGINT and SIGTERM stay blocked until its
+    handlers are set. SIGINT is ignored: a terminal's Ctrl-C reaches the whole process group,
+    and what it means is the coordinator's to decide. SIGTERM, or the coordinator's death
+    however it died (SIGKILL included), ends the job from a thread of its own: ``close``
+    runs (it closes the job's executors), multiprocessing's finalizers unlink the job's
+    semaphores, and the process exits with 143.
+    """
+    ending = threading.Lock()
+
+    def end() -> None:
+        if not ending.acquire(blocking=False):
+            return
+        try:
+            close()
+            util._run_finalizers()
+        finally:
+            os._exit(EXIT_CODES[signal.SIGTERM])
+
+    def start_end(*_: Any) -> None:
+        threading.Thread(target=end, name="aethel-job-end", daemon=True).start()
+
+    def watch() -> None:
+        while os.getppid() == coordinator:
+            time.sleep(PARENT_CHECK_S)
+        end()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, start_end)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, EXIT_CODES)
+    threading.Thread(target=watch, name="aethel-job-watch", daemon=True).start()
 
 
 def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None:

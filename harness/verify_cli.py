@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -35,6 +36,7 @@ from harness.campaign import (
     check_factory,
     close_executors,
     run_campaign,
+    start_job,
 )
 from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
@@ -163,7 +165,8 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
 
     The batches depend on --seed, --profile and --examples only (not on --jobs or the
     machine). Exit code 0 when every property holds, 1 on a violation, a hung or crashed
-    executor, 2 on bad input, 130/143 when interrupted."""
+    executor, 2 on bad input, 3 when a job process is lost, 130/143 when interrupted (a
+    partial report is written in both cases)."""
     if examples is not None and budget is not None:
         raise InputError("give --examples or --budget, not both", "--budget")
     for name, value in (("--workers", workers), ("--jobs", jobs), ("--examples", examples),
@@ -198,12 +201,18 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
         click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
         sys.exit(exit_code(signum))
+    if result.lost is not None:
+        click.echo(f"error: {result.lost}; partial report written", err=True)
+        sys.exit(3)
     sys.exit(0 if result.ok else 1)
 
 
 JOBS_EXIT_GRACE = 10.0
 """Seconds the campaign's processes get to close their executors and exit when the campaign
 ends, before they are killed."""
+JOBS_END_TIMEOUT = 10.0
+"""Seconds a job process gets, once terminated, to close its executors, unlink its semaphores
+and exit (it takes a few at most), before it is killed."""
 
 
 @contextmanager
@@ -213,8 +222,9 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
 
     A local pool is never waited for without a bound: its processes get
     :data:`JOBS_EXIT_GRACE` seconds (none after a signal) to close their executors and exit,
-    then every process the campaign started is killed (a hung executor, or one that left
-    non-daemon threads, cannot keep the campaign alive)."""
+    then every process the campaign started is terminated, and killed if it has not exited
+    :data:`JOBS_END_TIMEOUT` seconds later (a hung executor, or one that left non-daemon
+    threads, cannot keep the campaign alive)."""
     if cluster is not None:
         with open_cluster(cluster) as (executor, info):
             yield executor, info
@@ -222,13 +232,14 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
     shards = config.shards
     jobs = config.jobs if shards is None else max(1, min(config.jobs, shards))
     before = descendants()
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_job,
+                               initargs=(os.getpid(),))
     try:
         yield pool, None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         wait_for_children(0.0 if stopped() is not None else JOBS_EXIT_GRACE, keep=before)
-        terminate_children(keep=before)
+        terminate_children(JOBS_END_TIMEOUT, keep=before)
 
 
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:

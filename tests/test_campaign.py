@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.batchfile import batch_from_json
+from harness import campaign as campaign_module
 from harness.campaign import CampaignConfig, close_executors, run_campaign
 from harness.campaign_report import render_html, write_reports
 from harness.cli import main
@@ -130,6 +132,36 @@ def test_a_broken_executor_is_caught_shrunk_and_explained(monkeypatch):
     again = campaign(executor="tests.broken_executors:OneWave", backends=("thread",),
                      examples=200)
     assert again.counterexample["batch"] == ce["batch"]
+
+
+def test_a_stop_during_shrinking_runs_nothing_more_and_keeps_the_failure(monkeypatch):
+    """A signal that arrives while a violation is being shrunk ends shrinking at once: no
+    further execution, the failure as found, and a note saying why."""
+    monkeypatch.syspath_prepend(BROKEN)
+    stop: list[bool] = []
+    shrink_runs: list[int] = []
+    real_shrink, real_check = campaign_module.shrink, campaign_module.check_example
+
+    def check(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            shrink_runs.append(1)
+        return real_check(*args, **kwargs)
+
+    def shrink_after_a_signal(config, shard, should_stop):
+        stop.append(True)
+        return real_shrink(config, shard, should_stop)
+
+    monkeypatch.setattr(campaign_module, "check_example", check)
+    monkeypatch.setattr(campaign_module, "shrink", shrink_after_a_signal)
+    config = CampaignConfig(executor="tests.broken_executors:OneWave", backends=("thread",),
+                            examples=200, jobs=1)
+    with ThreadPoolExecutor(1) as pool:
+        result = run_campaign(config, pool, should_stop=lambda: bool(stop))
+    ce = result.counterexample
+    assert stop and not result.complete and ce is not None
+    assert ce["note"] == "not shrunk: the campaign was stopped while shrinking"
+    assert ce["transactions"] == ce["transactions_before_shrinking"]
+    assert shrink_runs == []
 
 
 def test_reports_are_written_and_self_contained(tmp_path, monkeypatch):

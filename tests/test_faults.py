@@ -297,3 +297,69 @@ def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
     while any(psutil.pid_exists(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(psutil.pid_exists(pid) for pid in workers)
+
+
+def _start_in_own_group(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, list]:
+    """Start ``aethel ARGS --report TMP`` as the leader of a new process group, as a terminal
+    starts a command; return it and its descendants once its workers are up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args, "--report", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while len(parent.children(recursive=True)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    descendants = parent.children(recursive=True)
+    assert len(descendants) >= 4, "the run should have started its workers"
+    assert proc.poll() is None, "the run should still be going"
+    return proc, descendants
+
+
+@pytest.mark.parametrize("command", sorted(LONG_RUNS))
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_process_group_stops_a_long_run_cleanly(tmp_path, command, signum,
+                                                                  code):
+    """What a terminal's Ctrl-C or a CI runner's SIGTERM does: every process of the group gets
+    the signal. Jobs and engine workers leave the decision to the coordinator, which writes a
+    partial report; nothing is left alive, no traceback and no leaked semaphore is printed
+    (the ``no_leftovers`` fixture checks /dev/shm too)."""
+    proc, descendants = _start_in_own_group(LONG_RUNS[command], tmp_path)
+    os.killpg(proc.pid, signum)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, output
+    assert "partial report written" in output
+    assert "Traceback" not in output and "leaked" not in output, output
+    summary = next(tmp_path.glob("*/*.json")).read_text()
+    assert '"complete": false' in summary
+    assert "VIOLATION" not in output, "a signal must never show as a violation"
+    _, alive = psutil.wait_procs(descendants, timeout=10)
+    assert not alive, f"left alive: {alive}"
+
+
+@pytest.mark.kills_processes
+def test_a_killed_coordinator_leaves_no_job_or_worker_behind(tmp_path):
+    """SIGKILL cannot be caught: the campaign's job processes watch their coordinator (and
+    engine workers theirs), so every descendant exits by itself (within 2 s on a quiet
+    machine; the bound here is wide for a loaded one)."""
+    args = ["verify", "--budget", "120", "--jobs", "2", "--backends", "process"]
+    proc, descendants = _start_in_own_group(args, tmp_path)
+    proc.kill()
+    proc.communicate(timeout=60)
+    _, alive = psutil.wait_procs(descendants, timeout=20)
+    assert not alive, f"left alive: {[p.pid for p in alive]}"
+
+
+@pytest.mark.kills_processes
+def test_a_lost_job_process_ends_verify_with_exit_3_and_a_partial_report(tmp_path):
+    proc, descendants = _start_in_own_group(["verify", "--budget", "120", "--jobs", "2"],
+                                            tmp_path)
+    job = next(p for p in psutil.Process(proc.pid).children()
+               if not _is_resource_tracker(p))
+    job.kill()
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 3, output
+    assert "a job process died" in output and "partial report written" in output
+    assert '"complete": false' in next(tmp_path.glob("*/summary.json")).read_text()
+    _, alive = psutil.wait_procs(descendants, timeout=20)
+    assert not alive, f"left alive: {alive}"
