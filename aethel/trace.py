@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from aethel.errors import InputError
-from aethel.files import atomic_writer, input_lines
+from aethel.files import atomic_writer, input_lines, parse_json
 
 START, READ, WRITE, COMMIT, ABORT = "START", "READ", "WRITE", "COMMIT", "ABORT"
 KINDS = (START, READ, WRITE, COMMIT, ABORT)
@@ -120,10 +120,7 @@ def parse_jsonl(lines: Iterable[str], transactions: Collection[str] | None = Non
         if not line.strip():
             continue
         where = f"line {number}"
-        try:
-            doc = json.loads(line)
-        except (ValueError, RecursionError):
-            raise InputError("not valid JSON", where) from None
+        doc = parse_json(line, where)
         if not isinstance(doc, dict):
             raise InputError("expected a JSON object", where)
         if number == 1 and "format" in doc:

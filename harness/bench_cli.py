@@ -19,6 +19,7 @@ from harness.bench import PARALLEL_BACKENDS, BenchConfig, ProgressCallback
 from harness.options import choose_names
 from harness.report import new_run_dir
 from harness.signals import exit_code, stop_on_signals, terminate_children
+from harness.terminal import echo
 from harness.workloads import WORKLOADS
 
 
@@ -106,9 +107,9 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
     for t in doc["targets"]:
         status = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
         status += " (noisy)" if t["noisy"] else ""
-        click.echo(f"{status:>20}  {t['target']} — {t['detail']}")
-    click.echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")
+        echo(f"{status:>20}  {t['target']} — {t['detail']}")
+    echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")
     if signum is not None:
-        click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
+        echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
         sys.exit(exit_code(signum))

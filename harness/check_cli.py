@@ -14,6 +14,7 @@ from aethel.trace import read_jsonl
 from harness.bounded import Hung, call_within
 from harness.checks import Observed, analyse, check_all, load_result
 from harness.options import allow_module_option
+from harness.terminal import echo
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 CHECK_TIMEOUT = 300.0
@@ -59,29 +60,29 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
                          f"{result_mode!r}", str(result_file))
     mode = result_mode or trace_mode or batch.mode
     if mode != batch.mode:
-        click.echo(f"note: the run used mode {mode!r} (the batch file says {batch.mode!r})")
+        echo(f"note: the run used mode {mode!r} (the batch file says {batch.mode!r})")
         batch = batch.with_mode(mode)
     facts = analyse(batch, Observed(events, final, outcomes))
     try:
         verdicts = call_within(lambda: check_all(facts), timeout, "the check")
     except Hung as exc:
-        click.echo(f"error: {exc} (a user operation of the batch may hang in the serial "
+        echo(f"error: {exc} (a user operation of the batch may hang in the serial "
                    "oracle)", err=True)
         sys.exit(1)
     source = {"result": f"final state from {result_file}",
               "trace": "final state replayed from the trace"}.get(facts.final_source or "",
                                                                    "final state unknown")
-    click.echo(f"{len(batch)} transactions, {len(events)} events ({batch.mode}; {source})")
+    echo(f"{len(batch)} transactions, {len(events)} events ({batch.mode}; {source})")
     for verdict in verdicts:
         for line in verdict.lines(limit):
-            click.echo(line)
+            echo(line)
     failed = [v.property for v in verdicts if not v.ok]
     if failed:
-        click.echo(f"VIOLATED: {', '.join(failed)}")
+        echo(f"VIOLATED: {', '.join(failed)}")
         sys.exit(1)
     unjudged = [v.property for v in verdicts if not v.applicable]
     if unjudged:
-        click.echo(f"every property that could be judged holds; not judged: "
+        echo(f"every property that could be judged holds; not judged: "
                    f"{', '.join(unjudged)}")
     else:
-        click.echo(f"all {len(verdicts)} properties hold")
+        echo(f"all {len(verdicts)} properties hold")

@@ -29,6 +29,7 @@ from aethel.trace import write_jsonl
 from harness.bench_cli import bench
 from harness.check_cli import check
 from harness.options import allow_module_option
+from harness.terminal import echo
 from harness.verify_cli import replay, report, verify
 
 THREADS_EXIT_GRACE = 2.0
@@ -51,17 +52,17 @@ class _Cli(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and aborts: click reports them itself
         except InputError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(2)
         except EnvironmentFailure as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(3)
         except OSError as exc:
-            click.echo(f"error: the environment failed: {exc.strerror or exc}"
+            echo(f"error: the environment failed: {exc.strerror or exc}"
                        + (f": {exc.filename}" if exc.filename else ""), err=True)
             sys.exit(3)
         except Exception as exc:
-            click.echo(f"error: internal error ({describe_exception(exc)}); "
+            echo(f"error: internal error ({describe_exception(exc)}); "
                        f"{_save_traceback()}", err=True)
             sys.exit(3)
 
@@ -133,7 +134,7 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
         except ExecutionError as exc:
             if trace_out:
                 write_jsonl(exc.trace, trace_out, {"backend": backend, "workers": workers})
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(1)
     meta = {"backend": backend, "workers": result.thread_count, "schedule": schedule,
             "mode": batch.mode}
@@ -143,16 +144,16 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
         write_atomic(out, json.dumps(result.to_json(), indent=1) + "\n")
     counts = result.counts()
     report = conflict_report(batch, graph)
-    click.echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
+    echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
                f"{batch.mode}): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    click.echo(f"time {result.execution_time * 1000:.1f} ms, "
+    echo(f"time {result.execution_time * 1000:.1f} ms, "
                f"{result.metrics['throughput_tx_s']:.0f} tx/s, average parallelism "
                f"{result.metrics['average_parallelism']:.2f}, critical-path bound "
                f"{result.metrics['critical_path_bound']:.2f}")
     for line in report.lines():
-        click.echo(line)
+        echo(line)
     if result.error:
-        click.echo(f"error: {result.error}", err=True)
+        echo(f"error: {result.error}", err=True)
         sys.exit(1)
 
 
@@ -181,7 +182,7 @@ def entry() -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, int | None):
-            click.echo(exc.code, err=True)
+            echo(exc.code, err=True)
     deadline = time.monotonic() + THREADS_EXIT_GRACE
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:

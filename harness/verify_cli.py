@@ -51,6 +51,7 @@ from harness.signals import (
     terminate_children,
     wait_for_children,
 )
+from harness.terminal import echo
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -198,11 +199,11 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
         write_atomic(junit, junit_xml(summary))
     _print_summary(result, directory, html)
     if signum is not None:
-        click.echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
+        echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
                    err=True)
         sys.exit(exit_code(signum))
     if result.lost is not None:
-        click.echo(f"error: {result.lost}; partial report written", err=True)
+        echo(f"error: {result.lost}; partial report written", err=True)
         sys.exit(3)
     sys.exit(0 if result.ok else 1)
 
@@ -245,25 +246,25 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
 def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     state = "VIOLATION" if not result.ok else (
         "no violation" if result.complete else "INCOMPLETE, no violation so far")
-    click.echo(f"{state}: {result.examples} examples, {result.shards} shards in "
+    echo(f"{state}: {result.examples} examples, {result.shards} shards in "
                f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
     for prop, passed, failed in result.property_rows():
-        click.echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
+        echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
     ce = result.counterexample
     if ce:
-        click.echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
+        echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
                    f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
         if ce["kind"] != "violation":
-            click.echo(f"  {ce['error']}")
+            echo(f"  {ce['error']}")
         for v in ce["verdicts"]:
             if not v["ok"]:
                 for line in v["lines"]:
-                    click.echo(f"  {line}")
-        click.echo(f"saved {directory / COUNTEREXAMPLE}; replay: "
+                    echo(f"  {line}")
+        echo(f"saved {directory / COUNTEREXAMPLE}; replay: "
                    f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
     if result.note:
-        click.echo(f"note: {result.note}")
-    click.echo(f"report: {html}")
+        echo(f"note: {result.note}")
+    echo(f"report: {html}")
 
 
 @click.command()
@@ -306,16 +307,16 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     finally:
         sys.setswitchinterval(previous)
         close_executors()
-    click.echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
+    echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
                f"{doc['workers']} ({len(checked)} checked run(s))")
     if checked:
         for v in checked[-1][1]:
             for line in v.lines():
-                click.echo(line)
+                echo(line)
     if failure is not None and failure.kind != "violation":
-        click.echo(failure.error)
+        echo(failure.error)
     if failure is None:
-        click.echo(f"the violation did not reproduce in {len(checked)} run(s)")
+        echo(f"the violation did not reproduce in {len(checked)} run(s)")
     sys.exit(0 if failure is None else 1)
 
 
@@ -344,4 +345,4 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def report(directory: Path) -> None:
     """Rebuild DIRECTORY/index.html from DIRECTORY/summary.json."""
-    click.echo(f"wrote {rebuild_html(directory)}")
+    echo(f"wrote {rebuild_html(directory)}")

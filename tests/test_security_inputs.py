@@ -280,3 +280,27 @@ def test_ids_equal_after_unicode_normalisation_exit_2(tmp_path):
     result = invoke("run", txns)
     assert result.exit_code == 2 and "transactions[1].id: " in result.stderr
     assert "same name after Unicode normalisation" in result.stderr
+
+
+def test_a_trace_line_with_a_duplicate_key_exits_2_naming_it(tmp_path):
+    batch = write(tmp_path / "b.json", {"accounts": {"a": 1},
+                                        "transactions": [{"id": "t1", "ops": []}]})
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"event": "START", "txn": "t1", "ts": 1, "ts": 2}\n')
+    result = invoke("check", trace, "--batch", batch)
+    assert result.exit_code == 2 and "line 1: duplicate key 'ts'" in result.stderr
+
+
+def test_terminal_output_escapes_control_and_bidi_characters(tmp_path):
+    """A user operation's message reaches the terminal as escapes: it cannot clear the
+    screen, hide a line behind a carriage return or reorder what is shown."""
+    message = "disk \x1b[2J on\r fire \u202e!"
+    batch = write(tmp_path / "b.json", {
+        "mode": "atomic", "accounts": {"a": 1},
+        "transactions": [{"id": "t1", "ops": [
+            {"op": "call", "function": "aethel.examples:fail", "args": {"message": message},
+             "reads": ["a"]}]}]})
+    result = invoke("run", batch, "--backend", "serial")
+    assert result.exit_code == 1
+    assert "disk \\x1b[2J on\\x0d fire \\u202e!" in result.stderr
+    assert not any(c in result.output for c in "\x1b\r\u202e")
