@@ -115,3 +115,7 @@ class ExecutionTimeout(ExecutionError):
 
 class WorkerCrashedError(ExecutionError):
     """A worker process died while running the batch."""
+
+
+class ExecutionInterrupted(ExecutionError):
+    """The batch was stopped from outside (a signal: see :meth:`ParallelExecutor.interrupt`)."""

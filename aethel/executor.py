@@ -25,7 +25,13 @@ from aethel.analysis import dependency_graph, independent_sets, serial_order
 from aethel.backends import InlinePool, ProcessPool, ThreadPool, WorkerLost, make_pool
 from aethel.context import TxResult
 from aethel.cores import usable_cores
-from aethel.errors import BatchFormatError, ExecutionTimeout, InputError, WorkerCrashedError
+from aethel.errors import (
+    BatchFormatError,
+    ExecutionInterrupted,
+    ExecutionTimeout,
+    InputError,
+    WorkerCrashedError,
+)
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.trace import ABORT, COMMIT, INIT, WRITE, Event, TraceRecorder
 
@@ -36,6 +42,8 @@ COMMITTED, ABORTED, ROLLED_BACK, SKIPPED = "committed", "aborted", "rolled_back"
 
 AUTO_TIMEOUT_CAP = 300.0
 """Seconds the serial calibration of ``timeout="auto"`` may take before the batch fails."""
+INTERRUPT_POLL_S = 0.1
+"""How often a run waiting for results looks whether it was interrupted."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +144,23 @@ class ParallelExecutor:
         self.schedule = schedule
         self.timeout = timeout
         self._pool: InlinePool | ThreadPool | ProcessPool | None = None
+        self._running: _Run | None = None
 
     def __enter__(self) -> ParallelExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def interrupt(self) -> None:
+        """Stop the batch that is running, if any (safe from a signal handler or another
+        thread): transactions not yet started are cancelled, and within
+        :data:`INTERRUPT_POLL_S` seconds :meth:`execute` rolls every effect back and raises
+        :class:`~aethel.errors.ExecutionInterrupted`."""
+        run = self._running
+        if run is not None:
+            run.interrupted = True
+            run.cancel.set()
 
     def close(self) -> None:
         """Stop the workers; the executor starts new ones if used again."""
@@ -157,14 +176,19 @@ class ParallelExecutor:
         return self._pool
 
     def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
-        """Run ``batch``; the result equals serial execution in batch order.
+        """Run ``batch``; the result equals serial execution in serial order.
 
         Transaction failures are outcomes, not exceptions. Raises
         :class:`~aethel.errors.ExecutionTimeout` or :class:`~aethel.errors.WorkerCrashedError`
         after rolling back; the executor stays usable.
         """
         graph = graph if graph is not None else dependency_graph(batch)
-        return self._new_run(batch, graph, self._timeout_for(batch, graph)).run()
+        run = self._new_run(batch, graph, self._timeout_for(batch, graph))
+        self._running = run
+        try:
+            return run.run()
+        finally:
+            self._running = None
 
     def _new_run(self, batch: Batch, graph: nx.DiGraph, timeout: float | None) -> _Run:
         """The coordinator of one execution (hook: the harness's mutant executors override it)."""
@@ -172,7 +196,7 @@ class ParallelExecutor:
 
     def execute_parallel(self, transactions: list[Transaction], initial_state: dict[str, int],
                          mode: str = INDEPENDENT) -> ExecutionResult:
-        """Run ``transactions`` (in serial order) from ``initial_state``."""
+        """Run ``transactions`` (in batch order) from ``initial_state``."""
         return self.execute(Batch(initial_state, tuple(transactions), mode))
 
     def execute_independent_set(self, transactions: list[Transaction],
@@ -228,6 +252,7 @@ class _Run:
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = TraceRecorder()
         self.cancel = threading.Event()
+        self.interrupted = False
         self.results: list[TxResult | None] = [None] * len(self.order)
         self.failed: int | None = None
         self.ready: list[int] = []
@@ -290,7 +315,10 @@ class _Run:
             if remaining is not None and remaining <= 0:
                 raise self._stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
                                     "timeout")
-            results, events = pool.collect(remaining)
+            if self.interrupted:
+                raise self._stopped(ExecutionInterrupted, "batch interrupted")
+            results, events = pool.collect(INTERRUPT_POLL_S if remaining is None
+                                           else min(remaining, INTERRUPT_POLL_S))
             self.recorder.extend(events)
             for result in results:
                 inflight -= 1

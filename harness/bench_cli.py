@@ -111,5 +111,5 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
     echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")
     if signum is not None:
         echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
-                   err=True)
+             err=True)
         sys.exit(exit_code(signum))

@@ -67,7 +67,7 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
         verdicts = call_within(lambda: check_all(facts), timeout, "the check")
     except Hung as exc:
         echo(f"error: {exc} (a user operation of the batch may hang in the serial "
-                   "oracle)", err=True)
+             "oracle)", err=True)
         sys.exit(1)
     source = {"result": f"final state from {result_file}",
               "trace": "final state replayed from the trace"}.get(facts.final_source or "",
@@ -83,6 +83,6 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
     unjudged = [v.property for v in verdicts if not v.applicable]
     if unjudged:
         echo(f"every property that could be judged holds; not judged: "
-                   f"{', '.join(unjudged)}")
+             f"{', '.join(unjudged)}")
     else:
         echo(f"all {len(verdicts)} properties hold")

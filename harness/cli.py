@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -18,17 +19,19 @@ import traceback
 from pathlib import Path
 
 import click
+import networkx as nx
 
 from aethel.analysis import conflict_report, dependency_graph
 from aethel.batchfile import load_batch
 from aethel.errors import EnvironmentFailure, ExecutionError, InputError, describe_exception
-from aethel.executor import BACKENDS, SCHEDULES, ParallelExecutor
+from aethel.executor import BACKENDS, SCHEDULES, ExecutionResult, ParallelExecutor
 from aethel.files import check_output, same_file, write_atomic
-from aethel.model import MODES
+from aethel.model import MODES, Batch
 from aethel.trace import write_jsonl
 from harness.bench_cli import bench
 from harness.check_cli import check
 from harness.options import allow_module_option
+from harness.signals import exit_code, stop_on_signals
 from harness.terminal import echo
 from harness.verify_cli import replay, report, verify
 
@@ -59,11 +62,11 @@ class _Cli(click.Group):
             sys.exit(3)
         except OSError as exc:
             echo(f"error: the environment failed: {exc.strerror or exc}"
-                       + (f": {exc.filename}" if exc.filename else ""), err=True)
+                 + (f": {exc.filename}" if exc.filename else ""), err=True)
             sys.exit(3)
         except Exception as exc:
             echo(f"error: internal error ({describe_exception(exc)}); "
-                       f"{_save_traceback()}", err=True)
+                 f"{_save_traceback()}", err=True)
             sys.exit(3)
 
 
@@ -114,7 +117,11 @@ for _command in (verify, replay, report):
 @allow_module_option
 def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode: str | None,
         timeout: str, trace_out: Path | None, out: Path | None) -> None:
-    """Execute BATCH_FILE and print a summary."""
+    """Execute BATCH_FILE and print a summary.
+
+    Exit code 0 when the batch ran (a failed transaction of an independent batch is an
+    outcome), 1 when it failed (atomic mode, timeout, a lost worker), 2 on bad input,
+    130/143 when stopped by SIGINT/SIGTERM (a batch still running is rolled back)."""
     if out:
         check_output(out, "--out", [batch_file])
     if trace_out:
@@ -128,33 +135,46 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
     if backend == "serial" and workers not in (None, 1):
         raise click.BadParameter("the serial backend has exactly one worker",
                                  param_hint="--workers")
-    with ParallelExecutor(backend, workers, schedule, _timeout(timeout)) as executor:
+    with ParallelExecutor(backend, workers, schedule, _timeout(timeout)) as executor, \
+            stop_on_signals(executor.interrupt) as stopped:
         try:
             result = executor.execute(batch, graph)
         except ExecutionError as exc:
             if trace_out:
                 write_jsonl(exc.trace, trace_out, {"backend": backend, "workers": workers})
+            _exit_if_stopped(stopped(), str(exc))
             echo(f"error: {exc}", err=True)
             sys.exit(1)
-    meta = {"backend": backend, "workers": result.thread_count, "schedule": schedule,
-            "mode": batch.mode}
-    if trace_out:
-        write_jsonl(result.execution_trace, trace_out, meta)
-    if out:
-        write_atomic(out, json.dumps(result.to_json(), indent=1) + "\n")
-    counts = result.counts()
-    report = conflict_report(batch, graph)
-    echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
-               f"{batch.mode}): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    echo(f"time {result.execution_time * 1000:.1f} ms, "
-               f"{result.metrics['throughput_tx_s']:.0f} tx/s, average parallelism "
-               f"{result.metrics['average_parallelism']:.2f}, critical-path bound "
-               f"{result.metrics['critical_path_bound']:.2f}")
-    for line in report.lines():
-        echo(line)
+        meta = {"backend": backend, "workers": result.thread_count, "schedule": schedule,
+                "mode": batch.mode}
+        if trace_out:
+            write_jsonl(result.execution_trace, trace_out, meta)
+        if out:
+            write_atomic(out, json.dumps(result.to_json(), indent=1) + "\n")
+        _print_run(batch, graph, result, backend, schedule)
+        _exit_if_stopped(stopped(), "after the batch had finished; outputs written")
     if result.error:
         echo(f"error: {result.error}", err=True)
         sys.exit(1)
+
+
+def _exit_if_stopped(signum: int | None, what: str) -> None:
+    if signum is not None:
+        echo(f"stopped by signal {signal.Signals(signum).name}: {what}", err=True)
+        sys.exit(exit_code(signum))
+
+
+def _print_run(batch: Batch, graph: nx.DiGraph, result: ExecutionResult, backend: str,
+               schedule: str) -> None:
+    counts = result.counts()
+    echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
+         f"{batch.mode}): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    echo(f"time {result.execution_time * 1000:.1f} ms, "
+         f"{result.metrics['throughput_tx_s']:.0f} tx/s, average parallelism "
+         f"{result.metrics['average_parallelism']:.2f}, critical-path bound "
+         f"{result.metrics['critical_path_bound']:.2f}")
+    for line in conflict_report(batch, graph).lines():
+        echo(line)
 
 
 def _timeout(value: str) -> float | str | None:

@@ -22,13 +22,15 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Within the block SIGINT/SIGTERM set a flag instead of interrupting; yields a getter
-    returning the first signal received (or None)."""
+def stop_on_signals(then: Callable[[], None] = lambda: None
+                    ) -> Iterator[Callable[[], int | None]]:
+    """Within the block SIGINT/SIGTERM set a flag (and call ``then``) instead of
+    interrupting; yields a getter returning the first signal received (or None)."""
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         received.append(signum)
+        then()
 
     previous = {s: signal.signal(s, handler) for s in EXIT_CODES}
     try:

@@ -200,7 +200,7 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     _print_summary(result, directory, html)
     if signum is not None:
         echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
-                   err=True)
+             err=True)
         sys.exit(exit_code(signum))
     if result.lost is not None:
         echo(f"error: {result.lost}; partial report written", err=True)
@@ -247,13 +247,13 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     state = "VIOLATION" if not result.ok else (
         "no violation" if result.complete else "INCOMPLETE, no violation so far")
     echo(f"{state}: {result.examples} examples, {result.shards} shards in "
-               f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
+         f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
     for prop, passed, failed in result.property_rows():
         echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
     ce = result.counterexample
     if ce:
         echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
-                   f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
+             f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
         if ce["kind"] != "violation":
             echo(f"  {ce['error']}")
         for v in ce["verdicts"]:
@@ -261,7 +261,7 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
                 for line in v["lines"]:
                     echo(f"  {line}")
         echo(f"saved {directory / COUNTEREXAMPLE}; replay: "
-                   f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
+             f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
     if result.note:
         echo(f"note: {result.note}")
     echo(f"report: {html}")
@@ -308,7 +308,7 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
         sys.setswitchinterval(previous)
         close_executors()
     echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
-               f"{doc['workers']} ({len(checked)} checked run(s))")
+         f"{doc['workers']} ({len(checked)} checked run(s))")
     if checked:
         for v in checked[-1][1]:
             for line in v.lines():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -363,3 +364,68 @@ def test_a_lost_job_process_ends_verify_with_exit_3_and_a_partial_report(tmp_pat
     assert '"complete": false' in next(tmp_path.glob("*/summary.json")).read_text()
     _, alive = psutil.wait_procs(descendants, timeout=20)
     assert not alive, f"left alive: {alive}"
+
+
+SLOW_CHAIN = {"accounts": {"a": 100, "b": 0}, "transactions": [
+    {"id": f"t{i}", "ops": [{"op": "transfer", "from": "a", "to": "b", "amount": 1},
+                            {"op": "sleep", "ms": 300}]} for i in range(40)]}
+
+
+@pytest.mark.parametrize("backend", ["serial", "thread", "process"])
+def test_interrupt_rolls_a_running_batch_back(backend):
+    """interrupt() (what ``aethel run`` calls on SIGINT/SIGTERM) stops the batch: every
+    effect of the transactions that committed is undone."""
+    from aethel.batchfile import batch_from_json
+    from aethel.errors import ExecutionInterrupted
+
+    batch = batch_from_json(SLOW_CHAIN)
+    with ParallelExecutor(backend, 1 if backend == "serial" else 2) as executor:
+        committed = threading.Event()
+
+        def interrupt_after_two_commits():
+            while executor._running is None or sum(
+                    e.kind == "COMMIT" for e in executor._running.recorder.events()) < 2:
+                time.sleep(0.01)
+            committed.set()
+            executor.interrupt()
+
+        threading.Thread(target=interrupt_after_two_commits, daemon=True).start()
+        with pytest.raises(ExecutionInterrupted) as caught:
+            executor.execute(batch)
+    assert committed.is_set()
+    assert caught.value.final_states == {"a": 100, "b": 0}
+    assert caught.value.completed >= 2 and caught.value.pending > 0
+    assert "rolled back" in str(caught.value)
+
+
+def _handles(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``signum`` (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("backend, signum, code", [("serial", signal.SIGINT, 130),
+                                                   ("thread", signal.SIGTERM, 143),
+                                                   ("process", signal.SIGINT, 130)])
+def test_a_signal_stops_aethel_run_rolled_back(tmp_path, backend, signum, code):
+    batch = tmp_path / "b.json"
+    batch.write_text(json.dumps(SLOW_CHAIN))
+    out, trace = tmp_path / "out.json", tmp_path / "trace.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(batch), "--backend", backend,
+         "--out", str(out), "--trace", str(trace)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not _handles(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+        time.sleep(0.05)  # SIGTERM is handled only while the batch runs
+    time.sleep(1.0)
+    os.killpg(proc.pid, signum)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code, output
+    assert f"stopped by signal {signal.Signals(signum).name}: batch interrupted" in output
+    assert "rolled back" in output and "Traceback" not in output
+    assert not out.exists(), "a stopped batch has no final balances to write"
+    header = json.loads(trace.read_text().splitlines()[0])
+    assert header["format"] == "aethel-trace", "the trace so far is written"
