@@ -320,6 +320,11 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     sys.exit(0 if failure is None else 1)
 
 
+MAX_REPLAY_WORKERS = 256
+"""The most workers a counterexample may ask for: a file must not make replay start
+thousands of threads or processes."""
+
+
 def _load_counterexample(path: Path) -> dict[str, Any]:
     doc = read_json(path, "counterexample")
     if not isinstance(doc, dict) or doc.get("format") != "aethel-counterexample":
@@ -334,6 +339,10 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
             raise InputError(f"field {key!r} must be a positive number", str(path))
     if doc["backend"] not in BACKENDS:
         raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
+    if not 1 <= doc["workers"] <= MAX_REPLAY_WORKERS or (
+            doc["backend"] == "serial" and doc["workers"] != 1):
+        raise InputError(f"must be 1 for the serial backend, else 1 to {MAX_REPLAY_WORKERS}, "
+                         f"got {doc['workers']}", f"{path}: workers")
     module, _, attr = doc["executor"].partition(":")
     if doc["executor"] != BUILTIN and not (is_module_name(module) and is_module_name(attr)):
         raise InputError(f"must be {BUILTIN!r} or MODULE:ATTR, got {doc['executor']!r}",

@@ -304,3 +304,13 @@ def test_terminal_output_escapes_control_and_bidi_characters(tmp_path):
     assert result.exit_code == 1
     assert "disk \\x1b[2J on\\x0d fire \\u202e!" in result.stderr
     assert not any(c in result.output for c in "\x1b\r\u202e")
+
+
+@pytest.mark.parametrize("backend, workers", [("thread", 100_000), ("process", 0),
+                                              ("serial", 2)])
+def test_a_counterexample_cannot_ask_for_an_unbounded_number_of_workers(tmp_path, backend,
+                                                                          workers):
+    doc = counterexample({"accounts": {}, "transactions": []})
+    doc.update(backend=backend, workers=workers)
+    result = invoke("replay", write(tmp_path / "ce.json", doc))
+    assert result.exit_code == 2 and "workers: must be 1 for the serial backend" in result.stderr
