@@ -1,36 +1,45 @@
 """Dependency analysis: the conflict DAG of a batch and what follows from it.
 
-Serial order is batch order. For each account a per-account index keeps the last
-writer and the readers since that write, so that building the graph costs time linear
-in the number of account accesses:
+The serial order is batch order, moved only as far as explicit ``after`` dependencies
+require: the topological order of the ``after`` edges alone that always takes the ready
+transaction earliest in the batch. When every ``after`` names an earlier transaction it is
+batch order itself, found without a sort. Only explicit dependencies can close a cycle.
+
+Conflict edges then go from an earlier to a later transaction in serial order. For each
+account a per-account index keeps the last writer and the readers since that write, so
+that building the graph costs time linear in the number of account accesses:
 
 * RAW: last writer → later reader,
 * WAW: last writer → next writer,
 * WAR: readers since the last write → next writer.
 
 Edges carry ``conflicts``: a list of ``(type, account)`` pairs. Explicit ``after``
-dependencies add ``("explicit", None)`` edges; only they can close a cycle.
+dependencies add ``("explicit", None)`` edges. Every edge goes forward in serial order, so
+the graph is acyclic.
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import networkx as nx
 
 from aethel.errors import CircularDependencyError
-from aethel.model import Batch
+from aethel.model import Batch, Transaction
 
 RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
 
 
 def dependency_graph(batch: Batch) -> nx.DiGraph:
-    """The batch's dependency DAG over transaction ids (node attributes: ``index``, ``cost``).
+    """The batch's dependency DAG over transaction ids.
 
+    Node attributes: ``index``, the position in the batch; ``serial``, the position in
+    serial order (see :func:`serial_order`); ``cost``, the estimated cost in µs.
     Raises :class:`CircularDependencyError` when explicit dependencies form a cycle.
     """
     with paused_gc():
@@ -52,14 +61,18 @@ def paused_gc() -> Iterator[None]:
 
 
 def _build(batch: Batch) -> nx.DiGraph:
+    order = _serial_transactions(batch)
     graph = nx.DiGraph()
-    graph.add_nodes_from(
-        (tx.id, {"index": i, "cost": tx.cost_us()}) for i, tx in enumerate(batch.transactions)
-    )
+    graph.add_nodes_from((tx.id, {"index": i, "serial": i, "cost": tx.cost_us()})
+                         for i, tx in enumerate(batch.transactions))
+    if order is not batch.transactions:
+        nodes = graph.nodes
+        for r, tx in enumerate(order):
+            nodes[tx.id]["serial"] = r
     edges: dict[tuple[str, str], list[tuple[str, str | None]]] = defaultdict(list)
     last_writer: dict[str, str] = {}
     readers: dict[str, list[str]] = defaultdict(list)
-    for tx in batch.transactions:
+    for tx in order:
         for account in sorted(tx.reads):
             writer = last_writer.get(account)
             if writer is not None:
@@ -77,32 +90,54 @@ def _build(batch: Batch) -> nx.DiGraph:
         for dep in tx.after:
             edges[(dep, tx.id)].append((EXPLICIT, None))
     graph.add_edges_from((u, v, {"conflicts": c}) for (u, v), c in edges.items())
-    if any(tx.after for tx in batch.transactions):
-        _reject_cycles(graph)
     return graph
 
 
-def _reject_cycles(graph: nx.DiGraph) -> None:
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return
-    nodes = [u for u, _ in cycle]
-    raise CircularDependencyError([*nodes, nodes[0]])
+def _serial_transactions(batch: Batch) -> Sequence[Transaction]:
+    """The transactions in serial order: ``batch.transactions`` itself when every ``after``
+    names an earlier transaction, else the smallest-index-first topological order of the
+    ``after`` edges. Raises :class:`CircularDependencyError` naming a cycle among them."""
+    txs = batch.transactions
+    if not any(tx.after for tx in txs):
+        return txs
+    index = {tx.id: i for i, tx in enumerate(txs)}
+    if all(index[dep] < i for i, tx in enumerate(txs) for dep in tx.after):
+        return txs
+    succ: list[list[int]] = [[] for _ in txs]
+    indeg = [0] * len(txs)
+    for i, tx in enumerate(txs):
+        for dep in tx.after:
+            succ[index[dep]].append(i)
+            indeg[i] += 1
+    ready = [i for i, d in enumerate(indeg) if not d]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(txs[u])
+        for v in succ[u]:
+            indeg[v] -= 1
+            if not indeg[v]:
+                heapq.heappush(ready, v)
+    if len(order) < len(txs):
+        stuck = nx.DiGraph((dep, tx.id) for i, tx in enumerate(txs) if indeg[i]
+                           for dep in tx.after if indeg[index[dep]])
+        nodes = [u for u, _ in nx.find_cycle(stuck)]
+        raise CircularDependencyError([*nodes, nodes[0]])
+    return order
 
 
 def serial_order(graph: nx.DiGraph) -> list[str]:
     """The serial order: batch order, moved only as far as explicit dependencies require."""
-    index = dict(graph.nodes(data="index"))
-    if all(index[u] < index[v] for u, v in graph.edges):
-        return sorted(index, key=index.__getitem__)
-    return list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
+    serial = dict(graph.nodes(data="serial"))
+    return sorted(serial, key=serial.__getitem__)
 
 
 def independent_sets(graph: nx.DiGraph) -> list[list[str]]:
-    """Topological generations: each set's transactions are mutually independent."""
-    index = graph.nodes
-    return [sorted(g, key=lambda n: index[n]["index"]) for g in nx.topological_generations(graph)]
+    """Topological generations, each in serial order: each set's transactions are mutually
+    independent."""
+    serial = dict(graph.nodes(data="serial"))
+    return [sorted(g, key=serial.__getitem__) for g in nx.topological_generations(graph)]
 
 
 def critical_path(graph: nx.DiGraph, cost: dict[str, float] | None = None

@@ -63,7 +63,7 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Initial balances, transactions in serial order, and the mode (atomic or independent)."""
+    """Initial balances, transactions in batch order, and the mode (atomic or independent)."""
 
     accounts: Mapping[str, int]
     transactions: tuple[Transaction, ...]

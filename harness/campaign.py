@@ -13,6 +13,12 @@ deadline (``example_timeout``), after which the example is reported as hung and 
 processes the executor started are killed; whatever it raises, ``BaseException`` included,
 fails the example.
 
+One example in every even shard is a timeout example (:mod:`harness.timeouts`): the executor
+is asked for a short timeout that a slow transaction certainly exceeds, and its rollback is
+judged.
+An executor whose factory takes no ``timeout`` keyword runs it without one, and the
+campaign's note says that timeouts were not exercised.
+
 On a violation the campaign stops taking new shards, lets earlier shards finish (so that the
 failing shard reported is the first in shard order, whatever the timing), and re-runs that
 shard locally with Hypothesis's shrinker to a minimal failing batch.
@@ -43,9 +49,14 @@ from aethel.model import Batch
 from harness.bounded import Hung, call_within
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
-from harness.protocol import BUILTIN, Run, execute, load_factory, make_executor
+from harness.protocol import BUILTIN, Run, accepts_timeout, execute, load_factory, make_executor
 from harness.signals import become_job, descendants, terminate_children
 from harness.strategies import CAMPAIGN_OPS, batches
+from harness.timeouts import (
+    executor_timeout,
+    timeout_position,
+    with_slow_transaction,
+)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"examples": 60, "max_transactions": 8, "max_accounts": 4, "max_reads": 2},
@@ -149,13 +160,15 @@ def derive_seed(campaign_seed: int, shard: int) -> int:
 @dataclass(frozen=True)
 class ShardSpec:
     """One unit of work: ``examples`` examples of shard ``index`` (``max_transactions``
-    narrows the strategy when searching for a smaller counterexample)."""
+    narrows the strategy when searching for a smaller counterexample; ``timeouts`` makes
+    every example a timeout example, when shrinking the failure of one)."""
 
     config: CampaignConfig
     index: int
     examples: int
     shrink: bool = False
     max_transactions: int | None = None
+    timeouts: bool = False
 
 
 HUNG, CRASHED = "hung", "crashed"
@@ -204,14 +217,19 @@ class _Violation(Exception):
     """Raised inside the Hypothesis test to mark a failing example."""
 
 
+_Key = tuple[int, str, str, int, float | None]
+
+
 @dataclass
 class _Cached:
     executor: Any
     before: set[int]
     """Descendant processes that existed before the executor was made (not its own)."""
+    key: _Key
+    """Where it is cached: thread, spec, backend, workers and the timeout it was made with."""
 
 
-_EXECUTORS: dict[tuple[int, str, str, int], _Cached] = {}
+_EXECUTORS: dict[_Key, _Cached] = {}
 _EXECUTORS_LOCK = threading.Lock()
 _FINALIZER: list[Any] = []
 _MAKING = threading.Lock()
@@ -219,12 +237,15 @@ _MAKING = threading.Lock()
 starting while the job unlinks the semaphores its children are handed)."""
 
 
-def _executor(spec: str, backend: str, workers: int) -> _Cached:
-    """Executors are cached per thread of a worker process, so that pools start once per
+def _executor(spec: str, backend: str, workers: int, timeout: float | None) -> _Cached:
+    """Executors (asked for ``timeout``, if not None) are cached per thread of a worker
+    process, so that pools start once per
     campaign and no executor is ever shared by two shards running at the same time. They are
     closed when the process exits (:func:`close_executors`), before multiprocessing closes
     the queues their own pools may still need (a higher exit priority)."""
-    key = (threading.get_ident(), spec, backend, workers)
+    if timeout is not None and not accepts_timeout(load_factory(spec)):
+        timeout = None  # the factory is never passed one: its executor serves every example
+    key = (threading.get_ident(), spec, backend, workers, timeout)
     with _EXECUTORS_LOCK:
         cached = _EXECUTORS.get(key)
         if not _FINALIZER:
@@ -234,7 +255,7 @@ def _executor(spec: str, backend: str, workers: int) -> _Cached:
         factory = load_factory(spec)
         before = descendants()
         with _MAKING:
-            cached = _Cached(_make(factory, spec, backend, workers), before)
+            cached = _Cached(_make(factory, spec, backend, workers, timeout), before, key)
         with _EXECUTORS_LOCK:
             _EXECUTORS[key] = cached
     return cached
@@ -248,16 +269,18 @@ def check_factory(spec: str, backends: tuple[str, ...], workers: int) -> None:
         _close_within(_make(factory, spec, backend, workers), CLOSE_TIMEOUT)
 
 
-def _make(factory: Any, spec: str, backend: str, workers: int) -> Any:
+def _make(factory: Any, spec: str, backend: str, workers: int, timeout: float | None = None
+          ) -> Any:
     """An executor for ``backend`` (the serial backend has exactly one worker)."""
-    return make_executor(factory, spec, backend, 1 if backend == "serial" else workers)
+    return make_executor(factory, spec, backend, 1 if backend == "serial" else workers,
+                         timeout)
 
 
-def _discard_executor(spec: str, backend: str, workers: int, cached: _Cached) -> None:
+def _discard_executor(cached: _Cached) -> None:
     """Forget a hung executor and kill the processes it started; its close() is tried in
     the background (it may hang too)."""
     with _EXECUTORS_LOCK:
-        _EXECUTORS.pop((threading.get_ident(), spec, backend, workers), None)
+        _EXECUTORS.pop(cached.key, None)
     terminate_children(keep=cached.before)
     threading.Thread(target=_close, args=(cached.executor,), daemon=True).start()
 
@@ -329,9 +352,12 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
                   ) -> tuple[list[tuple[Run, list[Verdict]]], Failure | None]:
     """Run ``batch`` on every backend and check each run against the serial oracle.
 
-    An execution that does not return within the config's deadline, or that raises anything
-    but an :class:`~aethel.errors.ExecutionError`, is a failure of its own kind."""
+    A timeout example (:func:`~harness.timeouts.executor_timeout`) runs on an executor asked
+    for that timeout. An execution that does not return within the config's deadline, or
+    that raises anything but an :class:`~aethel.errors.ExecutionError`, is a failure of its
+    own kind."""
     checked: list[tuple[Run, list[Verdict]]] = []
+    timeout = executor_timeout(batch)
     try:
         oracle = call_within(lambda: serial_oracle(batch), config.deadline_per_execution,
                              "the serial oracle")
@@ -339,14 +365,14 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
         return checked, _failure(batch, "serial", config, HUNG,
                                  f"hung: {exc}: the batch itself does not finish serially")
     for backend in config.backends:
-        cached = _executor(config.executor, backend, config.workers)
+        cached = _executor(config.executor, backend, config.workers, timeout)
         for _ in range(repeats):
             try:
                 run = call_within(
                     lambda c=cached, b=backend: execute(c.executor, batch, b, config.workers),
                     config.deadline_per_execution, f"the executor {config.executor} ({backend})")
             except Hung as exc:
-                _discard_executor(config.executor, backend, config.workers, cached)
+                _discard_executor(cached)
                 return checked, _failure(batch, backend, config, HUNG,
                                          f"hung: {exc}; its processes were killed")
             except BaseException as exc:  # whatever code under test raises fails the example
@@ -377,6 +403,7 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
     result = ShardResult(spec.index)
     repeats = SHRINK_REPEATS if spec.shrink else 1
     phases = [Phase.generate, Phase.shrink] if spec.shrink else [Phase.generate]
+    timed = timeout_position(spec.index, derive_seed(config.seed, spec.index), spec.examples)
 
     @seed(derive_seed(config.seed, spec.index))
     @settings(max_examples=spec.examples, database=None, deadline=None, phases=phases,
@@ -391,6 +418,8 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
         if spec.shrink and time.perf_counter() > started + SHRINK_SECONDS:
             result.note = f"shrinking stopped after {SHRINK_SECONDS:g} s"
             return
+        if spec.timeouts or (not spec.shrink and result.examples == timed):
+            batch = with_slow_transaction(batch)
         checked, failure = check_example(config, batch, repeats)
         if not spec.shrink:
             result.examples += 1
@@ -509,6 +538,8 @@ class CampaignResult:
 
 
 Progress = Callable[[CampaignResult, ShardResult], None]
+TIMEOUTS_NOT_EXERCISED = ("timeouts not exercised: the factory {executor} takes no 'timeout' "
+                          "keyword, so its timeout examples ran without a timeout")
 
 
 def plan(config: CampaignConfig) -> Iterator[ShardSpec]:
@@ -588,6 +619,9 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
     for index in sorted(done):
         if first_failure is None or index <= first_failure:
             result.add(done[index])
+    if not accepts_timeout(load_factory(config.executor)):
+        result.note = "; ".join(filter(None, (result.note, TIMEOUTS_NOT_EXERCISED.format(
+            executor=config.executor))))
     if first_failure is not None:
         failing = done[first_failure]
         assert failing.failure is not None
@@ -615,23 +649,30 @@ def shrink(config: CampaignConfig, shard: ShardResult,
     """Re-run a failing shard locally with shrinking; the counterexample document.
     Shrinking ends early when ``should_stop()``."""
     assert shard.failure is not None
-    spec = ShardSpec(config, shard.index, config.shard_size, shrink=True)
+    spec = ShardSpec(config, shard.index, config.shard_size, shrink=True,
+                     timeouts=_timed(shard.failure))
     started = time.perf_counter()
     shrunk = run_shard(spec, should_stop)
     failure = shrunk.failure or shard.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
     failure = drop_transactions(config, failure, should_stop)
     deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
-    while (failure.transactions > 1 and time.perf_counter() < deadline
+    while (failure.transactions - _timed(failure) > 1 and time.perf_counter() < deadline
            and not should_stop()):
-        smaller = run_shard(replace(spec, examples=SMALLER_SEARCH,
-                                    max_transactions=failure.transactions - 1),
+        smaller = run_shard(replace(spec, examples=SMALLER_SEARCH, timeouts=_timed(failure),
+                                    max_transactions=failure.transactions - _timed(failure) - 1),
                             should_stop).failure
         if smaller is None:
             break
         failure = drop_transactions(config, smaller, should_stop)
     return counterexample_doc(config, shard.index, failure, original=shard.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
+
+
+def _timed(failure: Failure) -> bool:
+    """Whether ``failure`` is that of a timeout example (its batch has the slow transaction,
+    which the strategy does not count)."""
+    return executor_timeout(batch_from_json(failure.batch)) is not None
 
 
 def drop_transactions(config: CampaignConfig, failure: Failure,

@@ -1,21 +1,23 @@
 """The executor protocol (docs/executor-protocol.md): how the harness drives any executor.
 
 An executor under test is named ``MODULE:ATTR``. ``ATTR`` is a factory, called as
-``ATTR(backend=NAME, workers=N)``, that returns an object with ``execute(batch)`` (and,
-optionally, ``close()``). ``execute`` receives an :class:`aethel.model.Batch` and returns
-anything with ``final_states``, ``outcomes`` and ``execution_trace`` — as attributes or
-dictionary keys — in the forms :func:`normalize` accepts. The harness never trusts
-anything else an executor says about itself.
+``ATTR(backend=NAME, workers=N)`` (plus ``timeout=SECONDS`` when a campaign wants one and
+the factory takes that keyword: :func:`accepts_timeout`), that returns an object with
+``execute(batch)`` (and, optionally, ``close()``). ``execute`` receives an
+:class:`aethel.model.Batch` and returns anything with ``final_states``, ``outcomes`` and
+``execution_trace`` — as attributes or dictionary keys — in the forms :func:`normalize`
+accepts. The harness never trusts anything else an executor says about itself.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aethel.errors import ExecutionError, InputError, describe_exception
+from aethel.errors import ExecutionError, ExecutionTimeout, InputError, describe_exception
 from aethel.executor import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome, ParallelExecutor
 from aethel.model import Batch
 from aethel.trace import Event, event_from_json
@@ -46,11 +48,27 @@ def load_factory(spec: str | None) -> ExecutorFactory:
     return target
 
 
-def make_executor(factory: ExecutorFactory, spec: str, backend: str, workers: int) -> Any:
-    """``factory(backend=..., workers=...)``, which must return an object with ``execute``;
-    anything else (the call raising included) is an :class:`InputError` naming --executor."""
+def accepts_timeout(factory: ExecutorFactory) -> bool:
+    """Whether ``factory``'s signature takes a ``timeout`` keyword (or ``**kwargs``); a
+    signature that cannot be inspected counts as not taking it."""
     try:
-        executor = factory(backend=backend, workers=workers)
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "timeout" and p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) for p in parameters)
+
+
+def make_executor(factory: ExecutorFactory, spec: str, backend: str, workers: int,
+                  timeout: float | None = None) -> Any:
+    """``factory(backend=..., workers=...)`` (with ``timeout=...`` if given and the factory
+    takes it), which must return an object with ``execute``; anything else (the call raising
+    included) is an :class:`InputError` naming --executor."""
+    kwargs: dict[str, Any] = {"backend": backend, "workers": workers}
+    if timeout is not None and accepts_timeout(factory):
+        kwargs["timeout"] = timeout
+    try:
+        executor = factory(**kwargs)
     except Exception as exc:  # user code: any failure to build an executor is bad input
         raise InputError(f"{spec!r} did not make an executor: {describe_exception(exc)}",
                          "--executor") from None
@@ -64,8 +82,9 @@ def make_executor(factory: ExecutorFactory, spec: str, backend: str, workers: in
 class Run:
     """What one execution produced, in the harness's terms.
 
-    ``error`` is set when the executor raised (the batch did not finish); ``trace`` then
-    holds whatever events the exception carried.
+    ``error`` is set when the executor raised an :class:`ExecutionError` (the batch did not
+    finish); ``stopped`` then says so in words, and ``final_states`` and ``trace`` hold what
+    the exception carried.
     """
 
     backend: str
@@ -76,6 +95,7 @@ class Run:
     execution_time: float = 0.0
     error: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None
 
 
 def execute(executor: Any, batch: Batch, backend: str, workers: int) -> Run:
@@ -83,7 +103,9 @@ def execute(executor: Any, batch: Batch, backend: str, workers: int) -> Run:
     try:
         result = executor.execute(batch)
     except ExecutionError as exc:
-        return Run(backend, workers, dict(batch.accounts), {}, list(exc.trace), error=str(exc))
+        final = exc.final_states if isinstance(exc.final_states, Mapping) else {}
+        return Run(backend, workers, dict(final), {}, _events(exc.trace), error=str(exc),
+                   stopped=describe_stop(exc))
     final_states, outcomes, trace = normalize(result)
     return Run(backend, workers, final_states, outcomes, trace,
                float(_get(result, "execution_time", 0.0) or 0.0),
@@ -105,9 +127,19 @@ def normalize(result: Any) -> tuple[dict[str, int], dict[str, Outcome], list[Eve
     raw_trace = _get(result, "execution_trace", None)
     if raw_trace is None:
         raw_trace = _get(result, "trace", [])
-    trace = [e if isinstance(e, Event) else event_from_json(e, f"execution_trace[{i}]")
-             for i, e in enumerate(raw_trace)]
-    return dict(final_states), {t: _outcome(t, o) for t, o in outcomes.items()}, trace
+    return dict(final_states), {t: _outcome(t, o) for t, o in outcomes.items()}, \
+        _events(raw_trace)
+
+
+def describe_stop(exc: ExecutionError) -> str:
+    """What an executor reported by raising ``exc``, in words: ``a timeout (message)``."""
+    what = "a timeout" if isinstance(exc, ExecutionTimeout) else f"a {type(exc).__name__}"
+    return f"{what} ({describe_exception(exc).partition(': ')[2] or type(exc).__name__})"
+
+
+def _events(raw_trace: Any) -> list[Event]:
+    return [e if isinstance(e, Event) else event_from_json(e, f"execution_trace[{i}]")
+            for i, e in enumerate(raw_trace)]
 
 
 def _outcome(txn: str, value: Any) -> Outcome:

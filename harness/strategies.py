@@ -16,7 +16,7 @@ moves money (zero amounts and self-transfers are generated, just not preferred).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -58,11 +58,16 @@ def _account(n: int, contention: str) -> st.SearchStrategy[int]:
 
 
 def _tx_draw(n_accounts: int, ops: tuple[str, ...], contention: str, explicit_deps: bool,
-             failing: bool, overflow: bool, cost_us: tuple[int, ...], max_reads: int
-             ) -> st.SearchStrategy:
+             forward_deps: bool, failing: bool, overflow: bool, cost_us: tuple[int, ...],
+             max_reads: int) -> st.SearchStrategy:
     amount = st.one_of(st.integers(1, 60), st.just(0))
     if overflow:
         amount = st.one_of(amount, st.just(MAX_AMOUNT))
+    after = st.none()
+    if explicit_deps:
+        after = after | st.integers(1, 4)
+        if forward_deps:
+            after = after | st.integers(-4, -1)
     return st.builds(
         _TxDraw,
         kind=st.integers(0, len(ops) - 1),
@@ -70,13 +75,14 @@ def _tx_draw(n_accounts: int, ops: tuple[str, ...], contention: str, explicit_de
         b=_account(n_accounts, contention),
         amount=amount,
         extra_reads=st.lists(_account(n_accounts, contention), max_size=max_reads),
-        after=st.none() | st.integers(1, 4) if explicit_deps else st.none(),
+        after=after,
         cost=st.sampled_from(cost_us) if cost_us else st.just(0),
         fails=st.integers(0, 4).map(lambda x: x == 4) if failing else st.just(False),
     )
 
 
-def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...], n_accounts: int) -> Transaction:
+def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...], n_accounts: int, size: int
+                 ) -> Transaction:
     a, b = account_name(d.a), account_name((d.a + 1 + d.b) % n_accounts)
     kind = ops[d.kind]
     steps: list = []
@@ -97,21 +103,42 @@ def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...], n_accounts: int) -> T
         steps.append(Spin(us=d.cost) if d.cost > 0 else Sleep(-d.cost / 1000))
     if d.fails:
         steps.append(Call(FAILING_FUNCTION))
-    after = (f"t{i - d.after}",) if d.after is not None and d.after <= i else ()
-    return Transaction(f"t{i}", tuple(steps), after=after)
+    dep = i - d.after if d.after is not None else -1
+    return Transaction(f"t{i}", tuple(steps), after=(f"t{dep}",) if 0 <= dep < size else ())
+
+
+def _without_cycles(txs: list[Transaction]) -> list[Transaction]:
+    """Drop every ``after`` that would close a cycle (each transaction names at most one)."""
+    pred: dict[str, str] = {}
+    kept = []
+    for tx in txs:
+        if tx.after:
+            node: str | None = tx.after[0]
+            while node is not None and node != tx.id:
+                node = pred.get(node)
+            if node is None:
+                pred[tx.id] = tx.after[0]
+            else:
+                tx = replace(tx, after=())
+        kept.append(tx)
+    return kept
 
 
 @st.composite
 def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 12,
             max_accounts: int = 6, contention: str = "low", ops: tuple[str, ...] = OPS,
-            explicit_deps: bool = True, failing: bool = True, overflow: bool = False,
-            modes: tuple[str, ...] = (INDEPENDENT, ATOMIC), cost_us: tuple[int, ...] = (),
-            max_balance: int = 100, max_reads: int = 1) -> Batch:
+            explicit_deps: bool = True, forward_deps: bool = False, failing: bool = True,
+            overflow: bool = False, modes: tuple[str, ...] = (INDEPENDENT, ATOMIC),
+            cost_us: tuple[int, ...] = (), max_balance: int = 100, max_reads: int = 1
+            ) -> Batch:
     """Random valid batches.
 
     ``contention``: ``"low"`` (uniform accounts) or ``"high"`` (half the accesses hit one
     hot account). ``ops``: the operation mix, from ``transfer``, ``deposit``, ``withdraw``,
     ``read``, ``assign`` (a blind write) and ``touch`` (an undeclared access).
+    ``explicit_deps``: some transactions run ``after`` one of the four before them;
+    ``forward_deps``: or after one of the four after them, which moves the serial order
+    (an ``after`` that would close a cycle is dropped).
     ``failing``: about one transaction in five ends with an operation that raises.
     ``overflow``: amounts of 2^63-1 appear. ``cost_us``: per-transaction work to choose
     from (positive: spin µs; negative: sleep of that many µs). ``max_reads``: extra accounts
@@ -122,9 +149,10 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
                              max_size=n_accounts))
     size = draw(st.integers(min_transactions, max_transactions))
     draws = draw(st.lists(
-        _tx_draw(n_accounts, ops, contention, explicit_deps, failing, overflow, cost_us,
-                 max_reads),
+        _tx_draw(n_accounts, ops, contention, explicit_deps, forward_deps, failing, overflow,
+                 cost_us, max_reads),
         min_size=size, max_size=size))
     mode = draw(st.sampled_from(modes))
+    txs = [_transaction(i, d, ops, n_accounts, size) for i, d in enumerate(draws)]
     return Batch({account_name(i): v for i, v in enumerate(balances)},
-                 tuple(_transaction(i, d, ops, n_accounts) for i, d in enumerate(draws)), mode)
+                 tuple(_without_cycles(txs) if forward_deps else txs), mode)

@@ -1,7 +1,7 @@
 """Serial equivalence: every parallel backend and schedule gives exactly the serial result.
 
 Validates the engine requirement "both modes must give exactly the result of serial
-execution in batch order — balances and per-transaction outcomes", and checker 1 (serial
+execution in serial order — balances and per-transaction outcomes", and checker 1 (serial
 equivalence against the independent serial oracle).
 """
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 
 from harness.checks import check_equivalence, serial_oracle
-from harness.pytest_plugin import explain, observe
+from harness.pytest_plugin import assert_verdicts_hold, check_executor, explain, observe
 from harness.strategies import batches
 
 
@@ -36,5 +36,21 @@ def test_parallel_equals_the_serial_oracle(executor):
     def check(batch):
         verdict = check_equivalence(observe(executor, batch), serial_oracle(batch))
         assert verdict.ok, explain(verdict)
+
+    check()
+
+
+def test_after_naming_a_later_transaction_moves_the_serial_order(executor, executors):
+    serial = executors["serial"]
+
+    @given(batch=batches(max_transactions=12, contention="high", forward_deps=True,
+                         cost_us=(0, 0, 200)))
+    def check(batch):
+        assert_verdicts_hold(check_executor(executor, batch))
+        expected = serial_oracle(batch)
+        actual = serial.execute(batch)
+        assert actual.final_states == expected.final_state
+        assert {t: (o.status, o.reason) for t, o in actual.outcomes.items()} == \
+            expected.outcomes
 
     check()

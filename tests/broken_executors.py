@@ -15,7 +15,7 @@ class OneWave(waves_executor.WavesExecutor):
     def execute(self, batch):
         original = waves_executor.independent_sets
         waves_executor.independent_sets = lambda graph: [
-            sorted(graph.nodes, key=lambda n: graph.nodes[n]["index"])]
+            sorted(graph.nodes, key=lambda n: graph.nodes[n]["serial"])]
         try:
             return super().execute(batch)
         finally:

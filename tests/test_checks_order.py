@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given, settings
 
 from aethel.analysis import dependency_graph
+from aethel.analysis import serial_order as engine_serial_order
 from aethel.errors import CircularDependencyError
+from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
-from aethel.operations import Deposit, Read, Transfer
-from harness.checks import analyse, check_order
+from aethel.operations import Deposit, Read, Transfer, Withdraw
+from harness.checks import EQUIVALENCE, ISOLATION, ORDER, Observed, analyse, check_all, check_order
 from harness.checks.builder import TraceBuilder
 from harness.checks.facts import dependencies, serial_order
 from harness.strategies import batches
@@ -67,11 +69,12 @@ def test_explicit_dependency_and_a_predecessor_that_never_finished():
 
 
 @settings(max_examples=60)
-@given(batches(max_transactions=10, contention="high"))
-def test_own_dependency_index_agrees_with_the_engine(batch):
-    ours = {(batch.transactions[u].id, batch.transactions[v].id)
-            for u, v, _, _ in dependencies(batch)}
-    assert ours == set(dependency_graph(batch).edges)
+@given(batches(max_transactions=10, contention="high", forward_deps=True))
+def test_own_dependency_index_and_serial_order_agree_with_the_engine(batch):
+    ids = [tx.id for tx in batch.transactions]
+    graph = dependency_graph(batch)
+    assert {(ids[u], ids[v]) for u, v, _, _ in dependencies(batch)} == set(graph.edges)
+    assert [ids[t] for t in serial_order(batch)] == engine_serial_order(graph)
 
 
 def test_serial_order_moves_only_for_explicit_dependencies():
@@ -83,3 +86,58 @@ def test_serial_order_moves_only_for_explicit_dependencies():
                               Transaction("b", (Read("bob"),), after=("a",))))
     with pytest.raises(CircularDependencyError, match="a → b → a|b → a → b"):
         serial_order(looped)
+
+
+FORWARD = Batch({"a": 0}, (Transaction("t1", (Withdraw("a", 10),), after=("t2",)),
+                           Transaction("t2", (Deposit("a", 10),))))
+"""t1 runs after t2, which comes later in the batch: in batch order t1 would fail."""
+
+
+def test_a_forward_after_moves_the_serial_order_and_the_conflict_edges():
+    assert serial_order(FORWARD) == [1, 0]
+    assert {(u, v) for u, v, _, _ in dependencies(FORWARD)} == {(1, 0)}
+    looped = Batch(ACCOUNTS, (Transaction("a", (Deposit("alice", 1),), after=("b",)),
+                              Transaction("b", (Read("alice"),)),
+                              Transaction("c", (Read("bob"),), after=("a",))))
+    assert serial_order(looped) == [1, 0, 2]
+    assert {(u, v, kind) for u, v, kind, _ in dependencies(looped)} == {
+        (1, 0, "WAR"), (1, 0, "explicit"), (0, 2, "explicit")}
+
+
+@pytest.mark.parametrize("backend", ["serial", "thread", "process"])
+def test_a_correct_execution_of_a_forward_after_passes_every_checker(backend):
+    with ParallelExecutor(backend, 1 if backend == "serial" else 2) as executor:
+        result = executor.execute(FORWARD)
+    verdicts = check_all(analyse(FORWARD, Observed.from_result(result)))
+    assert all(v.ok for v in verdicts), [v.lines() for v in verdicts if not v.ok]
+
+
+def test_an_execution_in_plain_batch_order_of_a_forward_after_is_a_violation():
+    trace = (TraceBuilder()
+             .start("t1").read("t1", "a", 0)
+             .abort("t1", "InsufficientFundsError: insufficient funds: a has 0, withdrawal "
+                    "needs 10")
+             .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2"))
+    outcomes = {"t1": ("aborted", "InsufficientFundsError: insufficient funds: a has 0, "
+                                  "withdrawal needs 10"), "t2": ("committed", None)}
+    verdicts = {v.property: v for v in check_all(analyse(FORWARD, trace.events, {"a": 10},
+                                                         outcomes))}
+    assert not verdicts[ORDER].ok
+    assert verdicts[ORDER].counterexample.message == (
+        "t1 started at +0.0 µs, but it depends on t2 (t1 reads a, which t2 writes) and t2 "
+        "finished only at +6.0 µs")
+    assert not verdicts[EQUIVALENCE].ok
+    assert verdicts[EQUIVALENCE].anomalies() >= {"final balance", "outcome"}
+
+
+def test_reads_and_installs_are_judged_in_the_order_moved_by_after():
+    trace = (TraceBuilder()
+             .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2")
+             .start("t1").read("t1", "a", 10, "t2").write("t1", "a", 0, "t2").commit("t1"))
+    verdicts = check_all(analyse(FORWARD, trace.events))
+    assert all(v.ok for v in verdicts), [v.lines() for v in verdicts if not v.ok]
+    stale = (TraceBuilder()
+             .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2")
+             .start("t1").read("t1", "a", 0).write("t1", "a", -10, "t2").commit("t1"))
+    isolation = {v.property: v for v in check_all(analyse(FORWARD, stale.events))}[ISOLATION]
+    assert "stale read" in isolation.anomalies()

@@ -71,19 +71,53 @@ def test_explicit_dependency_cycle_is_named():
     assert "t3 → t7" in str(err.value) or "t7 → t3" in str(err.value)
 
 
-def test_cycle_through_conflict_edges_names_every_transaction():
+def test_forward_after_moves_the_named_transaction_earlier_instead_of_closing_a_cycle():
+    g = dependency_graph(batch(tx("t1", Deposit("a", 1), after=("t2",)),
+                               tx("t2", Deposit("a", 1))))
+    assert serial_order(g) == ["t2", "t1"]
+    assert list(g.edges) == [("t2", "t1")]
+    assert conflicts(g, "t2", "t1") == [("RAW", "a"), ("WAW", "a"), ("explicit", None)]
+    assert dict(g.nodes(data="index")) == {"t1": 0, "t2": 1}
+    assert dict(g.nodes(data="serial")) == {"t1": 1, "t2": 0}
+    assert independent_sets(g) == [["t2"], ["t1"]]
+
+
+def test_conflict_edges_follow_the_serial_order_moved_by_after():
+    g = dependency_graph(batch(
+        tx("t1", Deposit("a", 1), after=("t3",)),
+        tx("t2", Read("a"), Deposit("b", 1)),
+        tx("t3", Read("b")),
+    ))
+    assert serial_order(g) == ["t2", "t3", "t1"]
+    assert conflicts(g, "t2", "t3") == [("RAW", "b")]
+    assert conflicts(g, "t2", "t1") == [("WAR", "a")]
+    assert conflicts(g, "t3", "t1") == [("explicit", None)]
+    assert g.number_of_edges() == 3
+    serial = dict(g.nodes(data="serial"))
+    assert all(serial[u] < serial[v] for u, v in g.edges)
+
+
+def test_serial_order_is_the_smallest_batch_index_first_order_of_the_after_edges():
+    g = dependency_graph(batch(
+        tx("t1", Read("a"), after=("t4",)),
+        tx("t2", Read("b"), after=("t1",)),
+        tx("t3", Read("c")),
+        tx("t4", Read("d"), after=("t5",)),
+        tx("t5", Read("a")),
+    ))
+    assert serial_order(g) == ["t3", "t5", "t4", "t1", "t2"]
+
+
+def test_explicit_cycle_behind_a_forward_after_is_still_named():
     with pytest.raises(CircularDependencyError) as err:
         dependency_graph(batch(
             tx("t1", Deposit("a", 1), after=("t3",)),
-            tx("t2", Read("a"), Deposit("b", 1)),
-            tx("t3", Read("b")),
+            tx("t2", Read("a")),
+            tx("t3", Read("b"), after=("t4",)),
+            tx("t4", Read("c"), after=("t1",)),
         ))
-    assert set(err.value.cycle) == {"t1", "t2", "t3"}
-
-
-def test_forward_explicit_dependency_without_cycle_moves_the_serial_order():
-    g = dependency_graph(batch(tx("t1", Deposit("a", 1), after=("t2",)), tx("t2", Read("b"))))
-    assert serial_order(g) == ["t2", "t1"]
+    assert sorted(err.value.cycle[:-1]) == ["t1", "t3", "t4"]
+    assert err.value.cycle[0] == err.value.cycle[-1]
 
 
 def test_unknown_after_and_duplicate_ids_are_errors():

@@ -140,6 +140,30 @@ def test_insufficient_funds_atomic_mode_rolls_back_everything(executor):
     assert result.failed_transaction == "t3"
 
 
+def test_forward_after_runs_the_named_transaction_first(executor):
+    txs = [tx("t1", Withdraw("a", 10), after=("t2",)), tx("t2", Deposit("a", 10))]
+    result = run(executor, txs, {"a": 0})
+    assert statuses(result) == {"t1": "committed", "t2": "committed"}
+    assert result.final_states == {"a": 0} and result.final_versions == {"a": "t1"}
+    assert result.parallel_groups == [["t2"], ["t1"]]
+    events = {(e.kind, e.txn, e.account): e for e in result.execution_trace}
+    assert events[(COMMIT, "t2", None)].ts < events[(START, "t1", None)].ts
+    assert events[(READ, "t1", "a")].version == "t2" and events[(READ, "t1", "a")].value == 10
+
+
+def test_atomic_failure_is_the_first_in_the_order_moved_by_after(executor):
+    txs = [tx("t1", Withdraw("c", 5), after=("t3",)), tx("t2", Transfer("a", "b", 5)),
+           tx("t3", Withdraw("a", 50)), tx("t4", Deposit("d", 1))]
+    accounts = {"a": 10, "b": 0, "c": 0, "d": 0}
+    result = run(executor, txs, accounts, mode="atomic")
+    assert result.final_states == accounts and not result.committed
+    assert statuses(result) == {"t1": "skipped", "t2": "rolled_back", "t3": "aborted",
+                                "t4": "skipped"}
+    assert result.failed_transaction == "t3"
+    assert "transaction t3 failed" in result.error and "a has 5, withdrawal needs 50" in \
+        result.error
+
+
 def test_exception_in_user_operation_aborts_with_its_message(executor):
     txs = [tx("t1", Deposit("a", 1)), tx("t2", Call("aethel.examples:fail", (), (),
                                                     (("message", "boom"),)))]

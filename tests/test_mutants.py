@@ -12,7 +12,8 @@ from harness.mutants import MUTANTS, any_violation, hunt, hunt_mutant, judge, ta
 
 CORRECT = [("serial", "dataflow"), ("serial", "levels"), ("thread", "dataflow"),
            ("thread", "levels"), ("process", "dataflow"), ("process", "levels")]
-HUNTS = {spec.strategy: spec for spec in MUTANTS}  # one sweep per distinct strategy
+HUNTS = {spec.strategy: spec for spec in MUTANTS if spec.timeout is None}  # one sweep each
+TIMED = [spec for spec in MUTANTS if spec.timeout is not None]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,16 @@ def test_correct_backends_pass_every_hunt(backend, schedule, correct_executors):
         result = hunt(executor, strategy(), spec.budget, any_violation, spec.switch_interval)
         assert not result.found, f"{strategy.__name__}:\n{failures(result.verdicts)}"
         assert result.examples == spec.budget
+
+
+@pytest.mark.parametrize("spec", TIMED, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("backend", ["serial", "thread", "process"])
+def test_correct_backends_with_the_timeout_pass_the_timeout_hunt(backend, spec):
+    workers = 1 if backend == "serial" else 2
+    with ParallelExecutor(backend, workers, timeout=spec.timeout) as executor:
+        result = hunt(executor, spec.strategy(), spec.budget, any_violation)
+    assert not result.found, failures(result.verdicts)
+    assert result.examples == spec.budget
 
 
 def test_table_has_a_row_per_mutant():

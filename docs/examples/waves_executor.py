@@ -4,8 +4,8 @@
 
 It runs a batch wave by wave on a thread pool: a wave is every transaction whose
 dependencies all ran in earlier waves. It keeps its own state and records its own trace
-in the JSON form of docs/trace-format.md; from Aethel it borrows only the dependency graph
-and the operation semantics (``run_transaction``).
+in the JSON form of docs/trace-format.md; from Aethel it borrows only the dependency
+analysis (the graph and the serial order) and the operation semantics (``run_transaction``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from aethel.analysis import dependency_graph, independent_sets
+from aethel.analysis import dependency_graph, independent_sets, serial_order
 from aethel.context import run_transaction
 
 
@@ -30,7 +30,9 @@ class WavesExecutor:
         self.pool.shutdown()
 
     def execute(self, batch):
-        index = {tx.id: i for i, tx in enumerate(batch.transactions)}
+        graph = dependency_graph(batch)
+        order = serial_order(graph)
+        rank = {tx_id: r for r, tx_id in enumerate(order)}
         by_id = {tx.id: tx for tx in batch.transactions}
         state = {a: (v, "init") for a, v in batch.accounts.items()}
         trace, lock = [], threading.Lock()
@@ -42,11 +44,11 @@ class WavesExecutor:
 
         def run(tx_id, snapshot):
             worker = threading.get_ident() % 1000
-            return run_transaction(index[tx_id], by_id[tx_id], snapshot, worker, pid, record)
+            return run_transaction(rank[tx_id], by_id[tx_id], snapshot, worker, pid, record)
 
-        for wave in independent_sets(dependency_graph(batch)):
+        for wave in independent_sets(graph):
             if failed is not None:
-                wave = [t for t in wave if index[t] < failed]
+                wave = [t for t in wave if rank[t] < failed]
             futures = {t: self.pool.submit(run, t, {a: state[a] for a in by_id[t].accounts})
                        for t in wave}
             for tx_id, future in futures.items():
@@ -54,8 +56,8 @@ class WavesExecutor:
                 stamp = dict(txn=tx_id, ts=time.monotonic_ns(), worker=result.worker, pid=pid)
                 if not result.ok:
                     trace.append(dict(event="ABORT", reason=result.reason, **stamp))
-                    if batch.mode == "atomic" and (failed is None or index[tx_id] < failed):
-                        failed = index[tx_id]
+                    if batch.mode == "atomic" and (failed is None or rank[tx_id] < failed):
+                        failed = rank[tx_id]
                     continue
                 for account, value in result.writes.items():
                     trace.append(dict(event="WRITE", account=account, value=value,
@@ -63,8 +65,8 @@ class WavesExecutor:
                     state[account] = (value, tx_id)
                 trace.append(dict(event="COMMIT", **stamp))
         if failed is not None:
-            outcomes = {t: "rolled_back" if i < failed else "skipped" for t, i in index.items()}
-            failing = batch.transactions[failed].id
+            outcomes = {t: "rolled_back" if r < failed else "skipped" for t, r in rank.items()}
+            failing = order[failed]
             outcomes[failing] = {"status": "aborted", "reason": results[failing].reason}
             final = dict(batch.accounts)
         else:

@@ -5,6 +5,10 @@ reported outcomes are given, from those too. In an atomic batch that failed, ser
 execution rolls back every transaction before the failing one (the trace must show them
 committed before the rollback), aborts the failing one with the same reason and skips the
 rest (which may have run, or not, before the failure was known).
+
+A stopped batch (the executor raised an ExecutionError) did not finish: only the
+transactions the trace shows committed are judged (serial execution must not abort them),
+and its final balances are judged under atomicity.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def _serially(status: str, reason: str | None) -> str:
 def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
     """Final balances and per-transaction outcomes against the serial oracle."""
     c = Collector(EQUIVALENCE)
+    if facts.stopped is not None:
+        return _check_stopped(c, facts, oracle)
     final = facts.final_state
     if final is not None:
         last_install: dict[str, str] = {}
@@ -80,12 +86,25 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
     if final is not None:
         holds = (f"the final balances of {plural(len(oracle.final_state), 'account')} and the "
                  f"outcomes of {plural(len(facts.ids), 'transaction')} match serial execution "
-                 "in batch order")
+                 "in serial order")
     else:
         holds = (f"the outcomes of {plural(len(facts.ids), 'transaction')} match serial "
-                 "execution in batch order (balances not compared: the atomic batch failed and "
+                 "execution in serial order (balances not compared: the atomic batch failed and "
                  "no final state was given)")
     return c.verdict(holds)
+
+
+def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult) -> Verdict:
+    """A stopped batch: every transaction the trace shows committed commits serially too."""
+    committed = [tx_id for t, tx_id in enumerate(facts.ids) if facts.committed[t]]
+    for tx_id in committed:
+        want_status, want_reason = oracle.outcomes[tx_id]
+        if want_status == ABORTED:
+            c.add("outcome", f"{tx_id} commits in the trace before the executor reported "
+                  f"{facts.stopped}, but {_serially(want_status, want_reason)}", txns=(tx_id,))
+    return c.verdict(f"the batch did not finish (the executor reported {facts.stopped}); the "
+                     f"{plural(len(committed), 'transaction')} the trace shows committed commit "
+                     "serially too; the final balances are judged under atomicity")
 
 
 def _describe(outcome: tuple[str, str | None] | None) -> str:

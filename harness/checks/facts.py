@@ -32,6 +32,7 @@ from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
 
 if TYPE_CHECKING:
     from aethel.executor import ExecutionResult
+    from harness.protocol import Run
 
 SKIP_PREFIX = "skipped"
 """ABORT reasons of transactions discarded by a failed atomic batch start with this."""
@@ -48,18 +49,24 @@ class Observed:
     """An execution as the checkers see it.
 
     ``final_state`` (balances after the run) and ``outcomes`` (``id → (status, reason)``
-    as the executor reported them) are optional.
+    as the executor reported them) are optional. ``stopped`` says, in words, that the batch
+    did not finish (the executor raised an ExecutionError, e.g. ``a timeout (…)``): the
+    final state is then what the error carried, and no outcomes were reported.
     """
 
     events: Sequence[Event]
     final_state: Mapping[str, int] | None = None
     outcomes: Mapping[str, tuple[str, str | None]] | None = None
+    stopped: str | None = None
 
     @classmethod
-    def from_result(cls, result: ExecutionResult) -> Observed:
-        """The trace, final balances and reported outcomes of an :class:`ExecutionResult`."""
-        return cls(result.execution_trace, dict(result.final_states),
-                   {t: (o.status, o.reason) for t, o in result.outcomes.items()})
+    def from_result(cls, result: ExecutionResult | Run) -> Observed:
+        """The trace, final balances and reported outcomes of an :class:`ExecutionResult`
+        or a protocol :class:`~harness.protocol.Run` (and whether that run was stopped)."""
+        stopped = getattr(result, "stopped", None)
+        outcomes = None if stopped else {t: (o.status, o.reason)
+                                         for t, o in result.outcomes.items()}
+        return cls(result.execution_trace, dict(result.final_states), outcomes, stopped)
 
 
 def load_result(path: str | Path) -> tuple[dict[str, int], dict[str, tuple[str, str | None]],
@@ -94,17 +101,21 @@ def load_result(path: str | Path) -> tuple[dict[str, int], dict[str, tuple[str, 
     return dict(states), outcomes, mode
 
 
-def dependencies(batch: Batch) -> Iterator[tuple[int, int, str, str | None]]:
+def dependencies(batch: Batch, order: Sequence[int] | None = None
+                 ) -> Iterator[tuple[int, int, str, str | None]]:
     """Every edge u → v of the batch's dependency DAG as ``(u, v, kind, account)``, by index.
 
     Per account, a small index of the last writer and the readers since that write gives
-    read-after-write, write-after-write and write-after-read edges in one pass in batch
-    order; ``after`` adds explicit edges. An edge may be yielded once per reason.
+    read-after-write, write-after-write and write-after-read edges in one pass in serial
+    order (``order``, by default :func:`serial_order`), so every edge goes forward in it;
+    ``after`` adds explicit edges. An edge may be yielded once per reason.
     """
-    index = {tx.id: i for i, tx in enumerate(batch.transactions)}
+    txs = batch.transactions
+    index = {tx.id: i for i, tx in enumerate(txs)}
     last_writer: dict[str, int] = {}
     readers: dict[str, list[int]] = {}
-    for v, tx in enumerate(batch.transactions):
+    for v in serial_order(batch) if order is None else order:
+        tx = txs[v]
         for account in sorted(tx.reads):
             u = last_writer.get(account)
             if u is not None:
@@ -123,23 +134,28 @@ def dependencies(batch: Batch) -> Iterator[tuple[int, int, str, str | None]]:
 
 
 def serial_order(batch: Batch) -> list[int]:
-    """Batch order, moved only as far as explicit ``after`` dependencies require (indices).
+    """Batch order, moved only as far as explicit ``after`` dependencies require (indices):
+    the topological order of the ``after`` edges alone, smallest index first.
 
     Raises :class:`CircularDependencyError` when explicit dependencies form a cycle.
     """
-    n = len(batch.transactions)
-    if not any(tx.after for tx in batch.transactions):
+    txs = batch.transactions
+    n = len(txs)
+    if not any(tx.after for tx in txs):
+        return list(range(n))
+    index = {tx.id: i for i, tx in enumerate(txs)}
+    if all(index[dep] < v for v, tx in enumerate(txs) for dep in tx.after):
         return list(range(n))
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
-    for u, v, _, _ in dependencies(batch):
-        succ[u].append(v)
-        indeg[v] += 1
+    for v, tx in enumerate(txs):
+        for dep in tx.after:
+            succ[index[dep]].append(v)
+            indeg[v] += 1
     order = smallest_first_order(range(n), succ, indeg)
     if len(order) < n:
-        ids = [tx.id for tx in batch.transactions]
         done = set(order)
-        rest = nx.DiGraph((ids[u], ids[v]) for u in range(n) if u not in done
+        rest = nx.DiGraph((txs[u].id, txs[v].id) for u in range(n) if u not in done
                           for v in succ[u])
         nodes = [u for u, _ in nx.find_cycle(rest)]
         raise CircularDependencyError([*nodes, nodes[0]])
@@ -177,8 +193,9 @@ def describe_dependency(kind: str, account: str | None, u: str, v: str) -> str:
 class Facts:
     """One pass over the trace, indexed for the checkers.
 
-    Transactions are referred to by their index in the batch. Event positions are indices
-    into :attr:`events`, the trace in time order (by ``ts``, ties in trace order).
+    Transactions are referred to by their index in the batch; :attr:`order` lists them in
+    serial order and :attr:`rank` gives each one's position in it. Event positions are
+    indices into :attr:`events`, the trace in time order (by ``ts``, ties in trace order).
     """
 
     def __init__(self, batch: Batch, observed: Observed) -> None:
@@ -188,7 +205,11 @@ class Facts:
         self.ids = [tx.id for tx in self.txs]
         self.index = {t: i for i, t in enumerate(self.ids)}
         self.order = serial_order(batch)
+        self.rank = [0] * len(self.order)
+        for r, t in enumerate(self.order):
+            self.rank[t] = r
         self.claimed = observed.outcomes
+        self.stopped = observed.stopped
         self._scan_file_order(list(observed.events))
         self._scan()
         self._derive_final(observed.final_state)
@@ -303,14 +324,15 @@ class Facts:
         return f"+{(self.events[p].ts - self.t0) / 1000:.1f} µs"
 
     def committed_writers(self) -> dict[str, list[int]]:
-        """Account → indices (ascending) of the committed transactions that installed it."""
+        """Account → serial ranks (ascending) of the committed transactions that installed
+        it."""
         writers: dict[str, list[int]] = {}
-        committed = self.committed
+        committed, rank = self.committed, self.rank
         for _, t, account, _, _ in self.writes:
             if committed[t]:
-                writers.setdefault(account, []).append(t)
-        for ts in writers.values():
-            ts.sort()
+                writers.setdefault(account, []).append(rank[t])
+        for rs in writers.values():
+            rs.sort()
         return writers
 
     def version_name(self, t: int | None) -> str:

@@ -16,7 +16,8 @@ Anomaly classes reported:
 * ``wrong value`` — a READ whose value is not the value its version was installed with.
 * ``lost update`` — an install that replaced another version than the one its transaction
   read; an install that replaced another version than the last recorded install left (a
-  version overwritten behind the trace's back); a final balance other than the last install.
+  version overwritten behind the trace's back); a final balance other than the last install
+  (not judged for a stopped batch: see atomicity).
 * ``write order`` — installs of one account not in serial order.
 """
 
@@ -127,6 +128,7 @@ def _duplicates(entries: list[tuple[int, int, str, int, str]]) -> set[tuple[int,
 
 def _reads(facts: Facts, c: Collector) -> None:
     ids, index, start, end = facts.ids, facts.index, facts.start, facts.end
+    order, rank = facts.order, facts.rank
     accounts = [tx.accounts for tx in facts.txs]
     committed, end_kind, write_of = facts.committed, facts.end_kind, facts.write_of
     initial = facts.batch.accounts
@@ -143,8 +145,8 @@ def _reads(facts: Facts, c: Collector) -> None:
             c.add(INTEGRITY, f"{ids[t]}'s READ of {account} at {facts.at(p)} lies outside its "
                   "START…end", (ids[t],), (account,))
         ws = writers.get(account)
-        i = bisect_left(ws, t) if ws else 0
-        expected = ws[i - 1] if i else None
+        i = bisect_left(ws, rank[t]) if ws else 0
+        expected = order[ws[i - 1]] if i else None
         if version == INIT:
             if value != initial.get(account):
                 c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@init, but {account} was "
@@ -181,7 +183,7 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
     """A committed version other than the expected one: from the future, or stale."""
     name = facts.ids[t]
     want = facts.version_name(expected)
-    if expected is None or (u is not None and u > expected):
+    if expected is None or (u is not None and facts.rank[u] > facts.rank[expected]):
         c.add(FUTURE, f"{name} read {account}@{version}, but {version} does not precede "
               f"{name} in serial order; {name} should have read {account}@{want}",
               (name, version), (account,))
@@ -199,7 +201,7 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
 
 
 def _installs(facts: Facts, c: Collector) -> None:
-    ids, read_of, start, end = facts.ids, facts.read_of, facts.start, facts.end
+    ids, read_of, rank, start, end = facts.ids, facts.read_of, facts.rank, facts.start, facts.end
     writes = [tx.writes for tx in facts.txs]
     if len(facts.write_of) < len(facts.writes):
         for t, account in sorted(_duplicates(facts.writes)):
@@ -214,7 +216,7 @@ def _installs(facts: Facts, c: Collector) -> None:
         if p < start[t] or 0 <= end[t] < p:
             c.add(INTEGRITY, f"{name}'s WRITE of {account} at {facts.at(p)} lies outside its "
                   "START…end", (name,), (account,))
-        version, by = current.get(account, (INIT, -1))
+        version, by = current.get(account, (INIT, -1))  # by: the serial rank of version's writer
         if replaced != version:
             c.add(LOST_UPDATE, f"{name}'s install of {account} replaced {account}@{replaced}, "
                   f"but the last recorded install had left {account}@{version}: that version "
@@ -225,16 +227,18 @@ def _installs(facts: Facts, c: Collector) -> None:
             c.add(LOST_UPDATE, f"{name} read {account}@{read[0]} but its install replaced "
                   f"{account}@{replaced}: the update by {replaced} is lost",
                   (name, replaced), (account,))
-        if by > t:
-            c.add(WRITE_ORDER, f"{name} installed {account} after {ids[by]} did, but {name} "
-                  f"precedes {ids[by]} in serial order", (name, ids[by]), (account,))
-        current[account] = (name, t)
+        r = rank[t]
+        if by > r:
+            c.add(WRITE_ORDER, f"{name} installed {account} after {version} did, but {name} "
+                  f"precedes {version} in serial order", (name, version), (account,))
+        current[account] = (name, r)
 
 
 def _final_state(facts: Facts, c: Collector) -> None:
-    """The final balances are what the last recorded installs left (unless rolled back)."""
+    """The final balances are what the last recorded installs left (unless rolled back: a
+    failed atomic batch, or a stopped one, whose final state atomicity judges)."""
     final = facts.final_state
-    if final is None or facts.final_source != "result" or (
+    if final is None or facts.final_source != "result" or facts.stopped is not None or (
             facts.mode == ATOMIC and facts.failure is not None):
         return
     last: dict[str, tuple[int, int]] = {}

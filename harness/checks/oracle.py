@@ -8,6 +8,7 @@ a plain dict; a committed transaction's writes are applied right after it runs.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from aethel.context import run_transaction
@@ -68,3 +69,21 @@ def serial_oracle(batch: Batch) -> OracleResult:
             break
     return OracleResult(tuple(tx.id for tx in order), state,
                         {tx.id: outcomes[tx.id] for tx in batch.transactions}, writer, failed)
+
+
+def serial_state(batch: Batch, included: Collection[str]) -> dict[str, int]:
+    """The balances after only the ``included`` transactions, run one at a time in serial
+    order from the initial balances (one that fails there leaves nothing behind)."""
+    state = dict(batch.accounts)
+    writer = dict.fromkeys(batch.accounts, INIT)
+    pid = os.getpid()
+    for r, i in enumerate(serial_order(batch)):
+        tx = batch.transactions[i]
+        if tx.id not in included:
+            continue
+        result = run_transaction(r, tx, {a: (state[a], writer[a]) for a in tx.accounts}, 0,
+                                 pid, _discard)
+        if result.ok:
+            state.update(result.writes)
+            writer.update(dict.fromkeys(result.writes, tx.id))
+    return state

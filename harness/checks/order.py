@@ -18,7 +18,7 @@ def check_order(facts: Facts) -> Verdict:
     start, end, ids = facts.start, facts.end, facts.ids
     edges = 0
     marked = [-1] * len(ids)
-    for u, v, kind, account in dependencies(facts.batch):
+    for u, v, kind, account in dependencies(facts.batch, facts.order):
         if marked[u] == v:
             continue
         marked[u] = v

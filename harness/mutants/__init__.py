@@ -31,6 +31,7 @@ from harness.checks import (
     analyse,
     check_all,
 )
+from harness.checks.atomicity import KEPT_WRITE
 from harness.mutants import strategies
 from harness.mutants.executors import (
     CompletionOrderInstalls,
@@ -38,11 +39,14 @@ from harness.mutants.executors import (
     IgnoresDependencies,
     NonAtomicRollback,
     StaleSnapshot,
+    TimeoutKeepsWrites,
     TornInstall,
     UndeclaredAccess,
     UnsynchronisedTrace,
     WholeStateMerge,
 )
+from harness.protocol import execute
+from harness.timeouts import EXECUTOR_TIMEOUT
 
 __all__ = ["MUTANTS", "Hunt", "MutantSpec", "any_violation", "hunt", "hunt_mutant", "judge",
            "table"]
@@ -54,7 +58,8 @@ class MutantSpec:
 
     ``killer`` is the property whose verdict must report one of ``anomalies`` within
     ``budget`` examples. ``switch_interval`` (seconds), if set, is the GIL switch interval
-    during the hunt, to provoke thread interleavings.
+    during the hunt, to provoke thread interleavings. ``timeout`` (seconds), if set, is the
+    mutant's timeout (for bugs that show only when a batch times out).
     """
 
     executor: type[ParallelExecutor]
@@ -63,6 +68,7 @@ class MutantSpec:
     anomalies: frozenset[str]
     budget: int
     switch_interval: float | None = None
+    timeout: float | None = None
 
     @property
     def name(self) -> str:
@@ -76,7 +82,7 @@ class MutantSpec:
 
     def create(self, workers: int = 2) -> ParallelExecutor:
         """The mutant on the thread backend."""
-        return self.executor("thread", workers)
+        return self.executor("thread", workers, timeout=self.timeout)
 
 
 MUTANTS: tuple[MutantSpec, ...] = (
@@ -96,6 +102,8 @@ MUTANTS: tuple[MutantSpec, ...] = (
                frozenset({"undeclared access"}), 40),
     MutantSpec(TornInstall, strategies.conflicting, CONSERVATION,
                frozenset({"money created or destroyed"}), 40),
+    MutantSpec(TimeoutKeepsWrites, strategies.timing_out, ATOMICITY, frozenset({KEPT_WRITE}),
+               10, timeout=EXECUTOR_TIMEOUT),
 )
 
 
@@ -120,9 +128,10 @@ class Hunt:
 
 
 def judge(executor: ParallelExecutor, batch: Batch) -> list[Verdict]:
-    """Run ``batch`` on ``executor`` and check the execution."""
-    result = executor.execute(batch)
-    return check_all(analyse(batch, Observed.from_result(result)))
+    """Run ``batch`` on ``executor`` (as the protocol does: a timeout is judged with what
+    its error carries) and check the execution."""
+    run = execute(executor, batch, executor.backend, executor.workers)
+    return check_all(analyse(batch, Observed.from_result(run)))
 
 
 def any_violation(verdicts: list[Verdict]) -> bool:

@@ -214,3 +214,17 @@ class TornInstall(_MutantExecutor):
 
     bug = "torn install: only the first account of a transaction is installed"
     run_class = _TornInstallRun
+
+
+class _TimeoutKeepsWritesRun(_Run):
+    def _stopped(self, error: type, message: str) -> Exception:
+        self.undo = {}
+        return super()._stopped(error, message)
+
+
+class TimeoutKeepsWrites(_MutantExecutor):
+    """Mutant 10: when the batch is stopped (a timeout), forgets its undo log, so the
+    balances it reports keep the writes already installed."""
+
+    bug = "no rollback on a timeout: installed writes survive"
+    run_class = _TimeoutKeepsWritesRun

@@ -13,6 +13,7 @@ from aethel.operations import Call, Read, Sleep
 from harness.strategies import ASSIGN_FUNCTION as ASSIGN
 from harness.strategies import TOUCH_FUNCTION as TOUCH
 from harness.strategies import batches
+from harness.timeouts import with_slow_transaction
 
 
 def conflicting() -> st.SearchStrategy[Batch]:
@@ -23,6 +24,12 @@ def conflicting() -> st.SearchStrategy[Batch]:
 def failing_atomic() -> st.SearchStrategy[Batch]:
     """Atomic batches with conflicts and failing transactions."""
     return batches(max_transactions=12, contention="high", modes=(ATOMIC,))
+
+
+def timing_out() -> st.SearchStrategy[Batch]:
+    """Timeout examples (:mod:`harness.timeouts`): conflicting transactions, atomic, behind
+    a slow one that outlasts the executor's timeout."""
+    return batches(max_transactions=8, contention="high").map(with_slow_transaction)
 
 
 @st.composite

@@ -1,0 +1,52 @@
+"""Timeout examples: batches on which the executor under test certainly times out.
+
+A timeout example is a generated batch, made atomic, behind one slow transaction
+(:data:`SLOW_ID`: a :data:`SLOW_MS` ms sleep on no account, first in batch order), run by
+an executor made with ``timeout=EXECUTOR_TIMEOUT`` when its factory takes that keyword. The
+sleep outlasts the timeout, so an executor that honours its timeout stops the batch whatever
+the load, and must then restore the initial balances. The batch itself says whether it is a
+timeout example (:func:`executor_timeout`), so that shrinking, the removal of single
+transactions and ``aethel replay`` run it with the timeout too. Which examples are timeout
+examples depends on the seed and the shard only (:func:`timeout_position`): one in each even
+shard among the first :data:`TIMEOUT_SHARDS` (each costs the oracle the whole sleep and a
+process backend the replacement of its stopped worker, so their number is bounded).
+"""
+
+from __future__ import annotations
+
+from aethel.model import ATOMIC, Batch, Transaction
+from aethel.operations import Sleep
+
+SLOW_ID = "slow"
+SLOW_MS = 100.0
+"""The slow transaction's sleep: the serial oracle waits for all of it, an executor only for
+its timeout."""
+EXECUTOR_TIMEOUT = 0.05
+"""Seconds: the ``timeout`` a campaign asks the executor for on a timeout example."""
+TIMEOUT_SHARDS = 8
+"""Only shards 0, 2, 4 and 6 have a timeout example."""
+_SLOW_OPS = (Sleep(SLOW_MS),)
+
+
+def with_slow_transaction(batch: Batch) -> Batch:
+    """``batch``, made atomic, behind the slow transaction."""
+    return Batch(batch.accounts, (Transaction(SLOW_ID, _SLOW_OPS), *batch.transactions),
+                 ATOMIC)
+
+
+def executor_timeout(batch: Batch) -> float | None:
+    """The timeout to ask the executor for: :data:`EXECUTOR_TIMEOUT` if ``batch`` holds the
+    slow transaction, else ``None``."""
+    slow = any(tx.id == SLOW_ID and tx.ops == _SLOW_OPS for tx in batch.transactions)
+    return EXECUTOR_TIMEOUT if slow else None
+
+
+def timeout_position(shard: int, shard_seed: int, examples: int) -> int | None:
+    """Which example of shard ``shard`` (of ``examples``) is its timeout example, if any:
+    in an even shard among the first :data:`TIMEOUT_SHARDS`, one in its second half
+    (Hypothesis keeps the first examples small), chosen by the shard's seed."""
+    if shard % 2 or shard >= TIMEOUT_SHARDS:
+        return None
+    half = examples // 2
+    return half + shard_seed % (examples - half)
+
