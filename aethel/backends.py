@@ -240,6 +240,8 @@ class ProcessPool:
         proc.started = True
 
     def _spawn(self, worker: int) -> _Proc:
+        if _NO_NEW_WORKERS.is_set():
+            raise WorkerLost(worker, None, "not started: this process is ending")
         reader, writer = self._ctx.Pipe(duplex=False)
         tasks = self._ctx.Queue()
         process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker),
@@ -388,6 +390,15 @@ OWNER_DECIDES = (signal.SIGINT, signal.SIGTERM)
 """Signals a worker process ignores: sent to the whole process group (a terminal's Ctrl-C,
 a CI runner's SIGTERM), what they mean is for the process that owns the pool to decide. A
 worker exits when its owner closes the pool, kills it, or dies."""
+
+
+_NO_NEW_WORKERS = threading.Event()
+
+
+def refuse_new_workers() -> None:
+    """From now on no pool of this process starts a worker process: for a process that is
+    ending, since a child started now could find the semaphores it is handed unlinked."""
+    _NO_NEW_WORKERS.set()
 
 
 @contextmanager

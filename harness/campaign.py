@@ -42,7 +42,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
 
-from aethel.backends import signals_held
+from aethel.backends import refuse_new_workers, signals_held
 from aethel.batchfile import batch_from_json, batch_to_json
 from aethel.errors import describe_exception
 from aethel.model import Batch
@@ -325,6 +325,7 @@ def start_job(coordinator: int) -> None:
 
 
 def _end_job() -> None:
+    refuse_new_workers()  # a run that loses its workers now must not replace them
     _MAKING.acquire(timeout=JOB_END_CLOSE)  # a factory that hangs does not stop the end
     close_executors(JOB_END_CLOSE)
     terminate_children(timeout=JOB_END_CLOSE)
