@@ -250,21 +250,29 @@ LONG_RUNS = {
 }
 
 
+def _start_in_own_group(args: list[str], tmp_path: Path, least: int = 4
+                        ) -> tuple[subprocess.Popen, list]:
+    """Start ``aethel ARGS --report TMP`` as the leader of a new process group, as a terminal
+    starts a command; return it and its descendants once at least ``least`` are up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args, "--report", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while len(parent.children(recursive=True)) < least and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    descendants = parent.children(recursive=True)
+    assert len(descendants) >= least, "the run should have started its workers"
+    assert proc.poll() is None, "the run should still be going"
+    return proc, descendants
+
+
 @pytest.mark.kills_processes
 @pytest.mark.parametrize("command", sorted(LONG_RUNS))
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_a_long_run_with_a_partial_report(tmp_path, command, signum, code):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", *LONG_RUNS[command], "--report", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    parent = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 30
-    while len(parent.children(recursive=True)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.0)
-    descendants = parent.children(recursive=True)
-    assert len(descendants) >= 3, "the run should have started its workers"
-    assert proc.poll() is None, "the run should still be going"
+    proc, descendants = _start_in_own_group(LONG_RUNS[command], tmp_path, least=3)
     proc.send_signal(signum)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == code, output
@@ -298,23 +306,6 @@ def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
     while any(psutil.pid_exists(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(psutil.pid_exists(pid) for pid in workers)
-
-
-def _start_in_own_group(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, list]:
-    """Start ``aethel ARGS --report TMP`` as the leader of a new process group, as a terminal
-    starts a command; return it and its descendants once its workers are up."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", *args, "--report", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    parent = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
-    while len(parent.children(recursive=True)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.0)
-    descendants = parent.children(recursive=True)
-    assert len(descendants) >= 4, "the run should have started its workers"
-    assert proc.poll() is None, "the run should still be going"
-    return proc, descendants
 
 
 @pytest.mark.parametrize("command", sorted(LONG_RUNS))
