@@ -72,27 +72,51 @@ def _shm_mappings(pid: int) -> set[tuple[int, int, int]]:
     return found
 
 
-def _foreign(names: set[str], me: psutil.Process) -> set[str]:
-    """The shared-memory entries among ``names`` that are not this test's: owned by another
-    user, or mapped by a live process outside the test's process tree (another test running
-    beside this one, another xdist worker, any other program). An entry that no process
-    maps any more is blamed on the test, which created it and did not unlink it."""
-    ours = {me.pid, *(c.pid for c in me.children(recursive=True))}
-    foreign, keys = set(), {}
+def _shm_keys(names: set[str]) -> dict[tuple[int, int, int], str]:
+    """(major, minor, inode) of each of ``names`` that still exists in /dev/shm."""
+    keys = {}
     for name in names:
         try:
             stat = (SHM / name).stat()
         except FileNotFoundError:
-            foreign.add(name)  # gone: not left behind
             continue
-        if stat.st_uid != os.getuid():
-            foreign.add(name)
-        else:
-            keys[(os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino)] = name
-    for pid in psutil.pids() if keys else ():
-        if pid not in ours:
-            foreign.update(keys[key] for key in _shm_mappings(pid) & keys.keys())
-    return foreign
+        keys[(os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino)] = name
+    return keys
+
+
+class _Witness:
+    """Watches the test's own process tree and records every /dev/shm file one of its
+    processes maps. A semaphore is mapped by the process that creates it from the moment it
+    exists, so what the test's processes created is what the witness saw, whatever other
+    tests, xdist workers or programs create (or leave to a resource tracker) beside it."""
+
+    INTERVAL_S = 0.05
+
+    def __init__(self, me: psutil.Process) -> None:
+        self.me = me
+        self.seen: set[tuple[int, int, int]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="shm-witness", daemon=True)
+        self._thread.start()
+
+    def _look(self) -> None:
+        try:
+            tree = [self.me.pid, *(c.pid for c in self.me.children(recursive=True))]
+        except psutil.Error:
+            tree = [self.me.pid]
+        for pid in tree:
+            self.seen |= _shm_mappings(pid)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.INTERVAL_S):
+            self._look()
+
+    def stop(self) -> set[tuple[int, int, int]]:
+        """Stop watching; every file the tree was seen mapping."""
+        self._stop.set()
+        self._thread.join()
+        self._look()
+        return self.seen
 
 
 @pytest.fixture(autouse=True)
@@ -100,20 +124,23 @@ def no_leftovers(request, tmp_path_factory, monkeypatch):
     """A private temp dir for the test and its subprocesses, checked empty afterwards; no
     live child process and no new shared-memory entry of the test's own left behind (but in
     tests marked ``kills_processes``: a process killed by a signal cannot unlink its
-    semaphores, multiprocessing's resource tracker does so later, on its own schedule)."""
+    semaphores, multiprocessing's resource tracker does so later, on its own schedule).
+    An entry is the test's own if one of the test's processes was seen mapping it."""
     private_tmp = tmp_path_factory.mktemp("tmpdir")
     monkeypatch.setenv("TMPDIR", str(private_tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     me = psutil.Process()
     before = {c.pid for c in me.children(recursive=True)}
     shm = _listing(SHM)
+    witness = _Witness(me)
     yield
+    ours = witness.stop()
     gc.collect()  # queues of replaced workers release their semaphores when collected
     deadline = time.monotonic() + 10
     while True:
         alive = _alive_children(me, before)
         new = _listing(SHM) - shm
-        leaked = new - _foreign(new, me) if new else set()
+        leaked = {name for key, name in _shm_keys(new).items() if key in ours}
         if not (alive or leaked) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
