@@ -108,3 +108,13 @@ def test_failed_atomic_batch_needs_the_earlier_transactions_committed():
     assert "serial execution commits it before the atomic batch rolls back" in \
         verdict.counterexample.message
     assert "balances not compared" not in verdict.explanation
+
+
+def test_the_trace_replay_follows_the_installs_when_the_timestamps_are_not_on_one_clock():
+    minutes = 180 * 1_000_000_000
+    events = sorted((e._replace(ts=e.ts - minutes) if e.txn == "t3" else e
+                     for e in serial_trace().events), key=lambda e: e.ts)
+    facts = analyse(BATCH, events)
+    assert not facts.one_clock and facts.final_source == "trace"
+    assert facts.final_state == {"alice": 70, "bob": 70, "carol": 10}
+    assert check_equivalence(facts, serial_oracle(BATCH)).ok

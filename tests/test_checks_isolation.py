@@ -8,11 +8,13 @@ from aethel.trace import Event
 from harness.checks import analyse, check_isolation
 from harness.checks.builder import TraceBuilder
 from harness.checks.isolation import (
+    CLOCK,
     DIRTY,
     FUTURE,
     INTEGRITY,
     LOST_UPDATE,
     STALE,
+    TRACE_INCONSISTENCY,
     UNDECLARED,
     WRITE_ORDER,
     WRONG_VALUE,
@@ -24,15 +26,25 @@ TRANSFERS = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),
                              Transaction("t2", (Transfer("bob", "carol", 10),))))
 DEPOSITS = Batch(ACCOUNTS, (Transaction("t1", (Deposit("alice", 5),)),
                             Transaction("t2", (Deposit("alice", 7),))))
+FINAL = {"alice": 70, "bob": 70, "carol": 10}
+MINUTES = 180 * 1_000_000_000
 
 
-def serial_transfers() -> TraceBuilder:
-    """The trace of serial execution of TRANSFERS."""
+def serial_transfers(worker: int = 0) -> TraceBuilder:
+    """The trace of serial execution of TRANSFERS (t2 on ``worker``)."""
     return (TraceBuilder()
             .start("t1").read("t1", "alice", 100).read("t1", "bob", 50)
             .write("t1", "alice", 70).write("t1", "bob", 80).commit("t1")
-            .start("t2").read("t2", "bob", 80, "t1").read("t2", "carol", 0)
-            .write("t2", "bob", 70, "t1").write("t2", "carol", 10).commit("t2"))
+            .start("t2", worker).read("t2", "bob", 80, "t1", worker)
+            .read("t2", "carol", 0, worker=worker).write("t2", "bob", 70, "t1", worker)
+            .write("t2", "carol", 10, worker=worker).commit("t2", worker))
+
+
+def shifted(events, chosen, offset=MINUTES):
+    """``events`` with every event ``chosen`` picks ``offset`` ns later, in time order (as a
+    recorder returns them)."""
+    return sorted((e._replace(ts=e.ts + offset) if chosen(e) else e for e in events),
+                  key=lambda e: e.ts)
 
 
 def only(verdict, anomaly):
@@ -103,6 +115,7 @@ def test_lost_update_install_over_a_version_not_read():
     assert lost.txns == ("t2", "t1") and lost.accounts == ("alice",)
     assert "t2 read alice@init but its install replaced alice@t1" in lost.message
     assert only(verdict, STALE)[0].txns == ("t2", "t1")
+    assert TRACE_INCONSISTENCY not in verdict.anomalies()
 
 
 def test_lost_update_version_overwritten_behind_the_trace():
@@ -196,3 +209,76 @@ def test_integrity_missing_read_and_install_of_a_committed_transaction():
 def test_event_kinds_are_recognised():
     events = [*serial_transfers().events, Event("PAUSE", "t1", 99_000, 0, 1)]
     assert any("unknown kind 'PAUSE'" in m for m in integrity_messages(events))
+
+
+def test_trace_inconsistency_a_read_recorded_with_a_version_its_value_contradicts():
+    events = serial_transfers().events
+    events[7] = events[7]._replace(version="init")  # t2 read bob=80, recorded as bob@init
+    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    assert verdict.anomalies() == {TRACE_INCONSISTENCY} and verdict.count == 1
+    assert verdict.counterexample.txns == ("t2", "t1")
+    assert verdict.counterexample.message == (
+        "t2's READ of bob names version init (bob was 50 initially), but the value it read, "
+        "bob=80, is that of version t1 (t1 installed bob=80 and is the last committed writer "
+        "of bob before t2 in serial order): the executor recorded the wrong version; the data "
+        "is right")
+
+
+def test_trace_inconsistency_of_a_read_that_should_see_the_initial_balance():
+    events = serial_transfers().events
+    events[8] = events[8]._replace(version="t2")  # t2 read carol=0, recorded as its own write
+    [found] = check_isolation(analyse(TRANSFERS, events, FINAL)).violations
+    assert found.anomaly == TRACE_INCONSISTENCY and found.txns == ("t2",)
+    assert ("names version t2 (t2 installed carol=10), but the value it read, carol=0, is that "
+            "of version init (carol was 0 initially and no committed transaction writes carol "
+            "before t2 in serial order)") in found.message
+
+
+def test_a_read_of_an_aborted_version_is_a_dirty_read_even_with_the_expected_value():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Deposit("alice", 5), Call("aethel.examples:fail"))),
+                             Transaction("t2", (Withdraw("alice", 10),))))
+    trace = (TraceBuilder()
+             .start("t1").read("t1", "alice", 100).abort("t1")
+             .start("t2").read("t2", "alice", 100, "t1").write("t2", "alice", 90, "t1")
+             .commit("t2"))
+    verdict = check_isolation(analyse(batch, trace.events))
+    assert DIRTY in verdict.anomalies() and TRACE_INCONSISTENCY not in verdict.anomalies()
+
+
+def test_clock_problem_an_event_before_its_own_start():
+    events = shifted(serial_transfers(worker=1).events,
+                     lambda e: e.txn == "t2" and e.kind in ("START", "READ"))
+    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    [clock] = only(verdict, CLOCK)
+    assert verdict.anomalies() == {CLOCK} and clock.txns == ("t2",)
+    assert clock.message == (
+        "t2's WRITE of bob (process 1, worker 1) and 2 other events of t2 are timestamped up to "
+        "180.0 s before t2's own START (process 1, worker 1), while the run's transactions ran "
+        "for 5.0 µs in all: on one clock no event precedes its transaction's START")
+    assert verdict.explanation.endswith(
+        "; real-time checks were skipped because of the clock problem: whether a version was "
+        "read before its writer committed, events after their transaction's end, and the order "
+        "of installs")
+
+
+def test_clock_problem_one_worker_minutes_behind_is_no_dirty_read():
+    events = shifted(serial_transfers(worker=1).events, lambda e: e.worker == 1, -MINUTES)
+    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    assert verdict.anomalies() == {CLOCK} and verdict.count == 2
+    gap, read = verdict.violations
+    assert gap.message == (
+        "no transaction runs for 180.0 s (from t2's COMMIT to t1's START), while the run's "
+        "transactions ran for 10.0 µs in all: the 6 events of worker 1 of process 1 lie 180.0 s "
+        "before the 6 events of worker 0 of process 1, so their timestamps are not on one clock")
+    assert gap.txns == ("t2", "t1")
+    assert read.message.startswith("t2 read bob@t1 (process 1, worker 1) 180.0 s before t1 "
+                                   "started (process 1, worker 0)")
+
+
+def test_a_read_shortly_before_its_writer_started_is_a_dirty_read_not_a_clock_problem():
+    trace = (TraceBuilder()
+             .start("t2").read("t2", "alice", 105, "t1")
+             .start("t1").read("t1", "alice", 100).write("t1", "alice", 105).commit("t1")
+             .write("t2", "alice", 112, "t1").commit("t2"))
+    verdict = check_isolation(analyse(DEPOSITS, trace.events))
+    assert DIRTY in verdict.anomalies() and CLOCK not in verdict.anomalies()

@@ -50,6 +50,19 @@ def test_read_after_write_started_too_early():
         "finished only at +2.0 µs")
 
 
+def test_not_judged_when_the_timestamps_are_not_on_one_clock():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),
+                             Transaction("t2", (Transfer("bob", "carol", 10),))))
+    trace = run(run(TraceBuilder(), "t1"), "t2").events
+    minutes = 180 * 1_000_000_000
+    events = [e._replace(ts=e.ts - minutes) if e.txn == "t2" else e for e in trace]
+    verdict = check_order(analyse(batch, sorted(events, key=lambda e: e.ts)))
+    assert verdict.ok and not verdict.applicable
+    assert verdict.explanation == (
+        "not judged: the timestamps are not on one clock (see isolation: clock problem), so "
+        "whether each predecessor ended before its dependant started cannot be told")
+
+
 def test_write_after_read_started_too_early():
     batch = Batch(ACCOUNTS, (Transaction("t1", (Read("alice"),)),
                              Transaction("t2", (Deposit("alice", 1),))))

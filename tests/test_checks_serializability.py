@@ -132,3 +132,40 @@ def test_g1c_realtime_read_of_a_later_transaction():
     cycle = cycle_of(batch, trace)
     assert cycle.anomaly == "G1c-realtime"
     assert any("t1 read alice@t2, the version t2 installed" in d for d in cycle.details)
+
+
+MINUTES = 180 * 1_000_000_000
+NO_REAL_TIME = ("real-time order not checked: the timestamps are not on one clock (see "
+                "isolation: clock problem)")
+
+
+def test_no_real_time_order_from_timestamps_on_two_clocks():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),
+                             Transaction("t2", (Read("bob"),))))
+    trace = (TraceBuilder()
+             .start("t1").read("t1", "alice", 100).read("t1", "bob", 50)
+             .write("t1", "alice", 70).write("t1", "bob", 80).commit("t1")
+             .start("t2", 1).read("t2", "bob", 80, "t1", 1).commit("t2", 1))
+    events = sorted((e._replace(ts=e.ts - MINUTES) if e.worker == 1 else e
+                     for e in trace.events), key=lambda e: e.ts)
+    verdict = check_serializability(analyse(batch, events))
+    assert verdict.ok and verdict.witness == ("t1", "t2")
+    assert verdict.explanation == ("no cycle among 2 committed transactions (0 ww, 1 wr and 0 "
+                                   "rw edges); witness serial order t1, t2; " + NO_REAL_TIME)
+
+
+def test_data_cycles_are_still_found_when_the_timestamps_are_not_on_one_clock():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Deposit("alice", 5),)),
+                             Transaction("t2", (Deposit("alice", 7),))))
+    trace = (TraceBuilder()
+             .start("t1").read("t1", "alice", 100).start("t2").read("t2", "alice", 100)
+             .write("t1", "alice", 105).commit("t1")
+             .write("t2", "alice", 107, "t1").commit("t2"))
+    trace.events[2] = trace.events[2]._replace(ts=MINUTES)  # t2's START, after its READ
+    facts = analyse(batch, trace.events)
+    assert not facts.one_clock
+    verdict = check_serializability(facts)
+    assert not verdict.ok and verdict.count == 1
+    assert verdict.counterexample.anomaly == "G-single"
+    assert "a lost update on alice" in verdict.counterexample.message
+    assert verdict.explanation.endswith("; " + NO_REAL_TIME)

@@ -44,9 +44,7 @@ def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict
         return c.verdict(f"the atomic batch failed at {culprit} and no aborted transaction "
                          "installed a write; the rollback is not checked: no final state was "
                          "given", applicable=False)
-    last: dict[str, str] = {}
-    for _, t, account, _, _ in facts.writes:
-        last[account] = ids[t]
+    last = {account: ids[t] for account, (_, t) in facts.last_install.items()}
     for account, initial in sorted(facts.batch.accounts.items()):
         got = final.get(account)
         if got != initial:
@@ -74,9 +72,7 @@ def _check_stopped(c: Collector, facts: Facts) -> Verdict:
     if final == after:
         return c.verdict(f"the executor reported {facts.stopped} and all {accounts} hold the "
                          f"balances after exactly the {shown}, run serially")
-    last: dict[str, str] = {}
-    for _, t, account, _, _ in facts.writes:
-        last[account] = ids[t]
+    last = {account: ids[t] for account, (_, t) in facts.last_install.items()}
     for account, want in sorted(initial.items()):
         got = final.get(account)
         if got == want or (after is not None and got == after[account]):

@@ -49,9 +49,7 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
         return _check_stopped(c, facts, oracle)
     final = facts.final_state
     if final is not None:
-        last_install: dict[str, str] = {}
-        for _, t, account, _, _ in facts.writes:
-            last_install[account] = facts.ids[t]
+        last_install = {account: facts.ids[t] for account, (_, t) in facts.last_install.items()}
         for account in sorted(set(oracle.final_state) | set(final)):
             got, want = final.get(account), oracle.final_state.get(account)
             if got != want:

@@ -6,21 +6,37 @@ trace (plus a sort when the trace is not in timestamp order), so that every chec
 linear time. The dependency rules and the serial order are derived here from the batch,
 independently of :mod:`aethel.analysis`.
 
+Recorded versions. A READ whose recorded version does not hold the value it read, while
+that value is the one of the version serial order says it should have read, is indexed with
+that version (:attr:`Facts.relabelled` keeps what was recorded): the data is right, the label
+is not, and isolation reports it once as a trace inconsistency.
+
+One clock. Time order is only meaningful if every timestamp comes from one clock.
+:attr:`Facts.clock` collects the evidence that they do not: a stretch with no transaction
+running that is far longer than the time transactions ran (one worker's clock minutes away
+from the others'), an event timestamped before its own transaction's START, and a READ
+timestamped far (:data:`CLOCK_SLACK`) before the writer of the version it read started (a
+shorter lead is judged as a real-time anomaly: a dirty read, a real-time cycle). The
+checkers then derive nothing from the order of events in time.
+
 Final state. When no final state is given it is reconstructed from the trace: every
-``WRITE`` replayed in time order on the batch's initial balances. In an atomic batch whose
-trace shows a failure the executor must roll back, which a trace does not record; the final
-state is then unknown and the checkers that need it say so.
+``WRITE`` replayed in time order on the batch's initial balances (when the timestamps are
+not on one clock: each account's install that no other install replaced). In an atomic
+batch whose trace shows a failure the executor must roll back, which a trace does not
+record; the final state is then unknown and the checkers that need it say so.
 """
 
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from functools import cached_property
+from operator import itemgetter, lt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import networkx as nx
 
@@ -42,6 +58,43 @@ RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
 # What the trace shows about a transaction.
 NOT_RUN, UNFINISHED, COMMITTED, ABORTED, SKIPPED = (
     "not run", "unfinished", "committed", "aborted", "skipped")
+
+CLOCK_SLACK = 10_000_000_000
+"""Offsets that are evidence of a clock problem are longer than this (10 s, in ns): a READ's
+lead on the START of the writer of its version, and a stretch of the trace with no
+transaction running (if also longer than :data:`IDLE_FACTOR` times the time during which
+transactions ran)."""
+IDLE_FACTOR = 10
+"""How many times longer than the time transactions ran an idle stretch must be."""
+
+
+class EarlyEvent(NamedTuple):
+    """``count`` events of transaction ``t`` are timestamped before its own START; the
+    earliest is at position ``first``."""
+
+    t: int
+    first: int
+    count: int
+
+
+class EarlyRead(NamedTuple):
+    """The READ at position ``p`` by transaction ``t`` of the version ``u`` installed is
+    timestamped more than :data:`CLOCK_SLACK` before ``u``'s START."""
+
+    p: int
+    t: int
+    u: int
+
+
+class IdleGap(NamedTuple):
+    """No transaction runs from position ``before`` to position ``after``, for far longer
+    than the time during which transactions ran (:attr:`Facts.busy`)."""
+
+    before: int
+    after: int
+
+
+ClockEvidence = EarlyEvent | EarlyRead | IdleGap
 
 
 @dataclass(frozen=True)
@@ -195,7 +248,8 @@ class Facts:
 
     Transactions are referred to by their index in the batch; :attr:`order` lists them in
     serial order and :attr:`rank` gives each one's position in it. Event positions are
-    indices into :attr:`events`, the trace in time order (by ``ts``, ties in trace order).
+    indices into :attr:`events`, the trace in time order (by ``ts``, ties in trace order);
+    :attr:`ts` holds their timestamps.
     """
 
     def __init__(self, batch: Batch, observed: Observed) -> None:
@@ -212,6 +266,9 @@ class Facts:
         self.stopped = observed.stopped
         self._scan_file_order(list(observed.events))
         self._scan()
+        self._check_versions()
+        self._check_clock()
+        self.last_install = self._last_installs()
         self._derive_final(observed.final_state)
 
     def _scan_file_order(self, events: list[Event]) -> None:
@@ -231,7 +288,8 @@ class Facts:
                     self.regressions.append((position, event, before))
                 last[key] = event.ts
             self.events = sorted(events, key=itemgetter(2))
-        self.t0 = self.events[0].ts if self.events else 0
+        self.ts = list(map(itemgetter(2), self.events))
+        self.t0 = self.ts[0] if self.ts else 0
 
     def _scan(self) -> None:
         """Split the events by kind and transaction (in bulk: this is the hot path)."""
@@ -248,10 +306,13 @@ class Facts:
             self.unknown = sorted({*self.unknown, *(p for p, t in enumerate(tix) if t is None)})
             bad = set(self.unknown)
             by_kind = {k: [p for p in ps if p not in bad] for k, ps in by_kind.items()}
-        self.has_events = [False] * n
-        for t in set(tix):
+        # The position of each transaction's first event (-1 if it has none).
+        self.first = [-1] * n
+        firsts = dict(zip(reversed(tix), range(len(tix) - 1, -1, -1), strict=True))
+        for t, p in firsts.items():
             if t is not None:
-                self.has_events[t] = True
+                self.first[t] = p
+        self.has_events = [p >= 0 for p in self.first]
         reads = _columns(events, tix, by_kind[READ], 7)
         writes = _columns(events, tix, by_kind[WRITE], 8)
         self.reads: list[tuple[int, int, str, int, str]] = list(zip(*reads, strict=True))
@@ -286,6 +347,131 @@ class Facts:
                        [e for e, c in zip(end, self.committed, strict=True) if c])
         self.boundaries = [tix[p] if kinds[p] == START else ~tix[p] for p in marks]
 
+    def _check_versions(self) -> None:
+        """The version each READ should have seen and the READs whose recorded version
+        contradicts their value although the value is that version's.
+
+        :attr:`expected` (aligned with :attr:`reads`) is the last committed writer of the
+        account preceding the reader in serial order (``None``: the initial balance).
+        :attr:`relabelled` maps the position of each READ whose recorded version holds
+        another value (the initial balance, or what that version's writer installed) while
+        the value read is the expected version's, to the version it recorded; :attr:`reads`
+        and :attr:`read_of` index such a READ with the expected version."""
+        ids, index, order, rank, write_of = self.ids, self.index, self.order, self.rank, \
+            self.write_of
+        initial = self.batch.accounts
+        writers = self.committed_writers()
+        self.expected: list[int | None] = []
+        self.relabelled: dict[int, str] = {}
+        reads, expect, find = self.reads, self.expected.append, bisect_left
+        for k, (p, t, account, value, version) in enumerate(reads):
+            ws = writers.get(account)
+            i = find(ws, rank[t]) if ws else 0
+            e = order[ws[i - 1]] if i else None
+            expect(e)
+            name = ids[e] if i else INIT
+            if version == name or value != (initial.get(account) if e is None
+                                            else write_of[(e, account)][0]):
+                continue
+            u = index.get(version)
+            if version != INIT and u is None:
+                continue
+            held = initial.get(account) if u is None else write_of.get((u, account), (None,))[0]
+            if held is not None and held != value:
+                self.relabelled[p] = version
+                reads[k] = (p, t, account, value, name)
+                self.read_of[(t, account)] = (name, value)
+
+    def _check_clock(self) -> None:
+        """Collect in :attr:`clock` the evidence that the timestamps are not on one clock.
+
+        Fast path: idle stretches and early READs need a trace spanning over
+        :data:`CLOCK_SLACK`, and an event precedes its START only if its transaction's first
+        event is not its START."""
+        ts, start, first = self.ts, self.start, self.first
+        self.clock: list[ClockEvidence] = []
+        if ts and ts[-1] - ts[0] > CLOCK_SLACK:
+            busy, gaps = self._activity
+            self.clock.extend(IdleGap(a, b) for a, b in gaps
+                              if ts[b] - ts[a] > max(CLOCK_SLACK, IDLE_FACTOR * busy))
+        if any(map(lt, first, start)):
+            for t, p in enumerate(first):
+                if p < start[t] and ts[p] < ts[start[t]]:
+                    early = [q for q, e in enumerate(self.events)
+                             if e.txn == self.ids[t] and e.ts < ts[start[t]]]
+                    self.clock.append(EarlyEvent(t, early[0], len(early)))
+        index, write_of = self.index, self.write_of
+        cutoff = ts[max(start)] - CLOCK_SLACK if ts and max(start) >= 0 else 0
+        for p, t, account, value, version in self.reads:  # in time order
+            if ts[p] >= cutoff:
+                break
+            u = index.get(version)
+            if u is not None and u != t and start[u] >= 0 and \
+                    ts[start[u]] - ts[p] > CLOCK_SLACK and \
+                    write_of.get((u, account), (None,))[0] == value:
+                self.clock.append(EarlyRead(p, t, u))
+
+    @cached_property
+    def _activity(self) -> tuple[int, list[tuple[int, int]]]:
+        """The time during which transactions ran (ns: the union of their START…end spans,
+        an unfinished one's to the end of the trace) and the stretches between those spans
+        (pairs of positions)."""
+        ts, last = self.ts, len(self.ts) - 1
+        spans = sorted((s, e if e >= 0 else last) for s, e in zip(self.start, self.end,
+                                                                   strict=True)
+                       if s >= 0 and (e < 0 or ts[s] <= ts[e]))
+        busy = 0
+        gaps = []
+        if spans:
+            low, high = spans[0]
+            for s, e in spans[1:]:
+                if s > high:
+                    busy += ts[high] - ts[low]
+                    gaps.append((high, s))
+                    low = s
+                high = max(high, e)
+            busy += ts[high] - ts[low]
+        return busy, gaps
+
+    @property
+    def busy(self) -> int:
+        """The time during which transactions ran (ns)."""
+        return self._activity[0]
+
+    @property
+    def run_time(self) -> int:
+        """How long the run took as far as a trace whose clocks disagree can tell (ns): the
+        smaller of :attr:`busy` and the span of the COMMIT and ABORT events (when at least
+        two transactions ended). A clock that is off stretches one of them: a worker's STARTs
+        and READs far from its transactions' ends stretch the transactions; all of a
+        worker's events far from the others' spread the ends."""
+        ends = [p for p in self.end if p >= 0]
+        if len(ends) < 2:
+            return self.busy
+        return min(self.busy, self.ts[max(ends)] - self.ts[min(ends)])
+
+    @property
+    def one_clock(self) -> bool:
+        """Whether the timestamps may be on one clock (nothing in :attr:`clock` says not)."""
+        return not self.clock
+
+    def _last_installs(self) -> dict[str, tuple[int, int]]:
+        """Account → (value, transaction) of its last install: the last WRITE in time order
+        or, when the timestamps are not on one clock, the one install of the account that
+        no other install replaced (if there is exactly one)."""
+        last: dict[str, tuple[int, int]] = {}
+        for _, t, account, value, _ in self.writes:
+            last[account] = (value, t)
+        if self.one_clock:
+            return last
+        replaced = {(account, version) for _, _, account, _, version in self.writes}
+        heads: dict[str, list[tuple[int, int]]] = {}
+        for _, t, account, value, _ in self.writes:
+            if (account, self.ids[t]) not in replaced:
+                heads.setdefault(account, []).append((value, t))
+        last.update((account, found[0]) for account, found in heads.items() if len(found) == 1)
+        return last
+
     def _derive_final(self, given: Mapping[str, int] | None) -> None:
         self.failure = self._first_failure()
         self.final_source: str | None
@@ -297,8 +483,7 @@ class Facts:
             self.final_source = None
         else:
             state = dict(self.batch.accounts)
-            for _, _, account, value, _ in self.writes:
-                state[account] = value
+            state.update((account, value) for account, (value, _) in self.last_install.items())
             self.final_state = state
             self.final_source = "trace"
 
@@ -321,7 +506,7 @@ class Facts:
 
     def at(self, p: int) -> str:
         """The time of event ``p`` relative to the first event, e.g. ``+12.5 µs``."""
-        return f"+{(self.events[p].ts - self.t0) / 1000:.1f} µs"
+        return f"+{(self.ts[p] - self.t0) / 1000:.1f} µs"
 
     def committed_writers(self) -> dict[str, list[int]]:
         """Account → serial ranks (ascending) of the committed transactions that installed
@@ -355,8 +540,6 @@ def _per_transaction(txns: list[int], n: int) -> list[int]:
     for t, k in Counter(txns).items():
         counts[t] = k
     return counts
-
-
 
 
 def analyse(batch: Batch, events: Sequence[Event] | Observed,

@@ -2,34 +2,45 @@
 
 Anomaly classes reported:
 
+* ``clock problem`` — timestamps that are not on one clock: a stretch with no transaction
+  running, far longer than the time transactions ran (one worker's events minutes away from
+  the others'); an event timestamped before its own transaction's START; a READ timestamped
+  far (over 10 s) before the writer of the version it read started. Ordering events by time
+  is then meaningless: the checks marked *(time)* below are skipped, and the verdict says
+  so.
 * ``trace integrity`` — an event for an unknown transaction; a transaction without exactly
-  one START and one COMMIT/ABORT; a READ or WRITE outside its transaction's START…end; an
-  account read or installed twice by one transaction; a worker's timestamps going back; a
-  committed transaction of built-in operations without the READ or WRITE its operations
-  imply.
+  one START and one COMMIT/ABORT; a READ or WRITE after its transaction's end *(time)*; an
+  account read or installed twice by one transaction; a worker's timestamps going back in
+  file order; a committed transaction of built-in operations without the READ or WRITE its
+  operations imply.
+* ``trace inconsistency`` — a READ whose recorded version holds another value than the one
+  read (the initial balance, or what that version's writer installed), while the value read
+  is that of the version the READ should have seen: the executor's recorded version is
+  wrong, not the data. The other checks judge that READ by the version its value shows.
 * ``undeclared access`` — a READ outside the declared accounts, a WRITE outside the
   declared writes.
-* ``dirty read`` — a READ of a version whose writer aborted or had not committed yet.
+* ``dirty read`` — a READ of a version whose writer aborted, never installed it or never
+  committed, or committed only after the READ *(time)*.
 * ``stale read`` / ``read from the future`` — a READ of another version than the one
   installed by the last committed writer of that account preceding the reader in serial
   order (``init`` if none).
 * ``wrong value`` — a READ whose value is not the value its version was installed with.
 * ``lost update`` — an install that replaced another version than the one its transaction
   read; an install that replaced another version than the last recorded install left (a
-  version overwritten behind the trace's back); a final balance other than the last install
-  (not judged for a stopped batch: see atomicity).
-* ``write order`` — installs of one account not in serial order.
+  version overwritten behind the trace's back) *(time)*; a final balance other than the
+  last install (not judged for a stopped batch: see atomicity).
+* ``write order`` — installs of one account not in serial order *(time)*.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from collections import Counter
 
 from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
-from aethel.trace import ABORT, INIT
-from harness.checks.facts import Facts
-from harness.checks.verdict import ISOLATION, Collector, Verdict, plural
+from aethel.trace import ABORT, INIT, Event
+from harness.checks.facts import EarlyEvent, EarlyRead, Facts, IdleGap
+from harness.checks.verdict import ISOLATION, Collector, Verdict, duration, plural
 
 BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
 
@@ -41,11 +52,18 @@ FUTURE = "read from the future"
 WRONG_VALUE = "wrong value"
 LOST_UPDATE = "lost update"
 WRITE_ORDER = "write order"
+TRACE_INCONSISTENCY = "trace inconsistency"
+CLOCK = "clock problem"
+
+SKIPPED_BY_CLOCK = ("real-time checks were skipped because of the clock problem: whether a "
+                    "version was read before its writer committed, events after their "
+                    "transaction's end, and the order of installs")
 
 
 def check_isolation(facts: Facts) -> Verdict:
-    """Reads, installs, declared sets and the integrity of the trace."""
+    """The clock, reads, installs, declared sets and the integrity of the trace."""
     c = Collector(ISOLATION)
+    _clock(facts, c)
     _integrity(facts, c)
     _completeness(facts, c)
     _reads(facts, c)
@@ -56,7 +74,60 @@ def check_isolation(facts: Facts) -> Verdict:
         f"all {plural(len(facts.reads), 'read')} saw the version of the last preceding committed "
         f"writer and all {plural(len(facts.writes), 'install')} replaced the version their "
         "transaction read, in serial order; no dirty read, no undeclared access; the trace of "
-        f"{plural(ran, 'transaction')} is well-formed")
+        f"{plural(ran, 'transaction')} is well-formed",
+        note="" if facts.one_clock else SKIPPED_BY_CLOCK)
+
+
+def _recorder(event: Event) -> str:
+    return f"process {event.pid}, worker {event.worker}"
+
+
+def _clock(facts: Facts, c: Collector) -> None:
+    """The evidence that the timestamps are not on one clock, in plain words."""
+    if facts.one_clock:
+        return
+    events, ids, start = facts.events, facts.ids, facts.start
+    ran = f"the run's transactions ran for {duration(facts.run_time)} in all"
+    for evidence in facts.clock:
+        if isinstance(evidence, EarlyEvent):
+            t, first, count = evidence
+            name, event, begin = ids[t], events[first], events[start[t]]
+            what = f"{event.kind} of {event.account}" if event.account else event.kind
+            others = "" if count == 1 else f" and {plural(count - 1, 'other event')} of {name}"
+            c.add(CLOCK, f"{name}'s {what} ({_recorder(event)}){others} "
+                  f"{'is' if count == 1 else 'are'} timestamped {'' if count == 1 else 'up to '}"
+                  f"{duration(begin.ts - event.ts)} before {name}'s own START "
+                  f"({_recorder(begin)}), while {ran}: on one clock no event precedes its "
+                  "transaction's START", (name,))
+        elif isinstance(evidence, EarlyRead):
+            p, t, u = evidence
+            event, begin = events[p], events[start[u]]
+            c.add(CLOCK, f"{ids[t]} read {event.account}@{ids[u]} ({_recorder(event)}) "
+                  f"{duration(begin.ts - event.ts)} before {ids[u]} started "
+                  f"({_recorder(begin)}), while {ran}: on one clock no version is read before "
+                  "its writer starts", (ids[t], ids[u]), (event.account,))
+        else:
+            _idle_gap(facts, c, evidence, ran)
+
+
+def _idle_gap(facts: Facts, c: Collector, gap: IdleGap, ran: str) -> None:
+    """A stretch with no transaction running: the events on its two sides, by recorder."""
+    events = facts.events
+    gap_ns = facts.ts[gap.after] - facts.ts[gap.before]
+    everywhere = Counter((e.pid, e.worker) for e in events)
+
+    def side(part: list[Event]) -> str:
+        there = Counter((e.pid, e.worker) for e in part)
+        whole = [f"worker {w} of process {pid}" for (pid, w), k in sorted(there.items())
+                 if k == everywhere[(pid, w)]]
+        return f"the {plural(len(part), 'event')}" + \
+            (f" of {' and '.join(whole)}" if whole else "")
+
+    early, late = events[:gap.after], events[gap.after:]
+    a, b = events[gap.before], events[gap.after]
+    c.add(CLOCK, f"no transaction runs for {duration(gap_ns)} (from {a.txn}'s {a.kind} to "
+          f"{b.txn}'s {b.kind}), while {ran}: {side(early)} lie {duration(gap_ns)} before "
+          f"{side(late)}, so their timestamps are not on one clock", (a.txn, b.txn))
 
 
 def _integrity(facts: Facts, c: Collector) -> None:
@@ -79,9 +150,6 @@ def _integrity(facts: Facts, c: Collector) -> None:
             c.add(INTEGRITY, f"{name} has events but no COMMIT or ABORT", txns=(name,))
         elif ends > 1:
             c.add(INTEGRITY, f"{name} has {ends} COMMIT/ABORT events", txns=(name,))
-        if ends and starts and facts.end[t] < facts.start[t]:
-            c.add(INTEGRITY, f"{name}'s {facts.end_kind[t]} at {facts.at(facts.end[t])} comes "
-                  f"before its START at {facts.at(facts.start[t])}", txns=(name,))
     for position, event, before in facts.regressions:
         c.add(INTEGRITY, f"worker {event.worker} of process {event.pid} goes back in time: "
               f"{event.kind} of {event.txn} (trace event {position + 1}) is {before - event.ts} "
@@ -126,27 +194,35 @@ def _duplicates(entries: list[tuple[int, int, str, int, str]]) -> set[tuple[int,
     return twice
 
 
+def _after_end(facts: Facts, c: Collector, p: int, t: int, account: str) -> None:
+    """An event of ``t`` after its COMMIT or ABORT (judged only on one clock)."""
+    end = facts.end[t]
+    if facts.one_clock and end >= 0 and facts.ts[end] < facts.ts[p]:
+        name = facts.ids[t]
+        c.add(INTEGRITY, f"{name}'s {facts.events[p].kind} of {account} at {facts.at(p)} lies "
+              f"outside its START…end (after its {facts.end_kind[t]} at {facts.at(end)})",
+              (name,), (account,))
+
+
 def _reads(facts: Facts, c: Collector) -> None:
-    ids, index, start, end = facts.ids, facts.index, facts.start, facts.end
-    order, rank = facts.order, facts.rank
+    ids, index, end = facts.ids, facts.index, facts.end
     accounts = [tx.accounts for tx in facts.txs]
     committed, end_kind, write_of = facts.committed, facts.end_kind, facts.write_of
     initial = facts.batch.accounts
-    writers = facts.committed_writers()
+    one_clock, relabelled = facts.one_clock, facts.relabelled
     if len(facts.read_of) < len(facts.reads):
         for t, account in sorted(_duplicates(facts.reads)):
             c.add(INTEGRITY, f"{ids[t]} has more than one READ of {account}", (ids[t],),
                   (account,))
-    for p, t, account, value, version in facts.reads:
+    for (p, t, account, value, version), expected in zip(facts.reads, facts.expected,
+                                                          strict=True):
         if account not in accounts[t]:
             c.add(UNDECLARED, f"{ids[t]} read {account}, which it did not declare",
                   (ids[t],), (account,))
-        if p < start[t] or 0 <= end[t] < p:
-            c.add(INTEGRITY, f"{ids[t]}'s READ of {account} at {facts.at(p)} lies outside its "
-                  "START…end", (ids[t],), (account,))
-        ws = writers.get(account)
-        i = bisect_left(ws, rank[t]) if ws else 0
-        expected = order[ws[i - 1]] if i else None
+        _after_end(facts, c, p, t, account)
+        if p in relabelled:
+            _inconsistent(facts, c, t, account, value, relabelled[p], expected)
+            continue
         if version == INIT:
             if value != initial.get(account):
                 c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@init, but {account} was "
@@ -166,7 +242,7 @@ def _reads(facts: Facts, c: Collector) -> None:
         elif installed is None:
             c.add(DIRTY, f"{ids[t]} read {account}@{version}, but {version} never "
                   f"installed {account}", (ids[t], version), (account,))
-        elif not committed[u] or end[u] > p:
+        elif not committed[u] or (one_clock and end[u] > p):
             when = f"at {facts.at(end[u])}" if committed[u] else "never"
             c.add(DIRTY, f"{ids[t]} read {account}@{version} at {facts.at(p)}, but "
                   f"{version} committed {when}", (ids[t], version), (account,))
@@ -176,6 +252,30 @@ def _reads(facts: Facts, c: Collector) -> None:
                       f"installed {account}={installed[0]}", (ids[t], version), (account,))
             if u != expected:
                 _wrong_version(facts, c, p, t, account, version, u, expected)
+
+
+def _inconsistent(facts: Facts, c: Collector, t: int, account: str, value: int,
+                  recorded: str, expected: int | None) -> None:
+    """A READ whose recorded version holds another value than the one read, which is the
+    value of the version it should have read."""
+    name = facts.ids[t]
+    if recorded == INIT:
+        holds = f"{account} was {facts.batch.accounts[account]} initially"
+    else:
+        holds = f"{recorded} installed {account}=" \
+                f"{facts.write_of[(facts.index[recorded], account)][0]}"
+    if expected is None:
+        want = INIT
+        why = f"{account} was {value} initially and no committed transaction writes " \
+              f"{account} before {name} in serial order"
+    else:
+        want = facts.ids[expected]
+        why = f"{want} installed {account}={value} and is the last committed writer of " \
+              f"{account} before {name} in serial order"
+    c.add(TRACE_INCONSISTENCY, f"{name}'s READ of {account} names version {recorded} "
+          f"({holds}), but the value it read, {account}={value}, is that of version {want} "
+          f"({why}): the executor recorded the wrong version; the data is right",
+          tuple(v for v in dict.fromkeys((name, want, recorded)) if v != INIT), (account,))
 
 
 def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, version: str,
@@ -189,7 +289,11 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
               (name, version), (account,))
         return
     installed_at = facts.write_of[(expected, account)][1]
-    if installed_at < p:
+    if not facts.one_clock:
+        c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it in "
+              f"serial order, installed {account}@{want}: {want}'s update is lost to {name}",
+              (name, want), (account,))
+    elif installed_at < p:
         c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it "
               f"in serial order, had already installed {account}@{want} (at "
               f"{facts.at(installed_at)}, before the read at {facts.at(p)}): {want}'s "
@@ -201,7 +305,7 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
 
 
 def _installs(facts: Facts, c: Collector) -> None:
-    ids, read_of, rank, start, end = facts.ids, facts.read_of, facts.rank, facts.start, facts.end
+    ids, read_of, rank, one_clock = facts.ids, facts.read_of, facts.rank, facts.one_clock
     writes = [tx.writes for tx in facts.txs]
     if len(facts.write_of) < len(facts.writes):
         for t, account in sorted(_duplicates(facts.writes)):
@@ -213,11 +317,9 @@ def _installs(facts: Facts, c: Collector) -> None:
         if account not in writes[t]:
             c.add(UNDECLARED, f"{name} wrote {account}, which it did not declare as a write",
                   (name,), (account,))
-        if p < start[t] or 0 <= end[t] < p:
-            c.add(INTEGRITY, f"{name}'s WRITE of {account} at {facts.at(p)} lies outside its "
-                  "START…end", (name,), (account,))
+        _after_end(facts, c, p, t, account)
         version, by = current.get(account, (INIT, -1))  # by: the serial rank of version's writer
-        if replaced != version:
+        if one_clock and replaced != version:
             c.add(LOST_UPDATE, f"{name}'s install of {account} replaced {account}@{replaced}, "
                   f"but the last recorded install had left {account}@{version}: that version "
                   "was overwritten without a recorded install, or an install is missing from "
@@ -228,7 +330,7 @@ def _installs(facts: Facts, c: Collector) -> None:
                   f"{account}@{replaced}: the update by {replaced} is lost",
                   (name, replaced), (account,))
         r = rank[t]
-        if by > r:
+        if one_clock and by > r:
             c.add(WRITE_ORDER, f"{name} installed {account} after {version} did, but {name} "
                   f"precedes {version} in serial order", (name, version), (account,))
         current[account] = (name, r)
@@ -241,11 +343,8 @@ def _final_state(facts: Facts, c: Collector) -> None:
     if final is None or facts.final_source != "result" or facts.stopped is not None or (
             facts.mode == ATOMIC and facts.failure is not None):
         return
-    last: dict[str, tuple[int, int]] = {}
-    for _, t, account, value, _ in facts.writes:
-        last[account] = (value, t)
     for account, initial in facts.batch.accounts.items():
-        want, by = last.get(account, (initial, -1))
+        want, by = facts.last_install.get(account, (initial, -1))
         got = final.get(account)
         if got == want:
             continue

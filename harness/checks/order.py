@@ -3,7 +3,8 @@
 The edges come from :func:`harness.checks.facts.dependencies`, the checker's own
 per-account index over the batch, not from the engine's analysis. A transaction that never
 started constrains nothing; one that started although a predecessor never finished is a
-violation.
+violation. Not judged when the timestamps are not on one clock (isolation reports the clock
+problem): which of two events came first cannot then be told.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from harness.checks.verdict import ORDER, Collector, Verdict, plural
 def check_order(facts: Facts) -> Verdict:
     """Every dependency's end precedes its dependant's START in the trace."""
     c = Collector(ORDER)
+    if not facts.one_clock:
+        return c.verdict("not judged: the timestamps are not on one clock (see isolation: "
+                         "clock problem), so whether each predecessor ended before its "
+                         "dependant started cannot be told", applicable=False)
     start, end, ids = facts.start, facts.end, facts.ids
     edges = 0
     marked = [-1] * len(ids)

@@ -8,6 +8,8 @@ Nodes are the committed transactions. Edges, from the versions the trace records
   (an anti-dependency: T1 did not see T2's write, so T1 must come first);
 * ``rt`` T1 → T2: T1 committed before T2 started. Only a transitive reduction is kept
   (a frontier of recent commits, as Elle does), so these edges stay linear in number.
+  None when the timestamps are not on one clock (isolation reports the clock problem):
+  only serializability is then judged, and the verdict says so.
 
 Acyclic: a witness serial order is commit order when every data edge goes forward in it
 (the fast path, which needs no graph), else a topological order (smallest batch index
@@ -43,35 +45,45 @@ CLASSES = {
 }
 
 
+NO_REAL_TIME = ("real-time order not checked: the timestamps are not on one clock (see "
+                "isolation: clock problem)")
+
+
 def check_serializability(facts: Facts) -> Verdict:
     """Build the serialization graph with real-time edges; witness order or shortest cycle.
 
     Fast path: real-time edges always go forward in commit order, so if every data edge
     does too, commit order is a witness and the graph is acyclic without building it."""
-    end = facts.end
+    end, realtime = facts.end, facts.one_clock
     us, vs, kinds = _edges(facts, realtime=False)
     c = Collector(SERIALIZABILITY)
     if not any(map(gt, map(end.__getitem__, us), map(end.__getitem__, vs))):
         order = sorted((t for t, ok in enumerate(facts.committed) if ok), key=end.__getitem__)
-        how = "every ww, wr and rw edge goes forward in commit order, as real-time edges do"
+        how = "every ww, wr and rw edge goes forward in commit order" + \
+            (", as real-time edges do" if realtime else "")
     else:
-        order, rest = _topological_order(facts)
+        order, rest = _topological_order(facts, realtime)
         if rest:
             _report_cycle(facts, rest, c)
         counts = Counter(kinds)
-        how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges with real-time order"
+        how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges" + \
+            (" with real-time order" if realtime else "")
     names = [facts.ids[t] for t in order]
     shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    note = "" if realtime else NO_REAL_TIME
     return c.verdict(f"no cycle among {plural(len(names), 'committed transaction')} ({how}); "
-                     f"witness serial order {shown or '(empty)'}", witness=tuple(names))
+                     f"witness serial order {shown or '(empty)'}{f'; {note}' if note else ''}",
+                     witness=tuple(names), note=note)
 
 
-def _topological_order(facts: Facts) -> tuple[list[int], dict[int, dict[int, int]]]:
-    """Kahn's algorithm (smallest batch index first) over every edge: the order, and the
-    edges (kind masks) among the transactions it could not order (empty if acyclic)."""
+def _topological_order(facts: Facts, realtime: bool
+                       ) -> tuple[list[int], dict[int, dict[int, int]]]:
+    """Kahn's algorithm (smallest batch index first) over every edge (real-time ones only if
+    ``realtime``): the order, and the edges (kind masks) among the transactions it could not
+    order (empty if acyclic)."""
     committed = facts.committed
     n = len(committed)
-    us, vs, kinds = _edges(facts, realtime=True)
+    us, vs, kinds = _edges(facts, realtime)
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
     for u, v in zip(us, vs, strict=True):

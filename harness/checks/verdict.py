@@ -77,6 +77,15 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def duration(ns: int) -> str:
+    """A span of nanoseconds in the unit that reads best: ``12.5 µs``, ``3.2 ms``,
+    ``180.0 s``."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6)):
+        if abs(ns) >= scale:
+            return f"{ns / scale:.1f} {unit}"
+    return f"{ns / 1e3:.1f} µs"
+
+
 class Collector:
     """Gathers the violations of one property and turns them into a :class:`Verdict`."""
 
@@ -99,14 +108,15 @@ class Collector:
             self.kept.append(Violation(anomaly, message, txns, accounts, details))
 
     def verdict(self, holds: str, witness: tuple[str, ...] | None = None,
-                applicable: bool = True) -> Verdict:
+                applicable: bool = True, note: str = "") -> Verdict:
         """The verdict: ``holds`` explains success (or what could not be judged, if not
-        ``applicable``); a failure is summarised from the violations."""
+        ``applicable``); a failure is summarised from the violations, followed by ``note``
+        (what was not judged), if any."""
         if not self.by_anomaly:
             return Verdict(self.prop, True, holds, applicable=applicable, witness=witness)
         count = self.count
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.by_anomaly.most_common())
         first = self.kept[0]
         return Verdict(self.prop, False, f"{plural(count, 'violation')} ({kinds}); first: "
-                       f"{first.message}",
+                       f"{first.message}{f'; {note}' if note else ''}",
                        first, tuple(self.kept), count)
