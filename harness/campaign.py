@@ -19,9 +19,15 @@ judged.
 An executor whose factory takes no ``timeout`` keyword runs it without one, and the
 campaign's note says that timeouts were not exercised.
 
+Each shard counts, per feature of :mod:`harness.coverage`, the examples that exercised it;
+like the batches, the counts depend on the seed, the profile and the example count only.
+
 On a violation the campaign stops taking new shards, lets earlier shards finish (so that the
 failing shard reported is the first in shard order, whatever the timing), and re-runs that
-shard locally with Hypothesis's shrinker to a minimal failing batch.
+shard locally with Hypothesis's shrinker to a minimal failing batch, at the campaign's GIL
+switch interval. The counterexample records what ``aethel replay`` needs to run it as the
+campaign did: the backend, the worker count, the switch interval, the example timeout and
+the timeout the executor was made with.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from concurrent.futures import Executor as FuturesExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import util
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
@@ -49,6 +57,7 @@ from aethel.model import Batch
 from harness.bounded import Hung, call_within
 from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
 from harness.checks.verdict import PROPERTIES, Verdict
+from harness.coverage import coverage_json, exercised
 from harness.protocol import BUILTIN, Run, accepts_timeout, execute, load_factory, make_executor
 from harness.signals import become_job, descendants, terminate_children
 from harness.strategies import CAMPAIGN_OPS, batches
@@ -139,17 +148,21 @@ class CampaignConfig:
             return self.example_timeout
         return min(self.example_timeout, max(1.0, self.budget / 2))
 
+    def contention_of(self, shard: int) -> str:
+        """The contention of a shard: the config's, else the profile's, else it alternates
+        between low and high from one shard to the next."""
+        contention = self.contention or PROFILES[self.profile].get("contention")
+        if contention is None:
+            return "high" if shard % 2 else "low"
+        return contention
+
     def strategy(self, shard: int, max_transactions: int | None = None):
-        """The batch strategy of a shard. Contention is the config's, else the profile's,
-        else it alternates between low and high from one shard to the next."""
+        """The batch strategy of a shard (with :meth:`contention_of` the shard)."""
         profile = PROFILES[self.profile]
         params = {k: v for k, v in profile.items() if k not in _SHARD_SETTINGS}
         if max_transactions is not None:
             params["max_transactions"] = max_transactions
-        contention = self.contention or profile.get("contention")
-        if contention is None:
-            contention = "high" if shard % 2 else "low"
-        return batches(contention=contention, ops=CAMPAIGN_OPS, **params)
+        return batches(contention=self.contention_of(shard), ops=CAMPAIGN_OPS, **params)
 
 
 def derive_seed(campaign_seed: int, shard: int) -> int:
@@ -181,7 +194,8 @@ class Failure:
     """A failing example: the batch, where it failed, the verdicts and the trace.
 
     ``kind`` is ``"violation"`` (a property does not hold), ``"hung"`` or ``"crashed"``;
-    ``error`` says what happened in words."""
+    ``error`` says what happened in words; ``workers`` and ``executor_timeout`` are what
+    the executor was made with."""
 
     batch: dict[str, Any]
     backend: str
@@ -191,6 +205,7 @@ class Failure:
     transactions: int
     error: str | None = None
     kind: str = "violation"
+    executor_timeout: float | None = None
 
     def failed_properties(self) -> list[str]:
         """The properties that did not hold."""
@@ -199,8 +214,9 @@ class Failure:
 
 @dataclass
 class ShardResult:
-    """What one shard found; ``digest`` fingerprints the batches it ran, in order, and
-    ``sizes`` lists their transaction counts."""
+    """What one shard found; ``digest`` fingerprints the batches it ran, in order,
+    ``sizes`` lists their transaction counts and ``coverage`` counts, per feature
+    (:mod:`harness.coverage`), the examples that exercised it."""
 
     index: int
     examples: int = 0
@@ -211,6 +227,7 @@ class ShardResult:
     seconds: float = 0.0
     note: str | None = None
     sizes: list[int] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)
 
 
 class _Violation(Exception):
@@ -271,9 +288,13 @@ def check_factory(spec: str, backends: tuple[str, ...], workers: int) -> None:
 
 def _make(factory: Any, spec: str, backend: str, workers: int, timeout: float | None = None
           ) -> Any:
-    """An executor for ``backend`` (the serial backend has exactly one worker)."""
-    return make_executor(factory, spec, backend, 1 if backend == "serial" else workers,
-                         timeout)
+    """An executor for ``backend``."""
+    return make_executor(factory, spec, backend, _workers(backend, workers), timeout)
+
+
+def _workers(backend: str, workers: int) -> int:
+    """The worker count of an executor for ``backend`` (the serial backend has one)."""
+    return 1 if backend == "serial" else workers
 
 
 def _discard_executor(cached: _Cached) -> None:
@@ -349,22 +370,34 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
+FROM_BATCH = "batch"
+"""``check_example``'s default timeout: the batch's own (:func:`executor_timeout`)."""
+
+
+def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
+                  timeout: float | None | Literal["batch"] = FROM_BATCH,
+                  on_oracle: Callable[[OracleResult], None] | None = None
                   ) -> tuple[list[tuple[Run, list[Verdict]]], Failure | None]:
     """Run ``batch`` on every backend and check each run against the serial oracle.
 
-    A timeout example (:func:`~harness.timeouts.executor_timeout`) runs on an executor asked
-    for that timeout. An execution that does not return within the config's deadline, or
-    that raises anything but an :class:`~aethel.errors.ExecutionError`, is a failure of its
-    own kind."""
+    The executor is asked for ``timeout`` (by default that of a timeout example:
+    :func:`~harness.timeouts.executor_timeout`; never when its factory takes no
+    ``timeout``). ``on_oracle`` is given the serial oracle's result once it is known. An
+    execution that does not return within the config's deadline, or that raises anything
+    but an :class:`~aethel.errors.ExecutionError`, is a failure of its own kind."""
     checked: list[tuple[Run, list[Verdict]]] = []
-    timeout = executor_timeout(batch)
+    if timeout == FROM_BATCH:
+        timeout = executor_timeout(batch)
+    if timeout is not None and not accepts_timeout(load_factory(config.executor)):
+        timeout = None
     try:
         oracle = call_within(lambda: serial_oracle(batch), config.deadline_per_execution,
                              "the serial oracle")
     except Hung as exc:
-        return checked, _failure(batch, "serial", config, HUNG,
+        return checked, _failure(batch, "serial", config, timeout, HUNG,
                                  f"hung: {exc}: the batch itself does not finish serially")
+    if on_oracle is not None:
+        on_oracle(oracle)
     for backend in config.backends:
         cached = _executor(config.executor, backend, config.workers, timeout)
         for _ in range(repeats):
@@ -374,25 +407,38 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1
                     config.deadline_per_execution, f"the executor {config.executor} ({backend})")
             except Hung as exc:
                 _discard_executor(cached)
-                return checked, _failure(batch, backend, config, HUNG,
+                return checked, _failure(batch, backend, config, timeout, HUNG,
                                          f"hung: {exc}; its processes were killed")
             except BaseException as exc:  # whatever code under test raises fails the example
-                return checked, _failure(batch, backend, config, CRASHED,
+                return checked, _failure(batch, backend, config, timeout, CRASHED,
                                          f"the executor {config.executor} ({backend}) raised "
                                          f"{describe_exception(exc)}")
             verdicts = check_run(batch, run, oracle)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):
                 return checked, Failure(
-                    batch_to_json(batch), backend, run.workers,
+                    batch_to_json(batch), backend, _workers(backend, config.workers),
                     [verdict_to_json(v) for v in verdicts],
-                    [e.to_json() for e in run.execution_trace], len(batch), run.error)
+                    [e.to_json() for e in run.execution_trace], len(batch), run.error,
+                    executor_timeout=timeout)
     return checked, None
 
 
-def _failure(batch: Batch, backend: str, config: CampaignConfig, kind: str, error: str
-             ) -> Failure:
-    return Failure(batch_to_json(batch), backend, config.workers, [], [], len(batch), error, kind)
+def _failure(batch: Batch, backend: str, config: CampaignConfig, timeout: float | None,
+             kind: str, error: str) -> Failure:
+    return Failure(batch_to_json(batch), backend, _workers(backend, config.workers), [], [],
+                   len(batch), error, kind, timeout)
+
+
+@contextmanager
+def gil_switch_interval(seconds: float) -> Iterator[None]:
+    """Run the block with the GIL switch interval ``seconds``; the previous one after."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
@@ -421,12 +467,15 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
             return
         if spec.timeouts or (not spec.shrink and result.examples == timed):
             batch = with_slow_transaction(batch)
-        checked, failure = check_example(config, batch, repeats)
+        oracle: list[OracleResult] = []
+        checked, failure = check_example(config, batch, repeats, on_oracle=oracle.append)
         if not spec.shrink:
             result.examples += 1
             result.sizes.append(len(batch))
             digest.update(json.dumps(batch_to_json(batch), sort_keys=True).encode())
             _count(result, checked)
+            coverage.update(exercised(batch, oracle[0] if oracle else None,
+                                      (run for run, _ in checked), contention))
         if failure is not None:
             if spec.shrink and failure.kind == HUNG:
                 return  # a hang met while shrinking another failure is not that failure
@@ -435,18 +484,18 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
             raise _Violation
 
     digest = hashlib.sha256()
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(config.switch_interval)
+    coverage: Counter[str] = Counter()
+    contention = config.contention_of(spec.index)
     try:
-        example()
+        with gil_switch_interval(config.switch_interval):
+            example()
     except _Violation:
         pass
     except HypothesisException as exc:
         result.note = result.note or \
             f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]
-    finally:
-        sys.setswitchinterval(previous)
     result.digest = digest.hexdigest()
+    result.coverage = dict(coverage)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -474,6 +523,8 @@ class CampaignResult:
     counterexample: dict[str, Any] | None = None
     digests: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)
+    """Examples per feature exercised (:mod:`harness.coverage`), summed over the shards."""
     complete: bool = True
     note: str | None = None
     cluster: dict[str, Any] | None = None
@@ -502,7 +553,8 @@ class CampaignResult:
         self.examples += shard.examples
         self.digests.append(shard.digest)
         self.sizes.extend(shard.sizes)
-        for source, target in ((shard.passed, self.passed), (shard.failed, self.failed)):
+        for source, target in ((shard.passed, self.passed), (shard.failed, self.failed),
+                               (shard.coverage, self.coverage)):
             for prop, n in source.items():
                 target[prop] = target.get(prop, 0) + n
 
@@ -531,6 +583,7 @@ class CampaignResult:
             "transactions_per_batch": self.size_stats(),
             "properties": {p: {"passed": ok, "failed": bad}
                            for p, ok, bad in self.property_rows()},
+            "coverage": coverage_json(self.coverage, self.examples),
             "counterexample": self.counterexample,
             "note": self.note,
             "lost": self.lost,
@@ -647,8 +700,14 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
 
 def shrink(config: CampaignConfig, shard: ShardResult,
            should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """Re-run a failing shard locally with shrinking; the counterexample document.
-    Shrinking ends early when ``should_stop()``."""
+    """Re-run a failing shard locally with shrinking, at the campaign's GIL switch interval;
+    the counterexample document. Shrinking ends early when ``should_stop()``."""
+    with gil_switch_interval(config.switch_interval):
+        return _shrink(config, shard, should_stop)
+
+
+def _shrink(config: CampaignConfig, shard: ShardResult, should_stop: Callable[[], bool]
+            ) -> dict[str, Any]:
     assert shard.failure is not None
     spec = ShardSpec(config, shard.index, config.shard_size, shrink=True,
                      timeouts=_timed(shard.failure))
@@ -718,6 +777,7 @@ def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, ori
         "workers": failure.workers,
         "switch_interval": config.switch_interval,
         "example_timeout": config.example_timeout,
+        "executor_timeout": failure.executor_timeout,
         "transactions": failure.transactions,
         "transactions_before_shrinking": original.transactions,
         "failed_properties": failure.failed_properties(),

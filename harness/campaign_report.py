@@ -3,7 +3,8 @@
 The HTML is rebuilt from ``summary.json`` alone (``aethel report DIR``). For a
 counterexample it shows the explanation next to a timeline: one row per worker, one bar
 per transaction from its START to its COMMIT or ABORT, the transactions named by the
-violation highlighted.
+violation highlighted. The coverage section (:mod:`harness.coverage`) lists every feature
+with the examples that exercised it, and names those never exercised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from matplotlib.patches import Patch
 
 from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
+from harness.coverage import group_lines
 from harness.protocol import BUILTIN
 from harness.report import (
     details,
@@ -93,6 +95,8 @@ _SUMMARY = {
                **{key: _ANY for key in ("executor", "workers", "jobs", "profile", "seed")}},
     "cluster?": ({"address": _ANY, "workers": _ANY}, None),
     "counterexample?": (_COUNTEREXAMPLE, None), "machine?": (dict, None),
+    "coverage?": ({"examples": int, "features": [
+        {"feature": str, "group": str, "description": str, "examples": int}]}, None),
     "note?": _ANY, "run_id?": _ANY,
 }
 _NAMES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object",
@@ -173,6 +177,26 @@ def _config_line(summary: dict[str, Any]) -> str:
     return line
 
 
+NEVER = "never exercised"
+
+
+def _coverage_rows(coverage: dict[str, Any]) -> list[list[Any]]:
+    return [[f["group"], f["feature"], f["examples"], "exercised" if f["examples"] else NEVER,
+             f["description"]] for f in coverage["features"]]
+
+
+def _coverage_intro(coverage: dict[str, Any]) -> list[str]:
+    """What the coverage table says, in sentences: the totals, then each group."""
+    features = coverage["features"]
+    exercised = sum(1 for f in features if f["examples"])
+    return [f"{exercised} of {len(features)} features exercised by {coverage['examples']} "
+            "examples (each counts the examples that exercised it).",
+            *(f"{line}." for line in group_lines(coverage))]
+
+
+_COVERAGE_HEADERS = ["group", "feature", "examples", "status", "description"]
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     """The summary as Markdown (also appended to ``$GITHUB_STEP_SUMMARY``)."""
     out = [f"# Aethel verification: {_status(summary)}", "",
@@ -192,6 +216,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         out += ["```", ""]
     if summary.get("note"):
         out += [f"Note: {summary['note']}", ""]
+    coverage = summary.get("coverage")
+    if coverage:
+        out += ["## Coverage", "", *(f"- {line}" for line in _coverage_intro(coverage)), "",
+                markdown_table(_COVERAGE_HEADERS, _coverage_rows(coverage))]
     return "\n".join(out)
 
 
@@ -212,6 +240,14 @@ def render_html(summary: dict[str, Any]) -> str:
         parts.append(_counterexample_html(ce))
     if summary.get("note"):
         parts.append(paragraph(summary["note"], "note"))
+    coverage = summary.get("coverage")
+    if coverage:
+        rows = _coverage_rows(coverage)
+        parts.append(section(
+            "Coverage", *(paragraph(line) for line in _coverage_intro(coverage)),
+            table_html(_COVERAGE_HEADERS, rows,
+                       row_classes=["ok" if r[2] else "na" for r in rows],
+                       cell_classes=["text", "text", "", "status", "text"])))
     machine = summary.get("machine") or {}
     if machine:
         parts.append(section("Machine", table_html(

@@ -34,10 +34,15 @@ def with_slow_transaction(batch: Batch) -> Batch:
                  ATOMIC)
 
 
+def is_slow_transaction(tx: Transaction) -> bool:
+    """Whether ``tx`` is the slow transaction of a timeout example."""
+    return tx.id == SLOW_ID and tx.ops == _SLOW_OPS
+
+
 def executor_timeout(batch: Batch) -> float | None:
     """The timeout to ask the executor for: :data:`EXECUTOR_TIMEOUT` if ``batch`` holds the
     slow transaction, else ``None``."""
-    slow = any(tx.id == SLOW_ID and tx.ops == _SLOW_OPS for tx in batch.transactions)
+    slow = any(is_slow_transaction(tx) for tx in batch.transactions)
     return EXECUTOR_TIMEOUT if slow else None
 
 

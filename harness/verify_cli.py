@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -29,20 +30,23 @@ from aethel.files import check_output, read_json, write_atomic
 from harness.campaign import (
     EXAMPLE_TIMEOUT,
     PROFILES,
+    SWITCH_INTERVAL,
     CampaignConfig,
     CampaignResult,
     ShardResult,
     check_example,
     check_factory,
     close_executors,
+    gil_switch_interval,
     run_campaign,
     start_job,
 )
 from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
 from harness.cluster import ClusterInfo, open_cluster, parse_cluster
+from harness.coverage import coverage_json, group_lines
 from harness.monitor import machine_info
 from harness.options import allow_module_option, choose_names
-from harness.protocol import BUILTIN, load_factory
+from harness.protocol import BUILTIN, accepts_timeout, load_factory
 from harness.report import new_run_dir
 from harness.signals import (
     descendants,
@@ -52,6 +56,7 @@ from harness.signals import (
     wait_for_children,
 )
 from harness.terminal import echo
+from harness.timeouts import executor_timeout
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -173,6 +178,9 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     for name, value in (("--workers", workers), ("--jobs", jobs), ("--examples", examples),
                         ("--budget", budget), ("--example-timeout", example_timeout)):
         _positive(name, value)
+    if example_timeout > MAX_SECONDS:
+        raise InputError(f"must be at most {MAX_SECONDS:g}, got {example_timeout:g}",
+                         "--example-timeout")
     selected = parse_backends(backends)
     check_factory(executor_spec, selected, workers)
     if cluster is not None:
@@ -264,6 +272,11 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
              f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
     if result.note:
         echo(f"note: {result.note}")
+    coverage = coverage_json(result.coverage, result.examples)
+    echo(f"coverage: {coverage['features_exercised']} of {coverage['features_total']} "
+         f"features exercised in {coverage['examples']} examples")
+    for line in group_lines(coverage):
+        echo(f"  {line}")
     echo(f"report: {html}")
 
 
@@ -283,8 +296,9 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
            executor_spec: str | None) -> None:
     """Re-run a saved counterexample and print the verdicts.
 
-    Runs with the campaign's GIL switch interval. Exit code 1 if it still fails (or hangs,
-    or the executor crashes), 0 if it did not reproduce, 2 on bad input."""
+    Runs as the campaign did: with its GIL switch interval, worker count and executor
+    timeout. Exit code 1 if it still fails (or hangs, or the executor crashes), 0 if it did
+    not reproduce, 2 on bad input."""
     _positive("--repeat", repeat)
     _positive("--timeout", timeout)
     doc = _load_counterexample(counterexample)
@@ -299,16 +313,19 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
                             workers=doc["workers"],
                             example_timeout=timeout or doc.get("example_timeout",
                                                                EXAMPLE_TIMEOUT))
-    load_factory(config.executor)
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(doc.get("switch_interval", config.switch_interval))
+    interval = doc.get("switch_interval", SWITCH_INTERVAL)
+    asked = doc["executor_timeout"] if "executor_timeout" in doc else executor_timeout(batch)
+    if not accepts_timeout(load_factory(config.executor)):
+        asked = None  # check_example never asks such a factory for one
     try:
-        checked, failure = check_example(config, batch, repeat)
+        with gil_switch_interval(interval):
+            checked, failure = check_example(config, batch, repeat, timeout=asked)
     finally:
-        sys.setswitchinterval(previous)
         close_executors()
     echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
-         f"{doc['workers']} ({len(checked)} checked run(s))")
+         f"{doc['workers']} (switch interval {interval:g} s, "
+         + (f"executor timeout {asked:g} s" if asked is not None else "no executor timeout")
+         + f"; {len(checked)} checked run(s))")
     if checked:
         for v in checked[-1][1]:
             for line in v.lines():
@@ -323,6 +340,11 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
 MAX_REPLAY_WORKERS = 256
 """The most workers a counterexample may ask for: a file must not make replay start
 thousands of threads or processes."""
+MIN_SWITCH_INTERVAL, MAX_SWITCH_INTERVAL = 1e-6, 1.0
+"""The GIL switch intervals (s) a counterexample may ask for (CPython counts whole µs)."""
+MAX_SECONDS = 86400.0
+"""The longest example or executor timeout (s) a campaign takes or a counterexample may
+ask for."""
 
 
 def _load_counterexample(path: Path) -> dict[str, Any]:
@@ -333,10 +355,12 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
     for key, kind in (("batch", dict), ("executor", str), ("backend", str), ("workers", int)):
         if not isinstance(doc.get(key), kind):
             raise InputError(f"field {key!r} is missing or not a {kind.__name__}", str(path))
-    for key in ("switch_interval", "example_timeout"):
-        value = doc.get(key, 1.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise InputError(f"field {key!r} must be a positive number", str(path))
+    for key, low, high, nullable in (
+            ("switch_interval", MIN_SWITCH_INTERVAL, MAX_SWITCH_INTERVAL, False),
+            ("example_timeout", None, MAX_SECONDS, False),
+            ("executor_timeout", None, MAX_SECONDS, True)):
+        if key in doc and not (nullable and doc[key] is None):
+            _check_seconds(doc[key], low, high, nullable, f"{path}: {key}")
     if doc["backend"] not in BACKENDS:
         raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
     if not 1 <= doc["workers"] <= MAX_REPLAY_WORKERS or (
@@ -348,6 +372,24 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
         raise InputError(f"must be {BUILTIN!r} or MODULE:ATTR, got {doc['executor']!r}",
                          f"{path}: executor")
     return doc
+
+
+_JSON_KINDS = {str: "a string", list: "a list", dict: "an object"}
+
+
+def _check_seconds(value: Any, low: float | None, high: float, nullable: bool, where: str
+                   ) -> None:
+    """Raise :class:`InputError` at ``where`` unless ``value`` is a number of seconds in
+    [low, high] (in (0, high] when ``low`` is None)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (value > 0 if low is None else value >= low) and value <= high:
+        return
+    span = f"(0, {high:g}]" if low is None else f"[{low:g}, {high:g}]"
+    shown = _JSON_KINDS.get(type(value)) or json.dumps(value)
+    if len(shown) > 40:
+        shown = f"{shown[:20]}…{shown[-8:]}"
+    raise InputError(f"must be {'null or ' if nullable else ''}a number of seconds in {span}, "
+                     f"got {shown}", where)
 
 
 @click.command()

@@ -18,7 +18,7 @@ def counterexample() -> dict[str, Any]:
     """A counterexample ``aethel replay`` accepts (it does not reproduce: exit 0)."""
     return {"format": "aethel-counterexample", "version": 1, "executor": "aethel",
             "backend": "thread", "workers": 1, "batch": copy.deepcopy(BATCH),
-            "switch_interval": 0.005, "example_timeout": 10.0}
+            "switch_interval": 0.005, "example_timeout": 10.0, "executor_timeout": None}
 
 
 def summary() -> dict[str, Any]:
@@ -40,4 +40,9 @@ def summary() -> dict[str, Any]:
             "throughput_examples_per_s": 3.3,
             "properties": {"serializability": {"passed": 4, "failed": 1},
                            "conservation": {"passed": 5, "failed": 0}},
-            "counterexample": ce, "note": None, "cluster": None}
+            "counterexample": ce, "note": None, "cluster": None,
+            "coverage": {"examples": 5, "features": [
+                {"feature": "mode.atomic", "group": "modes", "description": "atomic batch",
+                 "examples": 5},
+                {"feature": "shape.empty", "group": "shapes", "description": "no operations",
+                 "examples": 0}]}}
