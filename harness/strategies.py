@@ -1,12 +1,24 @@
 """Hypothesis strategies for batches, importable by users.
 
 The number of transactions is drawn uniformly between the bounds (a plain list's length
-would favour one- and two-transaction batches, in which no two transactions can race). Each
-transaction is drawn as a tuple of small integers and mapped to a
-:class:`~aethel.model.Transaction`; lists of such tuples shrink towards fewer, simpler
-transactions on fewer accounts, so a failing batch shrinks to a minimal one. Amounts
-shrink towards 1 and transfers towards two distinct accounts, so that a shrunk example still
-moves money (zero amounts and self-transfers are generated, just not preferred).
+would favour one- and two-transaction batches, in which no two transactions can race).
+Most transactions are one operation on one or two accounts, some of them reading more
+accounts, running costly work, failing or running ``after`` another transaction.
+
+By default about a quarter of the transactions also take a shape an executor can get wrong
+(``shapes``): two or three operations on a shared account (a read or a write after a write of
+the same transaction, two transfers sharing a side), a transfer from an account to itself,
+accounts declared in ``reads``/``writes`` but never used, an empty transaction, and one that
+only does costly work (between conflicting ones, it must not order them). Amounts and
+balances include 0 and 1; by default amounts also hit the balance of the paying account, one
+less and one more (``boundaries``). With ``overflow``, amounts and balances also reach within
+a few units of 2^63-1, on both sides of an overflow.
+
+Everything shrinks towards fewer, simpler transactions on fewer accounts: one operation,
+amounts of 1 between two distinct accounts holding at least 1 (so that a shrunk example
+still moves money), no shape. Zero amounts, self-transfers and boundaries are generated,
+just not preferred: each is a later choice than the preferred case, and draws at least as
+much (Hypothesis takes a shorter draw for a simpler one).
 
 >>> from hypothesis import given
 >>> from harness.strategies import batches
@@ -16,33 +28,98 @@ moves money (zero amounts and self-transfers are generated, just not preferred).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, replace
+from itertools import accumulate
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.operations import (
+    MAX_AMOUNT,
+    Call,
+    Deposit,
+    Operation,
+    Read,
+    Sleep,
+    Spin,
+    Transfer,
+    Withdraw,
+)
 
 OPS = ("transfer", "deposit", "withdraw", "read")
 """The default operation mix."""
 CAMPAIGN_OPS = (*OPS, "assign", "touch")
 """A wider mix: also blind writes and user code touching an account it did not declare
 (which a correct executor aborts)."""
+SHARED_OPS = ("transfer", "deposit", "withdraw", "read", "assign")
+"""The operations that may share an account within a transaction (of those in the mix)."""
 FAILING_FUNCTION = "aethel.examples:fail"
 ASSIGN_FUNCTION = "aethel.examples:assign"
 TOUCH_FUNCTION = "aethel.examples:touch_undeclared"
+COST_ONLY_US = 20
+"""The work (spin µs) of a cost-only transaction when ``cost_us`` offers none."""
+
+_PLAIN, _SHARED, _EMPTY, _COST_ONLY = "plain", "shared", "empty", "cost-only"
+_EXTRA_READ, _EXTRA_WRITE = "extra read", "extra write"
+_FORMS = ((20, _PLAIN), (4, _SHARED), (1, _EMPTY), (1, _COST_ONLY), (1, _EXTRA_READ),
+          (1, _EXTRA_WRITE))
+"""Transaction forms with their weights when ``shapes`` is on (an extra read or write is a
+plain transaction that also declares an account it does not use)."""
+_SMALL, _ZERO, _AT_BALANCE, _NEAR_MAX = "small", "zero", "at balance", "near max"
+"""Kinds of amounts and balances."""
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the transactions of one batch are drawn from: its initial balances and the
+    options of :func:`batches`."""
+
+    balances: tuple[int, ...]
+    ops: tuple[str, ...]
+    contention: str
+    explicit_deps: bool
+    forward_deps: bool
+    failing: bool
+    overflow: bool
+    shapes: bool
+    boundaries: bool
+    cost_us: tuple[int, ...]
+    max_reads: int
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.balances)
+
+    @property
+    def shared_ops(self) -> tuple[str, ...]:
+        return tuple(kind for kind in self.ops if kind in SHARED_OPS)
+
+    @property
+    def forms(self) -> tuple[tuple[int, str], ...]:
+        """The transaction forms with their weights."""
+        if not self.shapes:
+            return ((1, _PLAIN),)
+        return tuple(choice for choice in _FORMS if choice[1] != _SHARED or self.shared_ops)
+
+    @property
+    def amount_kinds(self) -> tuple[tuple[int, str], ...]:
+        """The kinds of amounts with their weights."""
+        return ((8, _SMALL), (1, _ZERO), *([(2, _AT_BALANCE)] if self.boundaries else []),
+                *([(2, _NEAR_MAX)] if self.overflow else []))
 
 
 @dataclass(frozen=True)
 class _TxDraw:
-    kind: int
-    a: int
-    b: int
-    amount: int
-    extra_reads: list[int]
+    """A drawn transaction before it gets its id: ``after`` is an offset back (forward if
+    negative) to the transaction it runs after."""
+
+    ops: tuple[Operation, ...]
+    reads: frozenset[str]
+    writes: frozenset[str]
     after: int | None
-    cost: int
-    fails: bool
 
 
 def account_name(i: int) -> str:
@@ -50,61 +127,156 @@ def account_name(i: int) -> str:
     return f"acct{i}"
 
 
-def _account(n: int, contention: str) -> st.SearchStrategy[int]:
-    uniform = st.integers(0, n - 1)
-    if contention == "high":
-        return st.one_of(st.just(0), uniform)
-    return uniform
+def _pick(draw: st.DrawFn, choices: tuple[tuple[int, _T], ...]) -> _T:
+    """One of the ``(weight, value)`` choices, drawn in proportion to the weights; shrinks
+    towards the first."""
+    pick = draw(st.integers(0, sum(weight for weight, _ in choices) - 1))
+    return choices[bisect_right(list(accumulate(weight for weight, _ in choices)), pick)][1]
 
 
-def _tx_draw(n_accounts: int, ops: tuple[str, ...], contention: str, explicit_deps: bool,
-             forward_deps: bool, failing: bool, overflow: bool, cost_us: tuple[int, ...],
-             max_reads: int) -> st.SearchStrategy:
-    amount = st.one_of(st.integers(1, 60), st.just(0))
-    if overflow:
-        amount = st.one_of(amount, st.just(MAX_AMOUNT))
-    after = st.none()
-    if explicit_deps:
-        after = after | st.integers(1, 4)
-        if forward_deps:
-            after = after | st.integers(-4, -1)
-    return st.builds(
-        _TxDraw,
-        kind=st.integers(0, len(ops) - 1),
-        a=_account(n_accounts, contention),
-        b=_account(n_accounts, contention),
-        amount=amount,
-        extra_reads=st.lists(_account(n_accounts, contention), max_size=max_reads),
-        after=after,
-        cost=st.sampled_from(cost_us) if cost_us else st.just(0),
-        fails=st.integers(0, 4).map(lambda x: x == 4) if failing else st.just(False),
-    )
+@st.composite
+def _balance(draw: st.DrawFn, max_balance: int, overflow: bool) -> int:
+    """An initial balance up to ``max_balance``: preferably at least 1, sometimes 0; with
+    ``overflow``, sometimes within 3 of 2^63-1."""
+    kind = _pick(draw, ((8, _SMALL), (1, _ZERO), *([(1, _NEAR_MAX)] if overflow else [])))
+    small = draw(st.integers(min(1, max_balance), max_balance))
+    if kind == _SMALL:
+        return small
+    if kind == _ZERO:
+        return 0
+    return MAX_AMOUNT - draw(st.integers(0, 3))
 
 
-def _transaction(i: int, d: _TxDraw, ops: tuple[str, ...], n_accounts: int, size: int
-                 ) -> Transaction:
-    a, b = account_name(d.a), account_name((d.a + 1 + d.b) % n_accounts)
-    kind = ops[d.kind]
-    steps: list = []
+def _draw_account(draw: st.DrawFn, plan: _Plan, count: int | None = None) -> int:
+    """An account index below ``count`` (default: all accounts); under high contention,
+    half of them 0, the hot account."""
+    if plan.contention == "high" and draw(st.booleans()):
+        return 0
+    return draw(st.integers(0, (plan.n_accounts if count is None else count) - 1))
+
+
+def _draw_other(draw: st.DrawFn, plan: _Plan, account: int) -> int:
+    """The other side of a transfer: preferably the next account, any other, and with
+    ``shapes`` sometimes ``account`` itself."""
+    itself = plan.shapes and _pick(draw, ((9, False), (1, True)))
+    n = plan.n_accounts
+    other = (account + 1 + _draw_account(draw, plan, n - 1)) % n
+    return account if itself else other
+
+
+def _draw_amount(draw: st.DrawFn, plan: _Plan, source: int, target: int) -> int:
+    """An amount paid from account ``source`` into ``target``: small and non-zero first,
+    then 0; with ``boundaries``, the source's balance ±1; with ``overflow``, what takes the
+    target's balance to within 3 of 2^63-1, either side."""
+    kind = _pick(draw, plan.amount_kinds)
+    small = draw(st.integers(1, 60))
+    if kind == _SMALL:
+        return small
+    if kind == _ZERO:
+        return 0
+    if kind == _AT_BALANCE:
+        return min(MAX_AMOUNT, max(0, plan.balances[source] + draw(st.integers(-1, 1))))
+    room = MAX_AMOUNT - plan.balances[target]
+    return min(MAX_AMOUNT, max(0, room + draw(st.integers(-3, 3))))
+
+
+def _draw_operation(draw: st.DrawFn, plan: _Plan, kind: str, account: int, other: int
+                    ) -> Operation:
+    """One operation of ``kind`` on ``account`` (a transfer: from ``account`` to
+    ``other``)."""
+    a, b = account_name(account), account_name(other)
+    if kind == "read":
+        return Read(a)
+    if kind == "touch":
+        return Call(TOUCH_FUNCTION, (), (), (("account", a),))
+    amount = _draw_amount(draw, plan, account, other if kind == "transfer" else account)
     if kind == "transfer":
-        steps.append(Transfer(a, b, d.amount))
-    elif kind == "deposit":
-        steps.append(Deposit(a, d.amount))
-    elif kind == "withdraw":
-        steps.append(Withdraw(a, d.amount))
-    elif kind == "assign":
-        steps.append(Call(ASSIGN_FUNCTION, (), (a,), (("account", a), ("value", d.amount))))
-    elif kind == "touch":
-        steps.append(Call(TOUCH_FUNCTION, (), (), (("account", a),)))
+        return Transfer(a, b, amount)
+    if kind == "deposit":
+        return Deposit(a, amount)
+    if kind == "withdraw":
+        return Withdraw(a, amount)
+    return Call(ASSIGN_FUNCTION, (), (a,), (("account", a), ("value", amount)))
+
+
+def _draw_operations(draw: st.DrawFn, plan: _Plan, kinds: tuple[str, ...], count: int
+                     ) -> list[Operation]:
+    """``count`` operations of ``kinds``. Each after the first acts on an account an
+    earlier one touched (a transfer on either side), so that they share an account."""
+    touched = [_draw_account(draw, plan)]
+    ops = []
+    for i in range(count):
+        kind = draw(st.sampled_from(kinds))
+        account = draw(st.sampled_from(touched))
+        other = account
+        if kind == "transfer":
+            other = _draw_other(draw, plan, account)
+            if other not in touched:
+                touched.append(other)
+            if i > 0 and draw(st.booleans()):
+                account, other = other, account
+        ops.append(_draw_operation(draw, plan, kind, account, other))
+    return ops
+
+
+def _cost_op(us: int) -> Operation:
+    """Work of ``us`` µs: spinning if positive, sleeping ``-us`` µs if negative."""
+    return Spin(us=us) if us >= 0 else Sleep(-us / 1000)
+
+
+def _draw_body(draw: st.DrawFn, plan: _Plan, form: str) -> list[Operation]:
+    """The operations of a transaction of ``form``: one, two or three sharing an account
+    (then maybe reads of more accounts, costly work and an operation that raises), none, or
+    only costly work. Every form draws a plain body first, so that plain is the simplest."""
+    if form == _SHARED:
+        ops = _draw_operations(draw, plan, plan.shared_ops, draw(st.integers(2, 3)))
     else:
-        steps.append(Read(a))
-    steps.extend(Read(r) for r in sorted({account_name(r) for r in d.extra_reads}))
-    if d.cost:
-        steps.append(Spin(us=d.cost) if d.cost > 0 else Sleep(-d.cost / 1000))
-    if d.fails:
-        steps.append(Call(FAILING_FUNCTION))
+        ops = _draw_operations(draw, plan, plan.ops, 1)
+    reads = {_draw_account(draw, plan) for _ in range(draw(st.integers(0, plan.max_reads)))}
+    ops.extend(Read(account_name(r)) for r in sorted(reads))
+    cost = draw(st.sampled_from(plan.cost_us)) if plan.cost_us else 0
+    if cost:
+        ops.append(_cost_op(cost))
+    if plan.failing and draw(st.integers(0, 4)) == 4:
+        ops.append(Call(FAILING_FUNCTION))
+    if form == _EMPTY:
+        return []
+    if form == _COST_ONLY:
+        return [_cost_op(draw(st.sampled_from(
+            tuple(us for us in plan.cost_us if us) or (COST_ONLY_US,))))]
+    return ops
+
+
+_BACKWARD = st.none() | st.integers(1, 4)
+_EITHER_WAY = _BACKWARD | st.integers(-4, -1)
+
+
+def _draw_after(draw: st.DrawFn, plan: _Plan) -> int | None:
+    """The offset to the transaction one runs after: none, one of the four before it, or
+    with ``forward_deps`` one of the four after it (negative)."""
+    if not plan.explicit_deps:
+        return None
+    return draw(_EITHER_WAY if plan.forward_deps else _BACKWARD)
+
+
+@st.composite
+def _tx_draw(draw: st.DrawFn, plan: _Plan) -> _TxDraw:
+    """One transaction, without its id."""
+    form = _pick(draw, plan.forms)
+    ops = _draw_body(draw, plan, form)
+    extra: frozenset[str] = frozenset()
+    if form in (_EXTRA_READ, _EXTRA_WRITE):
+        extra = frozenset({account_name(_draw_account(draw, plan))})
+    return _TxDraw(tuple(ops), extra if form == _EXTRA_READ else frozenset(),
+                   extra if form == _EXTRA_WRITE else frozenset(), _draw_after(draw, plan))
+
+
+def _transaction(i: int, d: _TxDraw, size: int) -> Transaction:
+    """Transaction ``t{i}`` of a batch of ``size``; an ``after`` outside the batch is
+    dropped."""
     dep = i - d.after if d.after is not None else -1
-    return Transaction(f"t{i}", tuple(steps), after=(f"t{dep}",) if 0 <= dep < size else ())
+    return Transaction(f"t{i}", d.ops, d.reads, d.writes,
+                       after=(f"t{dep}",) if 0 <= dep < size else ())
 
 
 def _without_cycles(txs: list[Transaction]) -> list[Transaction]:
@@ -129,8 +301,8 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
             max_accounts: int = 6, contention: str = "low", ops: tuple[str, ...] = OPS,
             explicit_deps: bool = True, forward_deps: bool = False, failing: bool = True,
             overflow: bool = False, modes: tuple[str, ...] = (INDEPENDENT, ATOMIC),
-            cost_us: tuple[int, ...] = (), max_balance: int = 100, max_reads: int = 1
-            ) -> Batch:
+            cost_us: tuple[int, ...] = (), max_balance: int = 100, max_reads: int = 1,
+            shapes: bool = True, boundaries: bool = True) -> Batch:
     """Random valid batches.
 
     ``contention``: ``"low"`` (uniform accounts) or ``"high"`` (half the accesses hit one
@@ -140,19 +312,21 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
     ``forward_deps``: or after one of the four after them, which moves the serial order
     (an ``after`` that would close a cycle is dropped).
     ``failing``: about one transaction in five ends with an operation that raises.
-    ``overflow``: amounts of 2^63-1 appear. ``cost_us``: per-transaction work to choose
-    from (positive: spin µs; negative: sleep of that many µs). ``max_reads``: extra accounts
-    each transaction reads.
+    ``overflow``: amounts and balances within a few units of 2^63-1, so that some deposits
+    and transfers reach it exactly and some overflow. ``cost_us``: per-transaction work to
+    choose from (positive: spin µs; negative: sleep of that many µs). ``max_reads``: extra
+    accounts each transaction reads. ``shapes``: transactions using an account several
+    times, self-transfers, unused declarations, empty and cost-only transactions.
+    ``boundaries``: amounts at the paying account's initial balance and ±1.
     """
     n_accounts = draw(st.integers(2, max_accounts))
-    balances = draw(st.lists(st.integers(0, max_balance), min_size=n_accounts,
-                             max_size=n_accounts))
+    balances = draw(st.lists(_balance(max_balance, overflow),
+                             min_size=n_accounts, max_size=n_accounts))
+    plan = _Plan(tuple(balances), ops, contention, explicit_deps, forward_deps, failing,
+                 overflow, shapes, boundaries, cost_us, max_reads)
     size = draw(st.integers(min_transactions, max_transactions))
-    draws = draw(st.lists(
-        _tx_draw(n_accounts, ops, contention, explicit_deps, forward_deps, failing, overflow,
-                 cost_us, max_reads),
-        min_size=size, max_size=size))
+    draws = draw(st.lists(_tx_draw(plan), min_size=size, max_size=size))
     mode = draw(st.sampled_from(modes))
-    txs = [_transaction(i, d, ops, n_accounts, size) for i, d in enumerate(draws)]
+    txs = [_transaction(i, d, size) for i, d in enumerate(draws)]
     return Batch({account_name(i): v for i, v in enumerate(balances)},
                  tuple(_without_cycles(txs) if forward_deps else txs), mode)

@@ -181,7 +181,7 @@ def test_reports_are_written_and_self_contained(tmp_path, monkeypatch):
     assert "# Aethel verification: VIOLATION" in step_summary.read_text()
     assert render_html(json.loads((tmp_path / "run" / "summary.json").read_text())) == page
     xml = junit_xml(summary)
-    assert 'failures="1"' in xml or 'failures="2"' in xml or 'failures="3"' in xml
+    assert re.search(r'failures="[1-6]"', xml)  # some of the six properties
     assert "dependency order" in xml
 
 
