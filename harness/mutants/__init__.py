@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
 from aethel.executor import ParallelExecutor
@@ -32,18 +32,27 @@ from harness.checks import (
     check_all,
 )
 from harness.checks.atomicity import KEPT_WRITE
+from harness.checks.conservation import CREATED
+from harness.checks.isolation import CLOCK, LOST_UPDATE, STALE, TRACE_INCONSISTENCY
 from harness.mutants import strategies
 from harness.mutants.executors import (
     CompletionOrderInstalls,
     DirtyRead,
+    HotAccountLostUpdate,
     IgnoresDependencies,
+    IgnoresForwardAfter,
     NonAtomicRollback,
+    OffByOneFunds,
+    OwnWriteNotSeen,
+    SaturatingOverflow,
+    SkewedClock,
     StaleSnapshot,
     TimeoutKeepsWrites,
     TornInstall,
     UndeclaredAccess,
     UnsynchronisedTrace,
     WholeStateMerge,
+    WrongReadVersion,
 )
 from harness.protocol import execute
 from harness.timeouts import EXECUTOR_TIMEOUT
@@ -104,6 +113,18 @@ MUTANTS: tuple[MutantSpec, ...] = (
                frozenset({"money created or destroyed"}), 40),
     MutantSpec(TimeoutKeepsWrites, strategies.timing_out, ATOMICITY, frozenset({KEPT_WRITE}),
                10, timeout=EXECUTOR_TIMEOUT),
+    MutantSpec(OwnWriteNotSeen, strategies.own_writes, EQUIVALENCE,
+               frozenset({"final balance", "outcome"}), 40),
+    MutantSpec(SaturatingOverflow, strategies.overflowing, CONSERVATION, frozenset({CREATED}),
+               40),
+    MutantSpec(OffByOneFunds, strategies.exact_debits, EQUIVALENCE, frozenset({"outcome"}),
+               40),
+    MutantSpec(HotAccountLostUpdate, strategies.hot_accounts, ISOLATION,
+               frozenset({LOST_UPDATE, STALE}), 2000, switch_interval=1e-5),
+    MutantSpec(WrongReadVersion, strategies.conflicting, ISOLATION,
+               frozenset({TRACE_INCONSISTENCY}), 40),
+    MutantSpec(SkewedClock, strategies.conflicting, ISOLATION, frozenset({CLOCK}), 40),
+    MutantSpec(IgnoresForwardAfter, strategies.forward_afters, ORDER, frozenset({"order"}), 40),
 )
 
 
@@ -151,26 +172,33 @@ def switch_interval(seconds: float | None) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+class _Found(Exception):
+    """Ends a hunt's search at the batch found."""
+
+
 def hunt(executor: ParallelExecutor, strategy: st.SearchStrategy[Batch], budget: int,
          wanted: Callable[[list[Verdict]], bool], interval: float | None = None) -> Hunt:
-    """Judge up to ``budget`` derandomized batches; stop at the first that is ``wanted``."""
+    """Judge up to ``budget`` derandomized batches; stop at the first that is ``wanted``
+    (Hypothesis generates no more)."""
     found: list[tuple[Batch, list[Verdict], float]] = []
     examples = 0
     started = time.perf_counter()
 
     @settings(max_examples=budget, derandomize=True, database=None, deadline=None,
-              phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
+              phases=(Phase.generate,), suppress_health_check=list(HealthCheck),
+              verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False)
     @given(strategy)
     def explore(batch: Batch) -> None:
         nonlocal examples
         if found:
-            return
+            raise _Found  # Hypothesis replays the batch found: it is not judged again
         examples += 1
         verdicts = judge(executor, batch)
         if wanted(verdicts):
             found.append((batch, verdicts, time.perf_counter() - started))
+            raise _Found
 
-    with switch_interval(interval):
+    with switch_interval(interval), suppress(_Found):
         explore()
     if not found:
         return Hunt(examples, time.perf_counter() - started, None, ())

@@ -1,26 +1,33 @@
 """Mutant executors: the real :class:`~aethel.executor.ParallelExecutor`, each with exactly
 one deliberate bug, to prove that the checkers catch that class of bug.
 
-Each mutant overrides one small part of the engine — the dependency graph it is given, or
-one method of the coordinator (``_Run``) through the hook ``ParallelExecutor._new_run`` —
-and reuses everything else. They are meant for the thread backend, where transactions
-really run concurrently. Never use them for anything but testing the harness.
+Each mutant overrides one small part of the engine — the dependency graph it is given, one
+method of the coordinator (``_Run``) through the hook ``ParallelExecutor._new_run``, the
+operations its workers run, or its worker threads' loop — and reuses everything else. They
+are meant for the thread backend, where transactions really run concurrently. Never use them
+for anything but testing the harness.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+import queue
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
 
 from aethel.analysis import WAW, dependency_graph
-from aethel.backends import InlinePool, ProcessPool, ThreadPool
-from aethel.context import TxResult
+from aethel.backends import InlinePool, ProcessPool, ThreadPool, _run_chunk
+from aethel.context import ExecutionContext, TxResult
+from aethel.errors import InsufficientFundsError
 from aethel.executor import ExecutionResult, ParallelExecutor, _Run
 from aethel.model import Batch, Transaction
-from aethel.operations import Call
-from aethel.trace import Event, TraceRecorder
+from aethel.operations import MAX_AMOUNT, Call, Operation, Transfer, Withdraw
+from aethel.trace import READ, START, Event, TraceRecorder
 
 Pool = InlinePool | ThreadPool | ProcessPool
 
@@ -228,3 +235,293 @@ class TimeoutKeepsWrites(_MutantExecutor):
 
     bug = "no rollback on a timeout: installed writes survive"
     run_class = _TimeoutKeepsWritesRun
+
+
+@dataclass(frozen=True, slots=True)
+class _Wrapped:
+    """An operation standing in for ``op``: same kind, declared accounts and cost (subclasses
+    say how it applies)."""
+
+    op: Operation
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.op.reads
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return self.op.writes
+
+    def cost_us(self) -> float:
+        return self.op.cost_us()
+
+
+class _ContextView:
+    """What a wrapped operation sees instead of its context: the context's reads and writes,
+    except where a mutant overrides them."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: ExecutionContext) -> None:
+        self.ctx = ctx
+
+    def read(self, account: str) -> int:
+        return self.ctx.read(account)
+
+    def write(self, account: str, value: int) -> None:
+        self.ctx.write(account, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Viewed(_Wrapped):
+    """``op`` applied to a ``view`` of the context."""
+
+    view: type[_ContextView]
+
+    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+        self.op.apply(self.view(ctx), cancel)
+
+
+class _RewritingRun(_Run):
+    """A coordinator whose workers run :meth:`rewrite` of each transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.txs = [Transaction(tx.id, tuple(map(self.rewrite, tx.ops)), tx.reads, tx.writes,
+                                tx.after) for tx in self.txs]
+
+    def rewrite(self, op: Operation) -> Operation:
+        """What the workers run for ``op``."""
+        return op
+
+
+class _SnapshotReads(_ContextView):
+    def read(self, account: str) -> int:
+        self.ctx.read(account)  # the declared-set check and the READ event
+        return self.ctx.snapshot[account][0]
+
+
+class _OwnWriteNotSeenRun(_RewritingRun):
+    def rewrite(self, op: Operation) -> Operation:
+        return _Viewed(op, _SnapshotReads)
+
+
+class OwnWriteNotSeen(_MutantExecutor):
+    """Mutant 11: a read returns the snapshot's balance even after the transaction wrote the
+    account, so an operation does not see an earlier operation's write (a deposit then a
+    withdrawal on one account, a self-transfer)."""
+
+    bug = "own writes not seen: a read returns the snapshot, not the pending write"
+    run_class = _OwnWriteNotSeenRun
+
+
+class _SaturatingWrites(_ContextView):
+    def write(self, account: str, value: int) -> None:
+        self.ctx.write(account, min(value, MAX_AMOUNT))
+
+
+class _SaturatingOverflowRun(_RewritingRun):
+    def rewrite(self, op: Operation) -> Operation:
+        return _Viewed(op, _SaturatingWrites)
+
+
+class SaturatingOverflow(_MutantExecutor):
+    """Mutant 12: a credit beyond 2^63-1 saturates at 2^63-1 (as a saturating add would)
+    instead of failing the transaction, destroying the excess."""
+
+    bug = "saturating overflow: a credit beyond 2^63-1 is clamped instead of failing"
+    run_class = _SaturatingOverflowRun
+
+
+@dataclass(frozen=True, slots=True)
+class _ExactDebitRefused(_Wrapped):
+    """A withdrawal or transfer whose funds check is ``balance <= amount``."""
+
+    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+        op = self.op
+        if isinstance(op, Transfer):
+            source, what = op.src, "transfer"
+        else:
+            source, what = op.account, "withdrawal"
+        balance = ctx.read(source)
+        if balance <= op.amount:
+            raise InsufficientFundsError(f"insufficient funds: {source} has {balance}, "
+                                         f"{what} needs {op.amount}")
+        op.apply(ctx, cancel)
+
+
+class _OffByOneFundsRun(_RewritingRun):
+    def rewrite(self, op: Operation) -> Operation:
+        return _ExactDebitRefused(op) if isinstance(op, (Withdraw, Transfer)) else op
+
+
+class OffByOneFunds(_MutantExecutor):
+    """Mutant 13: the funds check of a debit is off by one (``balance <= amount``), so a
+    withdrawal or transfer of exactly the balance — emptying an account — fails."""
+
+    bug = "off-by-one funds check: a debit of exactly the balance is refused"
+    run_class = _OffByOneFundsRun
+
+
+HOT_ACCOUNT = 3
+"""How many transactions of a batch must declare an account for the install cache to hold it."""
+
+
+class _CachedSnapshot(dict):
+    """A snapshot that knows the install cache its transaction's writes go to."""
+
+    __slots__ = ("cache", "hot")
+
+    def __init__(self, entries: Iterable[tuple[str, tuple[int, str]]],
+                 cache: dict[str, tuple[int, str]], hot: frozenset[str]) -> None:
+        super().__init__(entries)
+        self.cache = cache
+        self.hot = hot
+
+    def update_cache(self, version: str, writes: dict[str, int]) -> None:
+        """Cache the hot accounts of ``writes`` as ``version``."""
+        for account, value in writes.items():
+            if account in self.hot:
+                self.cache[account] = (value, version)
+
+
+def _caching_thread_main(tasks: queue.SimpleQueue, results: queue.SimpleQueue,
+                         worker: int) -> None:
+    pid = os.getpid()
+    while (item := tasks.get()) is not None:
+        chunk, record, cancel = item
+        done = _run_chunk(chunk, worker, pid, record, cancel)
+        results.put(done)
+        for (_, tx, snapshot), result in zip(chunk, done, strict=True):
+            if result.ok and isinstance(snapshot, _CachedSnapshot):
+                snapshot.update_cache(tx.id, result.writes)
+
+
+class _CachingThreadPool(ThreadPool):
+    """Worker threads that put their writes in the install cache once they have handed their
+    results back."""
+
+    def _start(self) -> None:
+        self._tasks = queue.SimpleQueue()
+        self._results = queue.SimpleQueue()
+        self._inflight = 0
+        for worker in range(self.workers):
+            threading.Thread(target=_caching_thread_main,
+                             args=(self._tasks, self._results, worker),
+                             name=f"aethel-worker-{worker}", daemon=True).start()
+
+
+class _InstallCacheRun(_Run):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        declared = Counter(a for tx in self.txs for a in tx.accounts)
+        self.hot = frozenset(a for a, n in declared.items() if n >= HOT_ACCOUNT)
+        self.cache: dict[str, tuple[int, str]] = {}
+
+    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+        return _CachedSnapshot(((a, self.cache.get(a) or self.state[a]) for a in tx.accounts),
+                               self.cache, self.hot)
+
+
+class HotAccountLostUpdate(_MutantExecutor):
+    """Mutant 14: snapshots of hot accounts (declared by three or more transactions) are
+    served from an install cache, which a worker updates with its writes after handing back
+    its result, off the coordinator's path. If that worker is switched out in between, a
+    dependant released by the install reads the previous writer's cached balance, and its own
+    install loses the update. Thread backend only."""
+
+    bug = "install cache updated after the result: a hot account's update is lost in a race"
+    run_class = _InstallCacheRun
+
+    @property
+    def pool(self) -> InlinePool | ThreadPool | ProcessPool:
+        if self._pool is None and self.backend == "thread":
+            self._pool = _CachingThreadPool(self.workers)
+        return super().pool
+
+
+class _PreviousVersionRun(_Run):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.previous: dict[str, str] = {}
+
+    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+        return {a: (value, self.previous.get(a, version))
+                for a, (value, version) in super()._snapshot(r, tx).items()}
+
+    def _finish(self, result: TxResult) -> None:
+        before = {a: self.state[a][1] for a in result.writes}
+        super()._finish(result)
+        for account, version in before.items():
+            if self.state[account][1] != version:
+                self.previous[account] = version
+
+
+class WrongReadVersion(_MutantExecutor):
+    """Mutant 15: a snapshot pairs each balance with the version its last install replaced
+    (an off-by-one into the account's version history), so READ events name the previous
+    version while the balances read and installed are right."""
+
+    bug = "wrong read version: a READ names the version before the one read"
+    run_class = _PreviousVersionRun
+
+
+WORKER_CLOCK_SKEW_NS = 60 * 10**9
+"""How far ahead of the coordinator's clock worker ``k``'s clock runs: ``k + 1`` times this."""
+
+
+def _on_worker_clock(event: Event) -> Event:
+    """``event`` as its worker stamps it: START and READ on the worker's clock."""
+    if event.kind not in (START, READ):
+        return event
+    return event._replace(ts=event.ts + (event.worker + 1) * WORKER_CLOCK_SKEW_NS)
+
+
+class SkewedRecorder(TraceRecorder):
+    """A recorder for workers that stamp their events (START, READ) from a clock of their
+    own, ``worker + 1`` minutes ahead of the coordinator's (as per-process clocks with
+    different origins would be)."""
+
+    def record(self, event: Event) -> None:
+        """Record ``event`` on its stamper's clock."""
+        super().record(_on_worker_clock(event))
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Record ``events`` on their stampers' clocks."""
+        super().extend(map(_on_worker_clock, events))
+
+
+class _SkewedClockRun(_Run):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorder = SkewedRecorder()
+
+
+class SkewedClock(_MutantExecutor):
+    """Mutant 16: each worker stamps its events from its own clock, minutes away from the
+    coordinator's, which stamps installs, commits and aborts; the trace's time order is
+    meaningless."""
+
+    bug = "skewed clocks: each worker stamps events minutes off the coordinator's clock"
+    run_class = _SkewedClockRun
+
+
+class IgnoresForwardAfter(ParallelExecutor):
+    """Mutant 17: drops every ``after`` that names a later transaction of the batch (taking
+    the serial order to be batch order), so a transaction can start before the one it must
+    follow has ended."""
+
+    bug = "forward after ignored: the serial order is batch order"
+
+    def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+        """Run ``batch`` with the dependency graph of its backward ``after`` only (a given
+        ``graph`` is not used)."""
+        position = {tx.id: i for i, tx in enumerate(batch.transactions)}
+        backward = tuple(replace(tx, after=tuple(d for d in tx.after if position[d] < i))
+                         for i, tx in enumerate(batch.transactions))
+        return super().execute(batch, dependency_graph(Batch(batch.accounts, backward,
+                                                             batch.mode)))
