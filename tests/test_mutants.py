@@ -18,7 +18,7 @@ CORRECT = [("serial", "dataflow"), ("serial", "levels"), ("thread", "dataflow"),
            ("thread", "levels"), ("process", "dataflow"), ("process", "levels")]
 HUNTS = {spec.strategy: spec for spec in MUTANTS if spec.timeout is None}  # one sweep each
 TIMED = [spec for spec in MUTANTS if spec.timeout is not None]
-SWEEP = 200
+SWEEP = 60
 """Batches of each hunt the correct backends run (a race's hunt has a budget of thousands)."""
 
 
