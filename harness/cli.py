@@ -9,6 +9,7 @@ path printed).
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -211,6 +212,9 @@ def entry() -> None:
            if t is not threading.main_thread()):
         sys.stdout.flush()
         sys.stderr.flush()
+        # what a normal exit does first: unlink the semaphores this process created (a
+        # process pool's queues), instead of leaving them to the resource tracker's warning
+        multiprocessing.util._run_finalizers(0)
         os._exit(code)
     sys.exit(code)
 

@@ -447,3 +447,29 @@ def test_a_signal_stops_aethel_run_rolled_back(tmp_path, backend, signum, code):
     assert not out.exists(), "a stopped batch has no final balances to write"
     header = json.loads(trace.read_text().splitlines()[0])
     assert header["format"] == "aethel-trace", "the trace so far is written"
+
+
+LINGERING = """
+import multiprocessing, threading
+from harness import cli
+KEEP = []
+def main():
+    KEEP.append(multiprocessing.get_context("spawn").Queue())
+    threading.Thread(target=threading.Event().wait, daemon=False).start()
+cli.main = main
+cli.THREADS_EXIT_GRACE = 0.1
+cli.entry()
+"""
+
+
+def test_an_exit_past_a_lingering_thread_still_unlinks_the_semaphores(tmp_path):
+    """When a non-daemon thread outlives the grace, ``entry`` exits without waiting for it;
+    the semaphores of the process (a process pool's queues) are unlinked all the same, so
+    the resource tracker has nothing to warn about."""
+    script = tmp_path / "lingering.py"
+    script.write_text(LINGERING)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    script.unlink()
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
