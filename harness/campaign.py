@@ -13,6 +13,9 @@ deadline (``example_timeout``), after which the example is reported as hung and 
 processes the executor started are killed; whatever it raises, ``BaseException`` included,
 fails the example.
 
+Every fifth shard is a race shard (:data:`RACE_SHARDS`): its batches are wide (20–40
+transactions that can all run at once), which thread-safety bugs need to show.
+
 One example in every even shard is a timeout example (:mod:`harness.timeouts`): the executor
 is asked for a short timeout that a slow transaction certainly exceeds, and its rollback is
 judged.
@@ -60,7 +63,7 @@ from harness.checks.verdict import PROPERTIES, Verdict
 from harness.coverage import coverage_json, exercised
 from harness.protocol import BUILTIN, Run, accepts_timeout, execute, load_factory, make_executor
 from harness.signals import become_job, descendants, terminate_children
-from harness.strategies import CAMPAIGN_OPS, batches
+from harness.strategies import CAMPAIGN_OPS, batches, race_batches
 from harness.timeouts import (
     executor_timeout,
     timeout_position,
@@ -90,6 +93,16 @@ SWITCH_INTERVAL = 1e-5
 preempted every 10 µs instead of every 5 ms, which provokes the interleavings that
 thread-safety bugs need."""
 _SHARD_SETTINGS = ("examples", "contention", "switch_interval")
+RACE_SHARDS = 5
+"""Every fifth shard (shards 4, 9, 14, ...) is a race shard: it draws
+:func:`~harness.strategies.race_batches` (wide batches whose transactions all run at once, or
+interleaved chains of updates of hot accounts) instead of the profile's. A race in an
+executor's shared bookkeeping shows in about one wide batch in three, where the profile's
+batches show it in one in a few hundred."""
+RACE_THREADS = 8
+"""The thread backend's worker count in race shards (at least; more if ``workers`` is more):
+with a free worker always waiting, a transaction released by an install is dispatched at
+once, while the worker that ran its predecessor may still be busy."""
 SHARD_SIZE = 20
 """Examples per shard. Hypothesis starts every run with its smallest example and keeps the
 first tenth of a run small, so a shard of 20 spends 18 examples on the profile's full size
@@ -157,6 +170,15 @@ class CampaignConfig:
             return self.example_timeout
         return min(self.example_timeout, max(1.0, self.budget / 2))
 
+    def workers_of(self, backend: str, shard: int | None = None) -> int:
+        """The worker count of ``backend``'s executor in ``shard`` (None: not a race shard):
+        one for serial, at least :data:`RACE_THREADS` for threads in a race shard."""
+        if backend == "serial":
+            return 1
+        if backend == "thread" and shard is not None and is_race_shard(shard):
+            return max(self.workers, RACE_THREADS)
+        return self.workers
+
     def contention_of(self, shard: int) -> str:
         """The contention of a shard: the config's, else the profile's, else it alternates
         between low and high from one shard to the next."""
@@ -166,12 +188,20 @@ class CampaignConfig:
         return contention
 
     def strategy(self, shard: int, max_transactions: int | None = None):
-        """The batch strategy of a shard (with :meth:`contention_of` the shard)."""
+        """The batch strategy of a shard: :func:`~harness.strategies.wide_reads` for a race
+        shard, else the profile's (with :meth:`contention_of` the shard)."""
+        if is_race_shard(shard):
+            return race_batches(max_transactions)
         profile = PROFILES[self.profile]
         params = {k: v for k, v in profile.items() if k not in _SHARD_SETTINGS}
         if max_transactions is not None:
             params["max_transactions"] = max_transactions
         return batches(contention=self.contention_of(shard), ops=CAMPAIGN_OPS, **params)
+
+
+def is_race_shard(shard: int) -> bool:
+    """Whether shard ``shard`` is a race shard (see :data:`RACE_SHARDS`)."""
+    return shard % RACE_SHARDS == RACE_SHARDS - 1
 
 
 def derive_seed(campaign_seed: int, shard: int) -> int:
@@ -384,6 +414,7 @@ FROM_BATCH = "batch"
 
 
 def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
+                  shard: int | None = None,
                   timeout: float | None | Literal["batch"] = FROM_BATCH,
                   on_oracle: Callable[[OracleResult], None] | None = None
                   ) -> tuple[list[tuple[Run, list[Verdict]]], Failure | None]:
@@ -393,7 +424,8 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
     :func:`~harness.timeouts.executor_timeout`; never when its factory takes no
     ``timeout``). ``on_oracle`` is given the serial oracle's result once it is known. An
     execution that does not return within the config's deadline, or that raises anything
-    but an :class:`~aethel.errors.ExecutionError`, is a failure of its own kind."""
+    but an :class:`~aethel.errors.ExecutionError`, is a failure of its own kind. ``shard``
+    (None: not a race shard) sets the worker counts (:meth:`CampaignConfig.workers_of`)."""
     checked: list[tuple[Run, list[Verdict]]] = []
     if timeout == FROM_BATCH:
         timeout = executor_timeout(batch)
@@ -403,39 +435,40 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
         oracle = call_within(lambda: serial_oracle(batch), config.deadline_per_execution,
                              "the serial oracle")
     except Hung as exc:
-        return checked, _failure(batch, "serial", config, timeout, HUNG,
+        return checked, _failure(batch, "serial", 1, timeout, HUNG,
                                  f"hung: {exc}: the batch itself does not finish serially")
     if on_oracle is not None:
         on_oracle(oracle)
     for backend in config.backends:
-        cached = _executor(config.executor, backend, config.workers, timeout)
+        workers = config.workers_of(backend, shard)
+        cached = _executor(config.executor, backend, workers, timeout)
         for _ in range(repeats):
             try:
                 run = call_within(
-                    lambda c=cached, b=backend: execute(c.executor, batch, b, config.workers),
+                    lambda c=cached, b=backend, w=workers: execute(c.executor, batch, b, w),
                     config.deadline_per_execution, f"the executor {config.executor} ({backend})")
             except Hung as exc:
                 _discard_executor(cached)
-                return checked, _failure(batch, backend, config, timeout, HUNG,
+                return checked, _failure(batch, backend, workers, timeout, HUNG,
                                          f"hung: {exc}; its processes were killed")
             except BaseException as exc:  # whatever code under test raises fails the example
-                return checked, _failure(batch, backend, config, timeout, CRASHED,
+                return checked, _failure(batch, backend, workers, timeout, CRASHED,
                                          f"the executor {config.executor} ({backend}) raised "
                                          f"{describe_exception(exc)}")
             verdicts = check_run(batch, run, oracle)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):
                 return checked, Failure(
-                    batch_to_json(batch), backend, _workers(backend, config.workers),
+                    batch_to_json(batch), backend, workers,
                     [verdict_to_json(v) for v in verdicts],
                     [e.to_json() for e in run.execution_trace], len(batch), run.error,
                     executor_timeout=timeout)
     return checked, None
 
 
-def _failure(batch: Batch, backend: str, config: CampaignConfig, timeout: float | None,
+def _failure(batch: Batch, backend: str, workers: int, timeout: float | None,
              kind: str, error: str) -> Failure:
-    return Failure(batch_to_json(batch), backend, _workers(backend, config.workers), [], [],
+    return Failure(batch_to_json(batch), backend, workers, [], [],
                    len(batch), error, kind, timeout)
 
 
@@ -477,7 +510,8 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
         if spec.timeouts or (not spec.shrink and result.examples == timed):
             batch = with_slow_transaction(batch)
         oracle: list[OracleResult] = []
-        checked, failure = check_example(config, batch, repeats, on_oracle=oracle.append)
+        checked, failure = check_example(config, batch, repeats, shard=spec.index,
+                                         on_oracle=oracle.append)
         if not spec.shrink:
             result.examples += 1
             result.sizes.append(len(batch))
@@ -586,6 +620,8 @@ class CampaignResult:
             "examples": self.examples,
             "shards": self.shards,
             "shard_size": self.config.shard_size,
+            "race_shards": {"every": RACE_SHARDS,
+                            "thread_workers": self.config.workers_of("thread", RACE_SHARDS - 1)},
             "seconds": self.seconds,
             "throughput_examples_per_s": self.throughput,
             "batches_digest": self.digest,
@@ -724,7 +760,7 @@ def _shrink(config: CampaignConfig, shard: ShardResult, should_stop: Callable[[]
     shrunk = run_shard(spec, should_stop)
     failure = shrunk.failure or shard.failure
     note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
-    failure = drop_transactions(config, failure, should_stop)
+    failure = drop_transactions(config, failure, should_stop, shard.index)
     deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
     while (failure.transactions - _timed(failure) > 1 and time.perf_counter() < deadline
            and not should_stop()):
@@ -733,7 +769,7 @@ def _shrink(config: CampaignConfig, shard: ShardResult, should_stop: Callable[[]
                             should_stop).failure
         if smaller is None:
             break
-        failure = drop_transactions(config, smaller, should_stop)
+        failure = drop_transactions(config, smaller, should_stop, shard.index)
     return counterexample_doc(config, shard.index, failure, original=shard.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
 
@@ -745,7 +781,8 @@ def _timed(failure: Failure) -> bool:
 
 
 def drop_transactions(config: CampaignConfig, failure: Failure,
-                      should_stop: Callable[[], bool] = lambda: False) -> Failure:
+                      should_stop: Callable[[], bool] = lambda: False,
+                      shard: int | None = None) -> Failure:
     """Finish shrinking: remove single transactions while the batch still fails.
 
     Hypothesis's shrinker does not always delete leading list elements once other draws
@@ -758,7 +795,7 @@ def drop_transactions(config: CampaignConfig, failure: Failure,
         progress = False
         for tx in batch.transactions:
             candidate = _without(batch, tx.id)
-            _, smaller = check_example(config, candidate, SHRINK_REPEATS)
+            _, smaller = check_example(config, candidate, SHRINK_REPEATS, shard=shard)
             if smaller is not None and smaller.kind != HUNG:
                 batch, failure, progress = candidate, smaller, True
                 break

@@ -330,3 +330,57 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
     txs = [_transaction(i, d, size) for i, d in enumerate(draws)]
     return Batch({account_name(i): v for i, v in enumerate(balances)},
                  tuple(_without_cycles(txs) if forward_deps else txs), mode)
+
+
+@st.composite
+def wide_reads(draw: st.DrawFn, min_transactions: int = 20, max_transactions: int = 40,
+               max_accounts: int = 40, max_reads: int = 12) -> Batch:
+    """Batches whose transactions can all run at once, for as long as possible: 20–40
+    transactions each read 6–12 of up to 40 shared accounts (readers never conflict), and
+    some also deposit into an account of their own. Every worker records events, reads
+    snapshots and hands back results at the same time as the others, which is what a race in
+    shared bookkeeping (a trace, a cache, a counter) needs; a campaign's race shards draw
+    these. Shrinks towards fewer transactions, fewer reads and no deposits."""
+    size = draw(st.integers(min(min_transactions, max_transactions), max_transactions))
+    n_accounts = draw(st.integers(min(12, max_accounts), max_accounts))
+    shared = [account_name(i) for i in range(n_accounts)]
+    reads_each = st.lists(st.sampled_from(shared), min_size=min(6, n_accounts, max_reads),
+                          max_size=min(max_reads, n_accounts), unique=True)
+    txs = []
+    own: dict[str, int] = {}
+    for k in range(size):
+        ops: list[Operation] = [Read(a) for a in draw(reads_each)]
+        if draw(st.booleans()):
+            own[f"own{k}"] = draw(st.integers(0, 100))
+            ops.append(Deposit(f"own{k}", draw(st.integers(1, 100))))
+        txs.append(Transaction(f"t{k}", tuple(ops)))
+    balances = draw(st.lists(st.integers(0, 100), min_size=n_accounts, max_size=n_accounts))
+    return Batch({**dict(zip(shared, balances, strict=True)), **own}, tuple(txs),
+                 draw(st.sampled_from((INDEPENDENT, ATOMIC))))
+
+
+@st.composite
+def hot_chains(draw: st.DrawFn, min_length: int = 10, max_length: int = 24) -> Batch:
+    """A few generated transactions followed by two interleaved chains of 10–24
+    one-operation updates (deposits, withdrawals, self-transfers) of two hot accounts: each
+    install releases the next update of its account while the other chain keeps another
+    worker busy, which is what a race between an install and the next dispatch needs."""
+    base = draw(batches(max_transactions=6, contention="high", modes=(INDEPENDENT,)))
+    size = draw(st.integers(min(min_length, max_length), max_length))
+    amount = st.integers(0, 60)
+    chains = [[Transaction(f"{hot}-{k}", (op,)) for k, op in enumerate(draw(st.lists(
+        st.one_of(st.builds(Deposit, st.just(hot), amount),
+                  st.builds(Withdraw, st.just(hot), amount),
+                  st.builds(Transfer, st.just(hot), st.just(hot), amount)),
+        min_size=size, max_size=size)))] for hot in sorted(base.accounts)[:2]]
+    return Batch(base.accounts, (*base.transactions, *(tx for pair in zip(*chains, strict=True)
+                                                       for tx in pair)), base.mode)
+
+
+def race_batches(max_transactions: int | None = None) -> st.SearchStrategy[Batch]:
+    """The batches of a campaign's race shards: :func:`wide_reads` or :func:`hot_chains`
+    (``max_transactions`` bounds the wide batches and the chains, for shrinking)."""
+    if max_transactions is None:
+        return st.one_of(wide_reads(), hot_chains())
+    return st.one_of(wide_reads(max_transactions=max_transactions),
+                     hot_chains(max_length=max(1, (max_transactions - 6) // 2)))

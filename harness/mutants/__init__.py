@@ -55,6 +55,7 @@ from harness.mutants.executors import (
     WrongReadVersion,
 )
 from harness.protocol import execute
+from harness.strategies import hot_chains, wide_reads
 from harness.timeouts import EXECUTOR_TIMEOUT
 
 __all__ = ["MUTANTS", "Hunt", "MutantSpec", "any_violation", "hunt", "hunt_mutant", "judge",
@@ -105,7 +106,7 @@ MUTANTS: tuple[MutantSpec, ...] = (
     MutantSpec(CompletionOrderInstalls, strategies.blind_writes, EQUIVALENCE,
                frozenset({"final balance"}), 40),
     MutantSpec(DirtyRead, strategies.conflicting, ISOLATION, frozenset({"dirty read"}), 40),
-    MutantSpec(UnsynchronisedTrace, strategies.read_heavy, ISOLATION,
+    MutantSpec(UnsynchronisedTrace, wide_reads, ISOLATION,
                frozenset({"trace integrity"}), 60, switch_interval=1e-6),
     MutantSpec(UndeclaredAccess, strategies.undeclared_touches, ISOLATION,
                frozenset({"undeclared access"}), 40),
@@ -119,7 +120,7 @@ MUTANTS: tuple[MutantSpec, ...] = (
                40),
     MutantSpec(OffByOneFunds, strategies.exact_debits, EQUIVALENCE, frozenset({"outcome"}),
                40),
-    MutantSpec(HotAccountLostUpdate, strategies.hot_accounts, ISOLATION,
+    MutantSpec(HotAccountLostUpdate, hot_chains, ISOLATION,
                frozenset({LOST_UPDATE, STALE}), 2000, switch_interval=1e-5),
     MutantSpec(WrongReadVersion, strategies.conflicting, ISOLATION,
                frozenset({TRACE_INCONSISTENCY}), 40),

@@ -4,7 +4,8 @@ Some bug classes need shapes that these strategies build themselves, so that a h
 depend on how often the generic strategy draws them: blind writes (a write-write conflict
 without a read), user code touching an account it did not declare, several operations of one
 transaction on one account, credits that overflow 2^63-1, debits of exactly the balance,
-``after`` naming a later transaction and long chains of writers of hot accounts.
+``after`` naming a later transaction. Wide batches and chains of writers of hot accounts
+come from :mod:`harness.strategies` (a campaign's race shards draw them too).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from aethel.operations import (
     Call,
     Deposit,
     Operation,
-    Read,
     Sleep,
     Transfer,
     Withdraw,
@@ -42,17 +42,6 @@ def timing_out() -> st.SearchStrategy[Batch]:
     """Timeout examples (:mod:`harness.timeouts`): conflicting transactions, atomic, behind
     a slow one that outlasts the executor's timeout."""
     return batches(max_transactions=8, contention="high").map(with_slow_transaction)
-
-
-@st.composite
-def read_heavy(draw: st.DrawFn) -> Batch:
-    """20–40 independent transactions, each reading 6–12 of 40 accounts: workers spend most
-    of their time recording READ events, concurrently."""
-    accounts = [f"acct{i}" for i in range(40)]
-    txs = [Transaction(f"t{k}", tuple(Read(a) for a in draw(st.lists(
-        st.sampled_from(accounts), min_size=6, max_size=12, unique=True))))
-        for k in range(draw(st.integers(20, 40)))]
-    return Batch(dict.fromkeys(accounts, 100), tuple(txs))
 
 
 def _inserted(base: Batch, extra: list[tuple[int, Transaction]]) -> Batch:
@@ -148,17 +137,3 @@ def exact_debits(draw: st.DrawFn) -> Batch:
         op = Withdraw(payer, amount) if payee is None else Transfer(payer, payee, amount)
         front.append((k, Transaction(f"e{k}", (op,))))
     return _inserted(base, front)
-
-
-@st.composite
-def hot_accounts(draw: st.DrawFn) -> Batch:
-    """Generated transactions followed by two interleaved chains of 10–24 updates (deposits,
-    withdrawals, self-transfers) of two hot accounts: writers of both keep both workers busy
-    and finish close together."""
-    base = draw(batches(max_transactions=6, contention="high", modes=(INDEPENDENT,)))
-    size = draw(st.integers(10, 24))
-    chains = [[Transaction(f"{hot}-{k}", (op,)) for k, op in enumerate(draw(st.lists(
-        _on_account(hot, [hot]), min_size=size, max_size=size)))]
-        for hot in sorted(base.accounts)[:2]]
-    return Batch(base.accounts, (*base.transactions, *(tx for pair in zip(*chains, strict=True)
-                                                       for tx in pair)), base.mode)
