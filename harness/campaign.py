@@ -26,7 +26,9 @@ Each shard counts, per feature of :mod:`harness.coverage`, the examples that exe
 like the batches, the counts depend on the seed, the profile and the example count only.
 
 On a violation the campaign stops taking new shards, lets earlier shards finish (so that the
-failing shard reported is the first in shard order, whatever the timing), and re-runs that
+failing shard reported is the first in shard order, whatever the timing), stops waiting for
+later ones (they cannot change the verdict; their processes are ended with the pool), and
+re-runs that
 shard locally with Hypothesis's shrinker to a minimal failing batch, at the campaign's GIL
 switch interval. The counterexample records what ``aethel replay`` needs to run it as the
 campaign did: the backend, the worker count, the switch interval, the example timeout and
@@ -710,7 +712,8 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                                               or shard.index < first_failure):
                 first_failure = shard.index
                 for other, other_spec in list(running.items()):
-                    if other_spec.index > shard.index and other.cancel():
+                    if other_spec.index > shard.index:
+                        other.cancel()  # a later shard cannot change the verdict: not waited for
                         del running[other]
             if progress is not None:
                 progress(result, shard)
