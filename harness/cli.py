@@ -31,6 +31,7 @@ from aethel.model import MODES, Batch
 from aethel.trace import write_jsonl
 from harness.bench_cli import bench
 from harness.check_cli import check
+from harness.history.cli import history
 from harness.options import allow_module_option
 from harness.signals import exit_code, stop_on_signals
 from harness.terminal import echo
@@ -96,6 +97,7 @@ def main() -> None:
 
 main.add_command(bench)
 main.add_command(check)
+main.add_command(history)
 for _command in (verify, replay, report):
     main.add_command(_command)
 

@@ -1,0 +1,246 @@
+"""The linearizability search: classic cases by hand, histories recorded from real
+concurrent objects, agreement with a brute-force checker, timeouts and partitions."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.history import check, explain, make_model, parse_history
+from harness.history.bench import cas_register, concurrent_writes, key_value, perturb, record
+from harness.history.formats import Event
+from harness.history.model import Input
+from harness.history.operations import operations
+
+
+def history(*rows: str) -> list[Event]:
+    """Events from ``"process type f value"`` rows (the value in EDN)."""
+    lines = []
+    for row in rows:
+        process, type_, f, value = row.split(" ", 3)
+        lines.append(f"{{:process {process} :type :{type_} :f :{f} :value {value}}}")
+    return parse_history("\n".join(lines))
+
+
+def verdict(events, model="register", init=None, fail="drop", **options) -> str:
+    chosen = make_model(model) if init is None else make_model(model, init)
+    return check(events, chosen, fail, **options).outcome
+
+
+def test_stale_read():
+    events = history("0 invoke write 1", "0 ok write 1", "1 invoke write 2", "1 ok write 2",
+                     "0 invoke read nil", "0 ok read 1")
+    result = check(events, make_model("register"))
+    assert result.outcome == "not linearizable"
+    part = result.partitions[0]
+    assert (part.culprit.f, part.culprit.value) == ("read", 1)
+    assert [op.value for op in part.prefix] == [1, 2]
+    text = explain(result)
+    assert text.splitlines()[1].startswith("Cannot take effect: process 0 read 1 (ok, lines 5-6)")
+    assert "it read 1 but the register holds 2" in text
+
+
+def test_two_writes_seen_in_opposite_orders():
+    both = ["0 invoke write 1", "1 invoke write 2",
+            "2 invoke read nil", "2 ok read 1", "2 invoke read nil", "2 ok read 2",
+            "3 invoke read nil", "3 ok read 2", "3 invoke read nil", "3 ok read 1",
+            "0 ok write 1", "1 ok write 2"]
+    assert verdict(history(*both)) == "not linearizable"
+    assert verdict(history(*both[:8], *both[10:])) == "linearizable"
+
+
+@pytest.mark.parametrize(("seen", "expected"), [(0, "linearizable"), (1, "linearizable"),
+                                                (2, "not linearizable")])
+def test_crashed_write_may_or_may_not_have_happened(seen, expected):
+    events = history("0 invoke write 1", "0 info write 1", "1 invoke read nil",
+                     f"1 ok read {seen}", "1 invoke read nil", "1 ok read 1")
+    assert verdict(events[:4], init=0) == ("not linearizable" if seen == 2 else "linearizable")
+    assert verdict(events, init=0) == expected
+
+
+def test_crashed_write_never_seen_is_left_out():
+    events = history("0 invoke write 1", "1 invoke read nil", "1 ok read 0", "0 info write 1",
+                     "1 invoke read nil", "1 ok read 0")
+    assert verdict(events, init=0) == "linearizable"
+
+
+def test_failed_cas_differs_between_semantics():
+    # The register holds 1 throughout, yet a cas from 1 failed: impossible only if the
+    # failure is taken as an assertion (Porcupine's etcd model), fine if dropped (Knossos).
+    events = history("0 invoke write 1", "0 ok write 1", "1 invoke cas [1 2]",
+                     "1 fail cas [1 2]", "0 invoke read nil", "0 ok read 1")
+    assert verdict(events, "cas-register", fail="drop") == "linearizable"
+    assert verdict(events, "cas-register", fail="assert") == "not linearizable"
+    result = check(events, make_model("cas-register"), fail="assert")
+    assert "it failed, yet the register held 1" in explain(result)
+
+
+def test_failed_cas_assertion_holds_when_state_differs():
+    events = history("0 invoke write 1", "0 ok write 1", "1 invoke cas [3 2]",
+                     "1 fail cas [3 2]", "1 invoke read nil", "1 fail read nil")
+    assert verdict(events, "cas-register", fail="assert") == "linearizable"
+
+
+def test_concurrent_read_sees_either_value():
+    for seen in (0, 1):
+        events = history("0 invoke write 1", "1 invoke read nil", f"1 ok read {seen}",
+                         "0 ok write 1")
+        assert verdict(events, "cas-register", init=0) == "linearizable"
+    events = history("0 invoke write 1", "1 invoke read nil", "1 ok read 5", "0 ok write 1")
+    assert verdict(events, "cas-register", init=0) == "not linearizable"
+
+
+def test_read_of_nil_matches_any_state():
+    events = history("0 invoke write 1", "0 ok write 1", "0 invoke read nil", "0 ok read nil")
+    assert verdict(events, "cas-register") == "linearizable"
+
+
+def test_mutex_double_acquire():
+    events = history("0 invoke acquire nil", "0 ok acquire nil", "1 invoke acquire nil",
+                     "1 ok acquire nil")
+    result = check(events, make_model("mutex"))
+    assert result.outcome == "not linearizable"
+    assert "the lock is already held" in explain(result)
+    released = history("0 invoke acquire nil", "0 ok acquire nil", "1 invoke acquire nil",
+                       "0 invoke release nil", "0 ok release nil", "1 ok acquire nil")
+    assert verdict(released, "mutex") == "linearizable"
+
+
+def test_kv_append_order():
+    events = history('0 invoke append ["k" "a"]', '1 invoke append ["k" "b"]',
+                     '0 ok append ["k" "a"]', '1 ok append ["k" "b"]',
+                     '2 invoke get ["k" nil]', '2 ok get ["k" "ba"]',
+                     '2 invoke append ["j" "x"]', '2 ok append ["j" "x"]')
+    result = check(events, make_model("kv"))
+    assert result.outcome == "linearizable"
+    assert sorted(p.key for p in result.partitions) == ["j", "k"]
+    wrong = history('0 invoke append ["k" "a"]', '0 ok append ["k" "a"]',
+                    '1 invoke append ["k" "b"]', '1 ok append ["k" "b"]',
+                    '2 invoke get ["k" nil]', '2 ok get ["k" "ba"]')
+    result = check(wrong, make_model("kv"))
+    assert result.outcome == "not linearizable"
+    assert 'it read "ba" but the key holds "ab"' in explain(result)
+
+
+def test_bank_read_that_does_not_sum():
+    events = history("0 invoke transfer {:from 0 :to 1 :amount 5}",
+                     "0 ok transfer {:from 0 :to 1 :amount 5}",
+                     "1 invoke read nil", "1 ok read {0 5 1 15}",
+                     "1 invoke read nil", "1 ok read {0 5 1 14}")
+    assert verdict(events, "bank", init={0: 10, 1: 10}) == "not linearizable"
+    assert verdict(events[:4], "bank", init={0: 10, 1: 10}) == "linearizable"
+    assert verdict(events[2:] + events[:2], "bank") == "not linearizable"
+    result = check(events, make_model("bank", {0: 10, 1: 10}))
+    assert "(total 19) but the balances are" in explain(result)
+
+
+def test_recorded_histories_are_linearizable_and_a_perturbed_read_is_not():
+    for seed in range(3):
+        registers = record(5, 80, cas_register(), seed=seed, crash=0.05)
+        assert verdict(registers, "cas-register") == "linearizable"
+        assert verdict(registers, "cas-register", fail="assert") == "linearizable"
+        broken = perturb(registers, random.Random(seed), 99)
+        assert verdict(broken, "cas-register") == "not linearizable"
+        store = record(8, 200, key_value(3), seed=seed)
+        assert verdict(store, "kv", timeout=60) == "linearizable"
+        assert verdict(perturb(store, random.Random(seed), "never"), "kv", timeout=60) == \
+            "not linearizable"
+
+
+def test_timeout_gives_unknown():
+    result = check(concurrent_writes(22), make_model("register"), timeout=0.2)
+    assert result.outcome == "unknown"
+    assert result.partitions[0].outcome == "unknown"
+    assert "did not finish within 0.2 s" in explain(result)
+
+
+def _slow_and_violating() -> list[Event]:
+    """Key ``slow``: twelve concurrent appends and a get that needs their reverse order
+    (the search tries the call order first). Key ``bad``: a stale read."""
+    letters = "abcdefghijkl"
+    rows = [f'{p} invoke append ["slow" "{c}"]' for p, c in enumerate(letters)]
+    rows += [f'{p} ok append ["slow" "{c}"]' for p, c in enumerate(letters)]
+    rows += ['20 invoke get ["slow" nil]', f'20 ok get ["slow" "{letters[::-1]}"]']
+    rows += ['21 invoke put ["bad" "x"]', '21 ok put ["bad" "x"]', '21 invoke get ["bad" nil]',
+             '21 ok get ["bad" ""]']
+    return history(*rows)
+
+
+def test_a_slow_partition_does_not_delay_a_violation():
+    result = check(_slow_and_violating(), make_model("kv"), timeout=60)
+    assert result.outcome == "not linearizable"
+    outcomes = {p.key: p.outcome for p in result.partitions}
+    assert outcomes == {"slow": "unknown", "bad": "not linearizable"}
+    assert "1 other partition was not finished" in explain(result)
+
+
+@pytest.mark.parametrize("puts", [8, 13])
+def test_partitions_in_processes(puts):
+    # Eight puts: the first round in this process finds the violation; thirteen: a worker.
+    rows = [f'{p} invoke put ["w" "v{p}"]' for p in range(puts)]
+    rows += [f'{p} ok put ["w" "v{p}"]' for p in range(puts)]
+    rows += ['20 invoke get ["w" nil]', '20 ok get ["w" "none"]']
+    events = _slow_and_violating()[:-4] + history(*rows)
+    result = check(events, make_model("kv"), timeout=60, jobs=2)
+    assert result.outcome == "not linearizable"
+    assert {p.key: p.outcome for p in result.partitions} == {
+        "w": "not linearizable", "slow": "unknown"}
+
+
+@st.composite
+def small_histories(draw):
+    """At most six operations, each by its own process, with integer times (ties too)."""
+    model = draw(st.sampled_from(["register", "cas-register", "mutex"]))
+    events = []
+    for process in range(draw(st.integers(1, 6))):
+        if model == "mutex":
+            f, value = draw(st.sampled_from(["acquire", "release"])), None
+        else:
+            f = draw(st.sampled_from(["read", "write", "cas"] if model == "cas-register"
+                                     else ["read", "write"]))
+            value = draw(st.integers(0, 2)) if f == "write" else \
+                [draw(st.integers(0, 2)), draw(st.integers(0, 2))] if f == "cas" else None
+        status = draw(st.sampled_from(["ok", "ok", "ok", "info", "fail"]))
+        done = draw(st.integers(0, 2)) if f == "read" and status == "ok" else value
+        start = draw(st.integers(0, 12))
+        events.append(Event(process, "invoke", f, value, None, start, 0))
+        if status != "info" or draw(st.booleans()):
+            events.append(Event(process, status, f, done, None,
+                                start + draw(st.integers(0, 6)), 0))
+    events.sort(key=lambda e: (e.time, e.type != "invoke"))
+    return model, draw(st.sampled_from(["drop", "assert"])), \
+        [e._replace(line=n) for n, e in enumerate(events, 1)]
+
+
+def brute_force(events, model, fail) -> bool:
+    """Some order of the completed operations and of any subset of the crashed ones that
+    respects real time and that the model accepts."""
+    ops = operations(events, model, fail)
+    must = [op for op in ops if op.status != "info"]
+    maybe = [op for op in ops if op.status == "info"]
+    for size in range(len(maybe) + 1):
+        for extra in itertools.combinations(maybe, size):
+            for order in itertools.permutations(must + list(extra)):
+                if any(later.ret < earlier.call
+                       for i, earlier in enumerate(order) for later in order[i + 1:]):
+                    continue
+                state = model.init()
+                for op in order:
+                    ok, state = model.step(state, Input(op.f, op.value), op.status)
+                    if not ok:
+                        break
+                else:
+                    return True
+    return False
+
+
+@given(small_histories())
+def test_agrees_with_brute_force(case):
+    name, fail, events = case
+    model = make_model(name, 0) if name != "mutex" else make_model(name)
+    expected = "linearizable" if brute_force(events, model, fail) else "not linearizable"
+    assert check(events, model, fail).outcome == expected
