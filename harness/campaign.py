@@ -696,9 +696,8 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
             result.complete = False  # what ends after a signal may have been cut short by it
             break
         for future in finished:
-            del running[future]
-            if future.cancelled():
-                continue
+            if running.pop(future, None) is None or future.cancelled():
+                continue  # abandoned after an earlier shard failed, or cancelled
             try:
                 shard = future.result()
             except BrokenExecutor as exc:

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -232,3 +232,29 @@ def test_replay_rejects_a_file_that_is_not_a_counterexample(tmp_path):
     path.write_text('{"format": "something"}')
     result = CliRunner().invoke(main, ["replay", str(path)])
     assert result.exit_code == 2 and "not an aethel counterexample" in result.output
+
+
+class _Finished:
+    """A pool whose shards have all finished by the time the campaign looks: shard 0 fails,
+    the others pass."""
+
+    def __init__(self) -> None:
+        self.submitted: list[int] = []
+
+    def submit(self, fn, spec) -> Future:
+        self.submitted.append(spec.index)
+        shard = campaign_module.ShardResult(spec.index, examples=spec.examples)
+        if spec.index == 0:
+            shard.failure = campaign_module.Failure({}, "thread", 2, [], [], 1, "broken")
+        future: Future = Future()
+        future.set_result(shard)
+        return future
+
+
+def test_a_failure_finishing_with_later_shards_ends_the_campaign_on_it(monkeypatch):
+    # the later shards finish in the same wait as the failing one: they are not counted
+    monkeypatch.setattr(campaign_module, "shrink", lambda config, shard, *_: {"shard": shard.index})
+    pool = _Finished()
+    result = run_campaign(CampaignConfig(examples=200, jobs=2), pool)
+    assert not result.ok and result.counterexample == {"shard": 0}
+    assert result.examples == 20 and pool.submitted == [0, 1, 2, 3]
