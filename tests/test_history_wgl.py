@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.history import check, explain, make_model, parse_history
+from harness.history import check, explain, make_model, parse_history, wgl
 from harness.history.bench import cas_register, concurrent_writes, key_value, perturb, record
 from harness.history.formats import Event
 from harness.history.model import Input
@@ -158,16 +158,25 @@ def test_timeout_gives_unknown():
     assert "did not finish within 0.2 s" in explain(result)
 
 
+def _appends_then_get(key: str, count: int, process: int = 0) -> list[str]:
+    """``count`` concurrent appends of ``a``, ``aa``, ``aaa``… then a get one ``a`` short of
+    them all: not linearizable, and the kv pruner cannot tell (with each piece usable
+    any number of times, every shorter run of ``a`` can still be composed), so the search
+    goes through every subset of the appends."""
+    pieces = ["a" * n for n in range(1, count + 1)]
+    rows = [f'{process + n} invoke append ["{key}" "{p}"]' for n, p in enumerate(pieces)]
+    rows += [f'{process + n} ok append ["{key}" "{p}"]' for n, p in enumerate(pieces)]
+    read = "a" * (sum(map(len, pieces)) - 1)
+    return rows + [f'{process + count} invoke get ["{key}" nil]',
+                   f'{process + count} ok get ["{key}" "{read}"]']
+
+
 def _slow_and_violating() -> list[Event]:
-    """Key ``slow``: twelve concurrent appends and a get that needs their reverse order
-    (the search tries the call order first). Key ``bad``: a stale read."""
-    letters = "abcdefghijkl"
-    rows = [f'{p} invoke append ["slow" "{c}"]' for p, c in enumerate(letters)]
-    rows += [f'{p} ok append ["slow" "{c}"]' for p, c in enumerate(letters)]
-    rows += ['20 invoke get ["slow" nil]', f'20 ok get ["slow" "{letters[::-1]}"]']
-    rows += ['21 invoke put ["bad" "x"]', '21 ok put ["bad" "x"]', '21 invoke get ["bad" nil]',
-             '21 ok get ["bad" ""]']
-    return history(*rows)
+    """Key ``slow``: twenty-two concurrent appends (see :func:`_appends_then_get`). Key
+    ``bad``: a stale read."""
+    return history(*_appends_then_get("slow", 22), '30 invoke put ["bad" "x"]',
+                   '30 ok put ["bad" "x"]', '30 invoke get ["bad" nil]',
+                   '30 ok get ["bad" ""]')
 
 
 def test_a_slow_partition_does_not_delay_a_violation():
@@ -178,13 +187,10 @@ def test_a_slow_partition_does_not_delay_a_violation():
     assert "1 other partition was not finished" in explain(result)
 
 
-@pytest.mark.parametrize("puts", [8, 13])
-def test_partitions_in_processes(puts):
-    # Eight puts: the first round in this process finds the violation; thirteen: a worker.
-    rows = [f'{p} invoke put ["w" "v{p}"]' for p in range(puts)]
-    rows += [f'{p} ok put ["w" "v{p}"]' for p in range(puts)]
-    rows += ['20 invoke get ["w" nil]', '20 ok get ["w" "none"]']
-    events = _slow_and_violating()[:-4] + history(*rows)
+@pytest.mark.parametrize("appends", [8, 16])
+def test_partitions_in_processes(appends):
+    # Eight appends: the first round in this process finds the violation; sixteen: a worker.
+    events = _slow_and_violating()[:-4] + history(*_appends_then_get("w", appends, 40))
     result = check(events, make_model("kv"), timeout=60, jobs=2)
     assert result.outcome == "not linearizable"
     assert {p.key: p.outcome for p in result.partitions} == {
@@ -218,23 +224,26 @@ def small_histories(draw):
 
 def brute_force(events, model, fail) -> bool:
     """Some order of the completed operations and of any subset of the crashed ones that
-    respects real time and that the model accepts."""
+    respects real time and that the model accepts (each key on its own state)."""
     ops = operations(events, model, fail)
     must = [op for op in ops if op.status != "info"]
     maybe = [op for op in ops if op.status == "info"]
-    for size in range(len(maybe) + 1):
-        for extra in itertools.combinations(maybe, size):
-            for order in itertools.permutations(must + list(extra)):
-                if any(later.ret < earlier.call
-                       for i, earlier in enumerate(order) for later in order[i + 1:]):
-                    continue
-                state = model.init()
-                for op in order:
-                    ok, state = model.step(state, Input(op.f, op.value), op.status)
-                    if not ok:
-                        break
-                else:
-                    return True
+    return any(_some_order(must + list(extra), {}, model)
+               for size in range(len(maybe) + 1)
+               for extra in itertools.combinations(maybe, size))
+
+
+def _some_order(left, states, model) -> bool:
+    if not left:
+        return True
+    for op in left:
+        if any(other.ret < op.call for other in left):
+            continue
+        ok, after = model.step(states.get(op.key, model.init()), Input(op.f, op.value),
+                               op.status)
+        if ok and _some_order([o for o in left if o is not op], {**states, op.key: after},
+                              model):
+            return True
     return False
 
 
@@ -244,3 +253,77 @@ def test_agrees_with_brute_force(case):
     model = make_model(name, 0) if name != "mutex" else make_model(name)
     expected = "linearizable" if brute_force(events, model, fail) else "not linearizable"
     assert check(events, model, fail).outcome == expected
+
+
+@st.composite
+def kv_histories(draw):
+    """At most seven kv operations on one or two keys, each by its own process, over a
+    short or a long time (then often with moments when no operation is open), with
+    pieces and reads that overlap (``a``, ``ab``, ``ba``…)."""
+    keys = draw(st.sampled_from([["k"], ["k", "j"]]))
+    span = draw(st.sampled_from([8, 40]))
+    events = []
+    for process in range(draw(st.integers(1, 7))):
+        f = draw(st.sampled_from(["get", "put", "append"]))
+        key = draw(st.sampled_from(keys))
+        value = None if f == "get" else draw(st.sampled_from([None, "", "a", "b", "ab"]))
+        status = draw(st.sampled_from(["ok", "ok", "ok", "ok", "info", "fail"]))
+        done = draw(st.sampled_from([None, "", "a", "b", "ab", "ba", "aa", "abb", "bab"])) \
+            if f == "get" else value
+        start = draw(st.integers(0, span))
+        events.append(Event(process, "invoke", f, value, key, start, 0))
+        if status != "info" or draw(st.booleans()):
+            events.append(Event(process, status, f, done, key,
+                                start + draw(st.integers(0, 6)), 0))
+    events.sort(key=lambda e: (e.time, e.type != "invoke"))
+    return [e._replace(line=n) for n, e in enumerate(events, 1)]
+
+
+@given(kv_histories(), st.sampled_from(["", "a"]))
+def test_kv_agrees_with_brute_force(events, init):
+    model = make_model("kv", init)
+    expected = "linearizable" if brute_force(events, model, "drop") else "not linearizable"
+    assert check(events, model).outcome == expected
+
+
+def test_kv_keys_that_python_equates_stay_apart():
+    events = history('0 invoke put [1 "a"]', '0 ok put [1 "a"]',
+                     '0 invoke get [true nil]', '0 ok get [true ""]',
+                     '0 invoke get [1.0 nil]', '0 ok get [1.0 ""]')
+    result = check(events, make_model("kv"))
+    assert result.outcome == "linearizable"
+    assert len(result.partitions) == 3
+
+
+def test_kv_history_of_50_clients_within_a_step_budget():
+    # Before the kv pruner, such histories took up to 20 million steps.
+    events = record(50, 1700, key_value(10), seed=1)
+    result = check(events, make_model("kv"), timeout=600)
+    assert result.outcome == "linearizable"
+    assert result.steps <= 17_000
+    assert result.cache_entries <= 17_000
+    broken = check(perturb(events, random.Random(1), "never"), make_model("kv"), timeout=600)
+    assert broken.outcome == "not linearizable"
+
+
+def test_a_violation_found_by_the_pruner_is_explained_by_the_plain_search():
+    events = history('0 invoke append ["k" "a"]', '1 invoke append ["k" "b"]',
+                     '0 ok append ["k" "a"]', '1 ok append ["k" "b"]',
+                     '2 invoke get ["k" nil]', '2 ok get ["k" "ab"]',
+                     '2 invoke get ["k" nil]', '2 ok get ["k" "ba"]')
+    result = check(events, make_model("kv"))
+    assert result.outcome == "not linearizable"
+    part = result.partitions[0]
+    assert (part.culprit.f, part.culprit.value) == ("get", "ba")
+    assert 'it read "ba" but the key holds "ab"' in explain(result)
+
+
+def test_without_the_plain_search_the_pruned_candidate_names_the_get(monkeypatch):
+    monkeypatch.setattr(wgl, "EXPLAIN_STEPS", 0)
+    events = history('0 invoke append ["k" "a"]', '0 ok append ["k" "a"]',
+                     '1 invoke get ["k" nil]', '1 ok get ["k" "ba"]')
+    result = check(events, make_model("kv"))
+    assert result.outcome == "not linearizable"
+    assert result.partitions[0].culprit.f == "append"
+    assert ('but then process 1 key "k" get "ba" (ok, lines 3-4) can no longer take '
+            'effect') in explain(result)

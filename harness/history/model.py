@@ -8,7 +8,7 @@ States must be hashable: the search remembers the ``(linearized set, state)`` pa
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 from harness.history.operations import Operation
@@ -51,6 +51,14 @@ class Model:
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
         """Independent sub-histories, each checked alone (default: the whole history)."""
         return [ops] if ops else []
+
+    def pruner(self, ops: list[Operation]) -> Callable[[Hashable, int], int | None] | None:
+        """A test the search applies to each new state, given with the bitset of the
+        operations of ``ops`` that took effect (bit ``i`` for ``ops[i]``): the index of an
+        operation that can then no longer take effect, whatever the order of the others
+        (the search backtracks at once), or None. It must never name one wrongly. None
+        (the default): no test."""
+        return None
 
     def describe_state(self, state: Hashable) -> str:
         """The state in plain words."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-from collections.abc import Hashable
+import operator
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
@@ -102,12 +105,73 @@ class KeyValue(Model):
         return None
 
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
-        keys: dict[Any, list[Operation]] = {}
+        """One partition per key; keys that Python equates but EDN does not (``1``,
+        ``1.0`` and ``true``) stay apart."""
+        keys: dict[Hashable, list[Operation]] = {}
         for op in ops:
             if op.key is None:
                 op = replace(op, key=freeze(op.value[0]), value=op.value[1])
-            keys.setdefault(op.key, []).append(op)
+            keys.setdefault(_identity(op.key), []).append(op)
         return list(keys.values())
+
+    def pruner(self, ops: list[Operation]) -> Callable[[Hashable, int], int | None]:
+        """A get still to take effect reads, when it does, the current state or the value
+        of a put still to take effect, followed by the pieces of appends still to take
+        effect, each used once; all of them called before the get returned (else they
+        take effect after it) and returned after the call of every put that returned
+        before the get was called (else that put comes between them and the get). A state
+        from which some get cannot read its value that way is hopeless: the get is
+        named."""
+        longest = max((op.ret - op.call for op in ops if op.ret != math.inf), default=0)
+        by_call = sorted(range(len(ops)), key=lambda j: ops[j].call)
+        calls = [ops[j].call for j in by_call]
+        unfinished = [j for j, op in enumerate(ops) if op.ret == math.inf]
+        puts = sorted((op.ret, op.call) for op in ops if op.f == "put" and op.status == "ok")
+        put_rets = [ret for ret, _ in puts]
+        latest = list(itertools.accumulate((call for _, call in puts), max))
+        gets = []
+        for i, op in enumerate(ops):
+            if op.f != "get" or op.status != "ok":
+                continue
+            read = op.value or ""
+            done = bisect.bisect_left(put_rets, op.call)
+            after = latest[done - 1] if done else -math.inf
+            near = by_call[bisect.bisect_left(calls, after - longest):
+                           bisect.bisect_right(calls, op.ret)]
+            before = sorted({j for j in near if ops[j].ret >= after}
+                            | {j for j in unfinished if ops[j].call <= op.ret})
+            resets = [(1 << j, read[len(ops[j].value or ""):]) for j in before
+                      if ops[j].f == "put" and read.startswith(ops[j].value or "")]
+            pieces = [(1 << j, ops[j].value) for j in before if ops[j].f == "append"
+                      and ops[j].value and ops[j].value in read]
+            needs = sum(bit for bit, _ in resets + pieces)
+            explained = any(_composed(rest, [p for _, p in pieces]) for _, rest in resets)
+            gets.append((i, 1 << i, read, resets, pieces, needs, explained))
+        # From the k-th get on, each is explained by a put and appends of which none has
+        # taken effect while the lowest index among them is below settled[k] (-1: some
+        # get is not explained that way).
+        first = [(g[5] & -g[5]).bit_length() - 1 if g[5] else math.inf for g in gets]
+        lowest = list(itertools.accumulate(reversed(first), min))[::-1]
+        alone = list(itertools.accumulate((g[6] for g in reversed(gets)), operator.and_))[::-1]
+        settled = [low if both else -1 for low, both in zip(lowest, alone, strict=True)]
+        indices = [g[0] for g in gets]
+
+        def hopeless(state: Hashable, linearized: int) -> int | None:
+            low, top = (~linearized & (linearized + 1)).bit_length() - 1, linearized.bit_length()
+            for k in range(bisect.bisect_left(indices, low), len(gets)):
+                if settled[k] >= top:
+                    break
+                i, bit, read, resets, pieces, needs, explained = gets[k]
+                if linearized & bit or explained and not linearized & needs:
+                    continue
+                left = [p for b, p in pieces if not linearized & b]
+                if not (read.startswith(state) and _composed(read[len(state):], left)
+                        or any(not linearized & b and _composed(rest, left)
+                               for b, rest in resets)):
+                    return i
+            return None
+
+        return hopeless
 
     def step(self, state: Hashable, input: Input, output: str) -> tuple[bool, Hashable]:
         f, value = input
@@ -207,6 +271,32 @@ class Bank(Model):
         read = input.value
         return (f"it read {show(read)} (total {show(sum(read.values()))}) but "
                 f"{self.describe_state(state)}")
+
+
+def _composed(text: str, pieces: list[str]) -> bool:
+    """Whether ``text`` is a concatenation of ``pieces`` (non-empty; each any number of
+    times: a necessary condition for each at most once, far cheaper to decide)."""
+    reached, todo = {0}, [0]
+    while todo:
+        at = todo.pop()
+        if at == len(text):
+            return True
+        for piece in pieces:
+            if text.startswith(piece, at) and at + len(piece) not in reached:
+                reached.add(at + len(piece))
+                todo.append(at + len(piece))
+    return False
+
+
+def _identity(key: Any) -> Hashable:
+    """``key`` made hashable with its type kept, maps and sets regardless of order."""
+    if isinstance(key, list | tuple):
+        return tuple, tuple(_identity(k) for k in key)
+    if isinstance(key, dict):
+        return dict, frozenset((_identity(k), _identity(v)) for k, v in key.items())
+    if isinstance(key, set | frozenset):
+        return frozenset, frozenset(_identity(k) for k in key)
+    return type(key), key
 
 
 def _number(value: Any) -> bool:

@@ -8,9 +8,11 @@ from the head. Reaching a return means the operation returning there cannot have
 effect yet in any order tried: the search backtracks by popping the last operation and
 trying the next call after it. The history is linearizable when every completed operation
 has been lifted; ``info`` operations have no return, so they may take effect at any time
-after their call or never. Each partition is searched alone; partitions are interleaved in
-rounds of a fixed step budget, or spread over processes, so a slow partition never delays
-the verdict of a violating one.
+after their call or never. A model may add a pruner that tells, for a new state, that
+some operation can no longer take effect (the kv model: a get whose value cannot be
+built any more): the search then backtracks at once. Each partition is searched alone;
+partitions are interleaved in rounds of a fixed step budget, or spread over processes, so
+a slow partition never delays the verdict of a violating one.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.history.formats import Event
-from harness.history.model import Input, Model
+from harness.history.model import Input, Model, describe
 from harness.history.operations import Operation, operations
 
 OUTCOMES = ("linearizable", "not linearizable", "unknown")
 ROUND_STEPS = 4096
 """Search steps a partition takes before the next partition's turn."""
+EXPLAIN_STEPS = 65536
+"""Steps of the plain search (without the model's pruner) that explains a violation."""
 WARMUP = 0.2
 """Seconds partitions are interleaved in this process before the rest go to processes."""
 _RET = -1  # match of a return entry
@@ -80,7 +84,7 @@ class Result:
 class _Search:
     """The resumable search of one partition (see the module)."""
 
-    def __init__(self, ops: list[Operation], model: Model) -> None:
+    def __init__(self, ops: list[Operation], model: Model, prune: bool = True) -> None:
         self.ops, self.model = ops, model
         order = sorted([(op.call, 0, i) for i, op in enumerate(ops)]
                        + [(op.ret, 1, i) for i, op in enumerate(ops) if op.ret != math.inf])
@@ -100,6 +104,7 @@ class _Search:
         self.pure = [op.status == "fail" or op.f in model.readonly for op in ops]
         self.memo: list[dict[Hashable, tuple[bool, Hashable]]] = [{} for _ in ops]
         self.cache: dict[int, set[Hashable]] = {}
+        self.hopeless = model.pruner(ops) if prune else None
         self.entry = self.nxt[self.head]
         self.state = model.init()
         self.linearized = 0
@@ -120,7 +125,7 @@ class _Search:
         nxt, prv, match, op_of = self.nxt, self.prv, self.match, self.op_of
         memo, cache, step = self.memo, self.cache, self.model.step
         inputs, outputs, head, tail = self.inputs, self.outputs, self.head, self.head + 1
-        bits, pure = self.bits, self.pure
+        bits, pure, hopeless = self.bits, self.pure, self.hopeless
         stack_entries, stack_states = self.stack_entries, self.stack_states
         entry, state, linearized = self.entry, self.state, self.linearized
         remaining, added = self.remaining, 0
@@ -150,6 +155,9 @@ class _Search:
                     entry = nxt[entry]
                     continue
                 added += 1
+                if hopeless is not None and not pure[op] and hopeless(after, lifted) is not None:
+                    entry = nxt[entry]
+                    continue
                 stack_entries.append(entry)
                 stack_states.append(state)
                 state, linearized = after, lifted
@@ -202,14 +210,32 @@ class _Search:
         self.best = (list(self.stack_entries), state, stuck, frontier)
 
     def result(self, key: Any) -> PartitionResult:
-        prefix_entries, state, stuck, frontier = self.best
+        """The partition's result. A violation found with the model's pruner is explained
+        by the plain search when that settles within :data:`EXPLAIN_STEPS` or gets
+        further (so the culprit is an operation that cannot take effect, not one that the
+        pruner ruled out on another's account); its steps count too."""
+        shown, steps, entries, seconds = self, self.steps, self.cache_entries, self.seconds
+        if self.outcome == "not linearizable" and self.hopeless is not None:
+            plain = _Search(self.ops, self.model, prune=False)
+            plain.run(EXPLAIN_STEPS)
+            if plain.outcome or plain.best_depth > self.best_depth:
+                shown = plain
+            steps, entries = steps + plain.steps, entries + plain.cache_entries
+            seconds += plain.seconds
+        prefix_entries, state, stuck, frontier = shown.best
         culprit = None if stuck is None else self.ops[self.op_of[stuck]]
+        linearized = sum(self.bits[self.op_of[e]] for e in prefix_entries)
         candidates = []
         for entry in frontier:
             op = self.op_of[entry]
             ok, after = self.model.step(state, self.inputs[op], self.outputs[op])
-            why = (f"it could take effect here ({self.model.describe_state(after)}), but then "
-                   f"the other operations cannot all take effect in any order") if ok else \
+            blocked = None if not ok or self.hopeless is None or self.pure[op] else \
+                self.hopeless(after, linearized | self.bits[op])
+            rest = ("the other operations cannot all take effect in any order"
+                    if blocked is None else
+                    f"{describe(self.ops[blocked])} can no longer take effect")
+            why = f"it could take effect here ({self.model.describe_state(after)}), but " \
+                f"then {rest}" if ok else \
                 self.model.refusal(state, self.inputs[op], self.outputs[op])
             candidates.append((self.ops[op], why))
         candidates.sort(key=lambda c: c[0] is not culprit)
@@ -218,7 +244,7 @@ class _Search:
                                self.model.describe_state(state),
                                culprit if self.outcome != "linearizable" else None,
                                candidates if self.outcome != "linearizable" else [],
-                               self.steps, self.cache_entries, self.seconds)
+                               steps, entries, seconds)
 
 
 def _interleave(searches: dict[int, _Search], until: float) -> int | None:
