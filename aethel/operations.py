@@ -256,16 +256,22 @@ class Sleep(_CostOnly):
 _FUNCTIONS: dict[str, Any] = {}
 
 
+def load_object(name: str) -> Any:
+    """Import the object ``module:attr`` names (``attr`` may be dotted: ``Class.method``)."""
+    module_name, _, attr = name.partition(":")
+    target = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def resolve_function(name: str) -> Any:
     """Import ``module:function`` (cached per process) if its module is allowed
     (:mod:`aethel.allowed`); otherwise raise :class:`~aethel.errors.InputError`."""
     check_allowed(name, "call")
     fn = _FUNCTIONS.get(name)
     if fn is None:
-        module_name, _, attr = name.partition(":")
-        fn = importlib.import_module(module_name)
-        for part in attr.split("."):
-            fn = getattr(fn, part)
+        fn = load_object(name)
         if not callable(fn):
             raise TypeError(f"{name} is not callable")
         _FUNCTIONS[name] = fn

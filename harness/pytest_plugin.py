@@ -7,7 +7,7 @@ Fixtures:
   runs every checker, and fails the test with the checkers' explanation on a violation.
   It returns the verdicts.
 
-Strategies for the batches live in :mod:`harness.strategies`.
+Strategies for the batches live in :mod:`harness.campaign.strategies`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from aethel.model import Batch
-from harness.campaign import check_run
+from harness.campaign.protocol import execute
+from harness.campaign.shards import check_run
 from harness.checks import Facts, Observed, Verdict, analyse, serial_oracle
-from harness.protocol import execute
 
 __all__ = ["assert_verdicts_hold", "check_executor", "explain", "observe"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import check_atomicity, serial_oracle
 from harness.pytest_plugin import explain, observe
-from harness.strategies import batches
 
 
 @pytest.mark.parametrize("mode", ["atomic", "independent"])

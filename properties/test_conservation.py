@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import check_conservation
 from harness.pytest_plugin import explain, observe
-from harness.strategies import batches
 
 
 def test_money_is_conserved(executor):

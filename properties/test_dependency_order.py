@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import check_order
 from harness.pytest_plugin import explain, observe
-from harness.strategies import batches
 
 
 def test_dependencies_are_respected(executor):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import check_equivalence, serial_oracle
 from harness.pytest_plugin import assert_verdicts_hold, check_executor, explain, observe
-from harness.strategies import batches
 
 
 @pytest.mark.parametrize("contention", ["low", "high"])

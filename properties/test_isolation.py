@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import check_isolation
 from harness.pytest_plugin import explain, observe
-from harness.strategies import batches
 
 
 def test_reads_and_installs_are_isolated(executor):

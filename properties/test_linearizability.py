@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from hypothesis import given
 
+from harness.campaign.strategies import batches
 from harness.checks import Observed, analyse, check_serializability
 from harness.pytest_plugin import explain
-from harness.strategies import batches
 
 
 def test_executions_are_strictly_serializable(executor):

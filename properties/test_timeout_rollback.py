@@ -18,7 +18,7 @@ from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Sleep
 from aethel.trace import ABORT, COMMIT, START
-from harness.strategies import batches
+from harness.campaign.strategies import batches
 
 TIMEOUT = 1.0
 """Long enough for the batch after a timeout on a loaded 2-core machine (tens of ms there),

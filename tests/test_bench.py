@@ -11,20 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.analysis import dependency_graph, independent_sets
-from harness.bench import (
-    BenchConfig,
-    _Runs,
-    evaluate_targets,
-    stats,
-    summarize,
-    worker_counts,
-    workers_for,
-)
-from harness.ceiling import CeilingPool, split
+from harness.bench.ceiling import CeilingPool, split
+from harness.bench.measure import BenchConfig, worker_counts, workers_for
+from harness.bench.monitor import ResourceMonitor, Usage, machine_info
+from harness.bench.summary import Runs, stats, summarize
+from harness.bench.targets import evaluate_targets
+from harness.bench.workloads import WORKLOADS
 from harness.cli import main
-from harness.monitor import ResourceMonitor, Usage, machine_info
-from harness.report import markdown_table, page_html, table_html
-from harness.workloads import WORKLOADS
+from harness.report.common import markdown_table, page_html, table_html
 
 QUICK_WORKLOADS = "cpu-1ms,hash,sleep,dag-skewed"
 
@@ -123,7 +117,7 @@ def test_machine_info_names_cores_affinity_quota_and_python():
 
 
 def test_summary_computes_bound_efficiency_and_ceiling_consistently():
-    runs = _Runs(serial=[1.0, 1.2], serial_work=[0.9, 0.9], serial_cp=[0.3, 0.3],
+    runs = Runs(serial=[1.0, 1.2], serial_work=[0.9, 0.9], serial_cp=[0.3, 0.3],
                  ceiling={1: [0.8, 0.8], 4: [0.25, 0.2]},
                  ceiling_cpu={1: [[1.0], [1.0]], 4: [[1.0] * 4, [1.0] * 4]})
     key = ("process", "dataflow", 4)

@@ -15,12 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.batchfile import batch_from_json
-from harness import campaign as campaign_module
-from harness.campaign import CampaignConfig, close_executors, run_campaign
-from harness.campaign_report import render_html, write_reports
+from harness.campaign import CampaignConfig, close_executors, run_campaign, runner, shards, shrink
 from harness.cli import main
-from harness.report import new_run_dir
-from harness.verify_cli import junit_xml
+from harness.report.campaign import render_html, write_reports
+from harness.report.common import new_run_dir
+from harness.report.junit import junit_xml
 
 BROKEN = "docs/examples"
 
@@ -145,7 +144,7 @@ def test_a_stop_during_shrinking_runs_nothing_more_and_keeps_the_failure(monkeyp
     monkeypatch.syspath_prepend(BROKEN)
     stop: list[bool] = []
     shrink_runs: list[int] = []
-    real_shrink, real_check = campaign_module.shrink, campaign_module.check_example
+    real_shrink, real_check = runner.shrink, shards.check_example
 
     def check(*args, **kwargs):
         if threading.current_thread() is threading.main_thread():
@@ -156,8 +155,9 @@ def test_a_stop_during_shrinking_runs_nothing_more_and_keeps_the_failure(monkeyp
         stop.append(True)
         return real_shrink(config, shard, should_stop)
 
-    monkeypatch.setattr(campaign_module, "check_example", check)
-    monkeypatch.setattr(campaign_module, "shrink", shrink_after_a_signal)
+    monkeypatch.setattr(shards, "check_example", check)
+    monkeypatch.setattr(shrink, "check_example", check)
+    monkeypatch.setattr(runner, "shrink", shrink_after_a_signal)
     config = CampaignConfig(executor="tests.broken_executors:OneWave", backends=("thread",),
                             examples=200, jobs=1)
     with ThreadPoolExecutor(1) as pool:
@@ -243,9 +243,9 @@ class _Finished:
 
     def submit(self, fn, spec) -> Future:
         self.submitted.append(spec.index)
-        shard = campaign_module.ShardResult(spec.index, examples=spec.examples)
+        shard = shards.ShardResult(spec.index, examples=spec.examples)
         if spec.index == 0:
-            shard.failure = campaign_module.Failure({}, "thread", 2, [], [], 1, "broken")
+            shard.failure = shards.Failure({}, "thread", 2, [], [], 1, "broken")
         future: Future = Future()
         future.set_result(shard)
         return future
@@ -253,7 +253,7 @@ class _Finished:
 
 def test_a_failure_finishing_with_later_shards_ends_the_campaign_on_it(monkeypatch):
     # the later shards finish in the same wait as the failing one: they are not counted
-    monkeypatch.setattr(campaign_module, "shrink", lambda config, shard, *_: {"shard": shard.index})
+    monkeypatch.setattr(runner, "shrink", lambda config, shard, *_: {"shard": shard.index})
     pool = _Finished()
     result = run_campaign(CampaignConfig(examples=200, jobs=2), pool)
     assert not result.ok and result.counterexample == {"shard": 0}

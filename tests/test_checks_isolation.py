@@ -5,6 +5,7 @@ from __future__ import annotations
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Transfer, Withdraw
 from aethel.trace import Event
+from harness.campaign.strategies import ASSIGN_FUNCTION as ASSIGN
 from harness.checks import analyse, check_isolation
 from harness.checks.builder import TraceBuilder
 from harness.checks.isolation import (
@@ -19,7 +20,6 @@ from harness.checks.isolation import (
     WRITE_ORDER,
     WRONG_VALUE,
 )
-from harness.strategies import ASSIGN_FUNCTION as ASSIGN
 
 ACCOUNTS = {"alice": 100, "bob": 50, "carol": 0}
 TRANSFERS = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),

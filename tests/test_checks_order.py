@@ -11,10 +11,10 @@ from aethel.errors import CircularDependencyError
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Read, Transfer, Withdraw
+from harness.campaign.strategies import batches
 from harness.checks import EQUIVALENCE, ISOLATION, ORDER, Observed, analyse, check_all, check_order
 from harness.checks.builder import TraceBuilder
 from harness.checks.facts import dependencies, serial_order
-from harness.strategies import batches
 
 ACCOUNTS = {"alice": 100, "bob": 50, "carol": 0}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Read, Transfer
+from harness.campaign.strategies import ASSIGN_FUNCTION as ASSIGN
 from harness.checks import analyse, check_serializability
 from harness.checks.builder import TraceBuilder
-from harness.strategies import ASSIGN_FUNCTION as ASSIGN
 
 ACCOUNTS = {"alice": 100, "bob": 50}
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from aethel.executor import ParallelExecutor
 from aethel.trace import read_jsonl
-from harness import cli
 from harness.cli import main
+from harness.cli import run as run_cli
 
 EXAMPLE = "docs/examples/transfers.json"
 
@@ -86,7 +86,7 @@ def test_run_timeout_defaults_to_300_seconds_and_none_disables_it(monkeypatch, f
             chosen.append(self.timeout)
             return super().execute(batch, graph)
 
-    monkeypatch.setattr(cli, "ParallelExecutor", Recording)
+    monkeypatch.setattr(run_cli, "ParallelExecutor", Recording)
     result = invoke("run", EXAMPLE, "--backend", "serial", *flag)
     assert result.exit_code == 0, result.output
     assert chosen == [expected]

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from aethel.errors import InputError
 from harness.campaign import CampaignConfig, run_campaign
+from harness.campaign.cluster import local_cluster, open_cluster, parse_cluster
 from harness.cli import main
-from harness.cluster import local_cluster, open_cluster, parse_cluster
 
 EXAMPLES = 48
 

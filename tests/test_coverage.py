@@ -27,13 +27,13 @@ from aethel.operations import (
     Withdraw,
 )
 from harness.campaign import close_executors
-from harness.campaign_report import render_html, render_markdown
+from harness.campaign.coverage import ACCOUNT_KINDS, FEATURES, NAMES, coverage_json, exercised
+from harness.campaign.protocol import Run
+from harness.campaign.strategies import ASSIGN_FUNCTION, FAILING_FUNCTION, TOUCH_FUNCTION
+from harness.campaign.timeouts import with_slow_transaction
 from harness.checks.oracle import serial_oracle
 from harness.cli import main
-from harness.coverage import ACCOUNT_KINDS, FEATURES, NAMES, coverage_json, exercised
-from harness.protocol import Run
-from harness.strategies import ASSIGN_FUNCTION, FAILING_FUNCTION, TOUCH_FUNCTION
-from harness.timeouts import with_slow_transaction
+from harness.report.campaign import render_html, render_markdown
 
 ACCOUNTS = {"a": 5, "b": 5, "c": 5, "d": 5}
 

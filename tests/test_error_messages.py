@@ -109,7 +109,7 @@ def test_an_internal_error_is_one_line_exit_3_and_a_saved_traceback(tmp_path, mo
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero in the analysis")
 
-    monkeypatch.setattr("harness.cli.conflict_report", broken)
+    monkeypatch.setattr("harness.cli.run.conflict_report", broken)
     result = invoke("run", ROOT / "docs/examples/transfers.json")
     line = one_line_error(result, 3)
     match = re.fullmatch(r"error: internal error \(ZeroDivisionError: division by zero in the "

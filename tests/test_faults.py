@@ -27,7 +27,8 @@ from aethel.errors import ExecutionTimeout, WorkerCrashedError
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Sleep, Transfer
-from harness import cli
+from harness.cli import main
+from harness.cli import run as run_cli
 
 SHM = Path("/dev/shm")
 ACCOUNTS = {"a": 100, "b": 0, "c": 5}
@@ -255,9 +256,9 @@ def test_run_with_a_stopped_process_worker_times_out(monkeypatch):
             stopped.append(victim)
             return super().execute(batch, graph)
 
-    monkeypatch.setattr(cli, "ParallelExecutor", StopsAWorker)
+    monkeypatch.setattr(run_cli, "ParallelExecutor", StopsAWorker)
     try:
-        result = CliRunner().invoke(cli.main, ["run", "docs/examples/transfers.json",
+        result = CliRunner().invoke(main, ["run", "docs/examples/transfers.json",
                                                "--backend", "process", "--workers", "2",
                                                "--timeout", "2"])
     finally:

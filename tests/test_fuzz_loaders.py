@@ -15,7 +15,7 @@ from aethel.analysis import dependency_graph
 from aethel.batchfile import batch_to_json, loads_batch
 from aethel.errors import InputError
 from aethel.trace import parse_jsonl
-from harness.strategies import batches
+from harness.campaign.strategies import batches
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),

@@ -12,8 +12,8 @@ from multiprocessing import get_context
 import pytest
 from click.testing import CliRunner
 
-from harness import campaign
-from harness.campaign import CampaignConfig, run_campaign
+from harness.campaign import CampaignConfig, run_campaign, runner
+from harness.campaign.shrink import counterexample_doc
 from harness.cli import main
 
 MINIMAL = {
@@ -63,7 +63,7 @@ RACES = ("UnsynchronisedTrace",)
 @pytest.mark.parametrize("mutant", sorted((*MINIMAL, *RACES)))
 def test_mutant_is_caught_at_the_default_budget_whatever_the_jobs(pools, monkeypatch, mutant):
     # shrinking runs locally and does not depend on the jobs; it is tested below
-    monkeypatch.setattr(campaign, "shrink", lambda config, shard, *_: campaign.counterexample_doc(
+    monkeypatch.setattr(runner, "shrink", lambda config, shard, *_: counterexample_doc(
         config, shard.index, shard.failure, shard.failure, 0.0, "not shrunk"))
     # (which example shows a bug can depend on thread timing, so only the catch is compared;
     # every mutant shows on the thread backend, so the process backend is not run here)

@@ -20,8 +20,11 @@ from aethel import files
 from aethel.errors import EnvironmentFailure
 from aethel.files import write_atomic
 from aethel.trace import write_jsonl
-from harness import bench_report, campaign_report, cli, verify_cli
 from harness.cli import main
+from harness.cli import run as run_cli
+from harness.cli import verify as verify_cli
+from harness.report import bench as bench_report
+from harness.report import campaign as campaign_report
 
 EXAMPLE = Path("docs/examples/transfers.json")
 
@@ -37,7 +40,7 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the work started")
 
-    monkeypatch.setattr(cli, "ParallelExecutor", forbidden)
+    monkeypatch.setattr(run_cli, "ParallelExecutor", forbidden)
     monkeypatch.setattr(verify_cli, "run_campaign", forbidden)
 
 
@@ -164,7 +167,7 @@ def test_an_os_error_of_the_environment_is_exit_3_with_one_line(batch, monkeypat
     def denied(path):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(cli, "load_batch", denied)
+    monkeypatch.setattr(run_cli, "load_batch", denied)
     result = invoke("run", batch)
     assert result.exit_code == 3
     one_error_line(result, "the environment failed: Permission denied")

@@ -10,7 +10,7 @@ pytest_plugins = ["pytester"]
 USER_TESTS = '''
 from hypothesis import given, settings
 from aethel.executor import ParallelExecutor
-from harness.strategies import batches
+from harness.campaign.strategies import batches
 from tests.broken_executors import OneWave
 
 GOOD = ParallelExecutor("thread", 2)

@@ -18,16 +18,16 @@ from aethel.errors import ExecutionTimeout
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit
-from harness import campaign as campaign_module
 from harness.campaign import (
     EXAMPLE_TIMEOUT,
     SWITCH_INTERVAL,
     CampaignConfig,
     close_executors,
     run_campaign,
+    shrink,
 )
+from harness.campaign.timeouts import EXECUTOR_TIMEOUT, with_slow_transaction
 from harness.cli import main
-from harness.timeouts import EXECUTOR_TIMEOUT, with_slow_transaction
 from tests.documents import counterexample
 
 SEEN: list[tuple[float, int, float | None]] = []
@@ -93,13 +93,13 @@ def replay(tmp_path: Path, doc: dict, *args: str):
 def test_a_counterexample_records_the_switch_interval_workers_and_timeouts(monkeypatch):
     before = sys.getswitchinterval()
     dropping: list[float] = []
-    real_drop = campaign_module.drop_transactions
+    real_drop = shrink.drop_transactions
 
     def drop(*args, **kwargs):
         dropping.append(sys.getswitchinterval())
         return real_drop(*args, **kwargs)
 
-    monkeypatch.setattr(campaign_module, "drop_transactions", drop)
+    monkeypatch.setattr(shrink, "drop_transactions", drop)
     ce = campaign("Corrupts", profile="stress", examples=20, workers=3)
     assert ce["switch_interval"] == 1e-6 and ce["workers"] == 3
     assert ce["example_timeout"] == EXAMPLE_TIMEOUT and ce["executor_timeout"] is None
@@ -121,8 +121,8 @@ def test_a_serial_counterexample_records_the_one_worker_it_ran_with(tmp_path):
 
 def test_a_timeout_example_s_counterexample_replays_with_its_executor_timeout(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(campaign_module, "SHRINK_SECONDS", 2.0)
-    monkeypatch.setattr(campaign_module, "SMALLER_SEARCH_SECONDS", 1.0)
+    monkeypatch.setattr(shrink, "SHRINK_SECONDS", 2.0)
+    monkeypatch.setattr(shrink, "SMALLER_SEARCH_SECONDS", 1.0)
     ce = campaign("CorruptsTimeouts", examples=20)
     assert ce["executor_timeout"] == EXECUTOR_TIMEOUT
     assert ce["switch_interval"] == SWITCH_INTERVAL and ce["workers"] == 2

@@ -1,4 +1,4 @@
-"""harness.strategies: generated batches reach every shape and boundary an executor can get
+"""harness.campaign.strategies: generated batches reach every shape and boundary an executor can get
 wrong, and each shrinks to its smallest case (derandomized, so the examples never change)."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 
 from aethel.model import ATOMIC, Batch, Transaction
 from aethel.operations import MAX_AMOUNT, Call, Deposit, Operation, Read, Sleep, Spin, Transfer
-from harness.checks import serial_oracle
-from harness.strategies import (
+from harness.campaign.strategies import (
     ASSIGN_FUNCTION,
     CAMPAIGN_OPS,
     SHARED_OPS,
     batches,
 )
+from harness.checks import serial_oracle
 
 SEARCH = settings(database=None, derandomize=True, max_examples=1000, deadline=None,
                   suppress_health_check=list(HealthCheck))

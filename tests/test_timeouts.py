@@ -14,13 +14,18 @@ from aethel.executor import ParallelExecutor
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.operations import Deposit
 from harness.campaign import CampaignConfig, check_example, close_executors, run_campaign
+from harness.campaign.protocol import accepts_timeout
+from harness.campaign.timeouts import (
+    EXECUTOR_TIMEOUT,
+    SLOW_ID,
+    executor_timeout,
+    with_slow_transaction,
+)
 from harness.checks import ATOMICITY
 from harness.checks.atomicity import KEPT_WRITE
 from harness.checks.builder import TraceBuilder
 from harness.mutants import TimeoutKeepsWrites
-from harness.protocol import accepts_timeout
 from harness.pytest_plugin import check_executor
-from harness.timeouts import EXECUTOR_TIMEOUT, SLOW_ID, executor_timeout, with_slow_transaction
 
 
 @pytest.fixture(autouse=True)

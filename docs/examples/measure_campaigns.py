@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from harness.campaign import CampaignConfig, run_campaign
-from harness.cluster import open_cluster
+from harness.campaign.cluster import open_cluster
 
 
 def local(config: CampaignConfig) -> tuple[float, str, float]:

@@ -15,8 +15,8 @@ import random
 import time
 
 from aethel import Batch, ParallelExecutor, Transaction, Transfer, dependency_graph
+from harness.bench.monitor import ResourceMonitor
 from harness.checks import Observed, analyse, check_all, serial_oracle
-from harness.monitor import ResourceMonitor
 
 
 def make_batch(transactions: int, accounts: int, seed: int) -> Batch:

@@ -48,7 +48,7 @@ from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
 
 if TYPE_CHECKING:
     from aethel.executor import ExecutionResult
-    from harness.protocol import Run
+    from harness.campaign.protocol import Run
 
 SKIP_PREFIX = "skipped"
 """ABORT reasons of transactions discarded by a failed atomic batch start with this."""
@@ -115,7 +115,7 @@ class Observed:
     @classmethod
     def from_result(cls, result: ExecutionResult | Run) -> Observed:
         """The trace, final balances and reported outcomes of an :class:`ExecutionResult`
-        or a protocol :class:`~harness.protocol.Run` (and whether that run was stopped)."""
+        or a protocol :class:`~harness.campaign.protocol.Run` (and whether that run was stopped)."""
         stopped = getattr(result, "stopped", None)
         outcomes = None if stopped else {t: (o.status, o.reason)
                                          for t, o in result.outcomes.items()}

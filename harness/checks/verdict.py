@@ -8,7 +8,8 @@ is the first :class:`Violation` found and ``violations`` holds up to :data:`KEEP
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 EQUIVALENCE = "serial equivalence"
 ORDER = "dependency order"
@@ -60,6 +61,19 @@ class Verdict:
     def anomalies(self) -> set[str]:
         """The anomaly classes among the kept violations."""
         return {v.anomaly for v in self.violations}
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict for the reports: its fields, the counterexample and its lines in
+        words."""
+        return {
+            "property": self.property,
+            "ok": self.ok,
+            "applicable": self.applicable,
+            "explanation": self.explanation,
+            "count": self.count,
+            "counterexample": asdict(self.counterexample) if self.counterexample else None,
+            "lines": self.lines(),
+        }
 
     def lines(self, limit: int = 10) -> list[str]:
         """The verdict in plain words: a status line, then up to ``limit`` violations."""

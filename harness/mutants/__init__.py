@@ -8,10 +8,9 @@ mutant table: mutant → killing checker → examples needed → seconds.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -19,6 +18,10 @@ from hypothesis import strategies as st
 
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch
+from harness.campaign.config import gil_switch_interval
+from harness.campaign.protocol import execute
+from harness.campaign.strategies import hot_chains, wide_reads
+from harness.campaign.timeouts import EXECUTOR_TIMEOUT
 from harness.checks import (
     ATOMICITY,
     CONSERVATION,
@@ -54,9 +57,6 @@ from harness.mutants.executors import (
     WholeStateMerge,
     WrongReadVersion,
 )
-from harness.protocol import execute
-from harness.strategies import hot_chains, wide_reads
-from harness.timeouts import EXECUTOR_TIMEOUT
 
 __all__ = ["MUTANTS", "Hunt", "MutantSpec", "any_violation", "hunt", "hunt_mutant", "judge",
            "table"]
@@ -161,18 +161,6 @@ def any_violation(verdicts: list[Verdict]) -> bool:
     return not all(v.ok for v in verdicts)
 
 
-@contextmanager
-def switch_interval(seconds: float | None) -> Iterator[None]:
-    """Temporarily set the GIL switch interval (``None``: leave it)."""
-    previous = sys.getswitchinterval()
-    if seconds is not None:
-        sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
 class _Found(Exception):
     """Ends a hunt's search at the batch found."""
 
@@ -199,7 +187,7 @@ def hunt(executor: ParallelExecutor, strategy: st.SearchStrategy[Batch], budget:
             found.append((batch, verdicts, time.perf_counter() - started))
             raise _Found
 
-    with switch_interval(interval), suppress(_Found):
+    with gil_switch_interval(interval), suppress(_Found):
         explore()
     if not found:
         return Hunt(examples, time.perf_counter() - started, None, ())

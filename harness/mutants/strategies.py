@@ -1,11 +1,11 @@
-"""Hypothesis strategies for the mutant hunts, built on :func:`harness.strategies.batches`.
+"""Hypothesis strategies for the mutant hunts, built on :func:`harness.campaign.strategies.batches`.
 
 Some bug classes need shapes that these strategies build themselves, so that a hunt does not
 depend on how often the generic strategy draws them: blind writes (a write-write conflict
 without a read), user code touching an account it did not declare, several operations of one
 transaction on one account, credits that overflow 2^63-1, debits of exactly the balance,
 ``after`` naming a later transaction. Wide batches and chains of writers of hot accounts
-come from :mod:`harness.strategies` (a campaign's race shards draw them too).
+come from :mod:`harness.campaign.strategies` (a campaign's race shards draw them too).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from aethel.operations import (
     Transfer,
     Withdraw,
 )
-from harness.strategies import ASSIGN_FUNCTION as ASSIGN
-from harness.strategies import TOUCH_FUNCTION as TOUCH
-from harness.strategies import batches
-from harness.timeouts import with_slow_transaction
+from harness.campaign.strategies import ASSIGN_FUNCTION as ASSIGN
+from harness.campaign.strategies import TOUCH_FUNCTION as TOUCH
+from harness.campaign.strategies import batches
+from harness.campaign.timeouts import with_slow_transaction
 
 
 def conflicting() -> st.SearchStrategy[Batch]:
@@ -39,7 +39,7 @@ def failing_atomic() -> st.SearchStrategy[Batch]:
 
 
 def timing_out() -> st.SearchStrategy[Batch]:
-    """Timeout examples (:mod:`harness.timeouts`): conflicting transactions, atomic, behind
+    """Timeout examples (:mod:`harness.campaign.timeouts`): conflicting transactions, atomic, behind
     a slow one that outlasts the executor's timeout."""
     return batches(max_transactions=8, contention="high").map(with_slow_transaction)
 

@@ -1,4 +1,4 @@
-"""Checker throughput: ``python -m harness.checks.throughput [--transactions N] [--backend B]``.
+"""Checker throughput: ``python -m harness.bench.throughput [--transactions N] [--backend B]``.
 
 Runs a seeded batch of transfers, deposits, withdrawals and reads on the engine, then times
 indexing the trace and every checker on it, and prints transactions per second — for the
@@ -83,7 +83,7 @@ def _measure(batch: Batch, observed: Observed) -> list[tuple[str, float, bool]]:
 
 def main() -> None:
     """Run the measurement and print a table."""
-    parser = argparse.ArgumentParser(prog="python -m harness.checks.throughput",
+    parser = argparse.ArgumentParser(prog="python -m harness.bench.throughput",
                                      description=__doc__)
     parser.add_argument("--transactions", type=int, default=100_000)
     parser.add_argument("--accounts", type=int, default=1000)

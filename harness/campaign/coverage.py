@@ -6,7 +6,7 @@ result, the runs observed and the contention of its shard — to the names of th
 the example exercised; a campaign counts, per feature, the examples that exercised it, and
 reports the features no example exercised as such (:func:`coverage_json`).
 
-The slow transaction a timeout example adds (:mod:`harness.timeouts`) belongs to the
+The slow transaction a timeout example adds (:mod:`harness.campaign.timeouts`) belongs to the
 harness, not to the generated batch: every per-transaction feature (shapes, operation
 kinds, batch size, boundaries, outcomes, the position of an atomic failure) leaves it out.
 Boundaries are judged from the balances serial execution gives just before each operation:
@@ -27,10 +27,10 @@ from aethel.errors import AmountOverflowError, InsufficientFundsError, Undeclare
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.operations import MAX_AMOUNT, Deposit, Operation, Transfer, Withdraw
 from aethel.trace import INIT, Event
+from harness.campaign.protocol import Run
+from harness.campaign.strategies import ASSIGN_FUNCTION, TOUCH_FUNCTION
+from harness.campaign.timeouts import is_slow_transaction
 from harness.checks.oracle import ABORTED, COMMITTED, OracleResult
-from harness.protocol import Run
-from harness.strategies import ASSIGN_FUNCTION, TOUCH_FUNCTION
-from harness.timeouts import is_slow_transaction
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ _REASONS = {InsufficientFundsError.__name__: "insufficient funds",
             UndeclaredAccessError.__name__: "undeclared access"}
 """Exception names that start an oracle reason (``Type: message``), by outcome kind."""
 _STOPPED_BY_TIMEOUT = "a timeout"
-"""How :func:`harness.protocol.describe_stop` starts for an execution timeout."""
+"""How :func:`harness.campaign.protocol.describe_stop` starts for an execution timeout."""
 
 FEATURES: tuple[Feature, ...] = (
     Feature("shape.multi-op-account", "shapes",

@@ -20,7 +20,7 @@ from harness.history.models import MODELS, make_model
 from harness.history.operations import FAIL_SEMANTICS
 from harness.history.visual import render_html
 from harness.history.wgl import Result, check
-from harness.terminal import echo
+from harness.report.terminal import echo
 
 HISTORY_TIMEOUT = 60.0
 """Seconds ``aethel history`` searches by default before answering unknown (exit 4)."""

@@ -1,4 +1,5 @@
-"""Parsing of the command line's list-valued options (shared by several commands)."""
+"""The command line's shared options and their checks: module allowance, names chosen from a
+list, and positive numbers."""
 
 from __future__ import annotations
 
@@ -39,3 +40,30 @@ def choose_names(values: tuple[str, ...], known: tuple[str, ...], option: str
         raise InputError(f"choose from {', '.join(known)}; got unknown "
                          f"{', '.join(map(repr, unknown))}", option)
     return tuple(dict.fromkeys(names))
+
+
+def positive(value: float | None, option: str) -> None:
+    """Raise :class:`InputError` at ``option`` unless ``value`` is None or positive."""
+    if value is not None and value <= 0:
+        raise InputError(f"must be positive, got {value}", option)
+
+
+def positive_option(ctx: click.Context, param: click.Parameter, value: float | None
+                    ) -> float | None:
+    """Click callback: :func:`positive` for the option's value."""
+    positive(value, param.opts[0])
+    return value
+
+
+def positive_counts(values: tuple[str, ...], option: str) -> tuple[int, ...] | None:
+    """Comma-separated or repeated positive integers, sorted and deduplicated; None if none
+    were given."""
+    items = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not items:
+        return None
+    try:
+        counts = tuple(sorted({int(n) for n in items}))
+    except ValueError:
+        raise InputError(f"must be positive integers, got {','.join(items)}", option) from None
+    positive(counts[0], option)
+    return counts

@@ -10,9 +10,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from aethel.executor import SCHEDULES
 from aethel.files import write_atomic
-from harness.bench import PARALLEL_BACKENDS, SCHEDULES, find_cell, schedule_ratios
-from harness.report import (
+from harness.bench.summary import PARALLEL_BACKENDS, find_cell
+from harness.bench.targets import schedule_ratios
+from harness.checks.verdict import plural
+from harness.report.common import (
     details,
     figure_html,
     markdown_table,
@@ -79,11 +82,6 @@ def noise_line(doc: dict[str, Any]) -> str:
     parts.append(f"load average {fmt(n['load_average_start'][0])} at start, "
                  f"{fmt((n['load_average_end'] or [None])[0])} at end")
     return "Noise: " + "; ".join(parts) + "."
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 level``, ``2 levels``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def run_line(doc: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 The HTML is rebuilt from ``summary.json`` alone (``aethel report DIR``). For a
 counterexample it shows the explanation next to a timeline: one row per worker, one bar
 per transaction from its START to its COMMIT or ABORT, the transactions named by the
-violation highlighted. The coverage section (:mod:`harness.coverage`) lists every feature
+violation highlighted. The coverage section (:mod:`harness.campaign.coverage`) lists every feature
 with the examples that exercised it, and names those never exercised.
 """
 
@@ -19,9 +19,9 @@ from matplotlib.patches import Patch
 
 from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
-from harness.coverage import group_lines
-from harness.protocol import BUILTIN
-from harness.report import (
+from harness.campaign.coverage import group_lines
+from harness.campaign.protocol import BUILTIN
+from harness.report.common import (
     details,
     escape,
     figure_html,

@@ -48,7 +48,7 @@ def become_job(coordinator: int, close: Callable[[], None]) -> None:
     """Make this process a job of ``coordinator`` (a pool initializer).
 
     The job was started within :func:`aethel.backends.signals_held` (see
-    :func:`~harness.campaign.run_campaign`): SIGINT and SIGTERM stay blocked until its
+    :func:`~harness.campaign.runner.run_campaign`): SIGINT and SIGTERM stay blocked until its
     handlers are set. SIGINT is ignored: a terminal's Ctrl-C reaches the whole process group,
     and what it means is the coordinator's to decide. SIGTERM, or the coordinator's death
     however it died (SIGKILL included), ends the job from a thread of its own: ``close``

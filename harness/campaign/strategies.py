@@ -21,7 +21,7 @@ just not preferred: each is a later choice than the preferred case, and draws at
 much (Hypothesis takes a shorter draw for a simpler one).
 
 >>> from hypothesis import given
->>> from harness.strategies import batches
+>>> from harness.campaign.strategies import batches
 >>> @given(batches(max_transactions=8, contention="high"))
 ... def test_my_executor(batch): ...
 """

@@ -11,10 +11,10 @@ from aethel.batchfile import load_batch
 from aethel.errors import InputError
 from aethel.model import MODES
 from aethel.trace import read_jsonl
-from harness.bounded import Hung, call_within
+from harness.campaign.bounded import Hung, call_within
 from harness.checks import Observed, analyse, check_all, load_result
-from harness.options import allow_module_option
-from harness.terminal import echo
+from harness.cli.options import allow_module_option
+from harness.report.terminal import echo
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 CHECK_TIMEOUT = 300.0

@@ -5,63 +5,39 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from aethel.errors import InputError
-from harness.bench import PARALLEL_BACKENDS, BenchConfig, ProgressCallback
-from harness.options import choose_names
-from harness.report import new_run_dir
-from harness.signals import exit_code, stop_on_signals, terminate_children
-from harness.terminal import echo
-from harness.workloads import WORKLOADS
-
-
-def _counts(values: tuple[str, ...]) -> tuple[int, ...] | None:
-    """Comma-separated or repeated positive worker counts; None if not given."""
-    items = [n.strip() for v in values for n in v.split(",") if n.strip()]
-    if not items:
-        return None
-    try:
-        counts = tuple(sorted({int(n) for n in items}))
-    except ValueError:
-        raise InputError(f"must be positive integers, got {','.join(items)}", "--workers") from None
-    if counts[0] < 1:
-        raise InputError(f"must be at least 1, got {counts[0]}", "--workers")
-    return counts
+from harness.bench.measure import Bench, BenchConfig, ProgressCallback
+from harness.bench.summary import PARALLEL_BACKENDS
+from harness.bench.workloads import WORKLOADS
+from harness.cli.options import choose_names, positive_counts, positive_option
+from harness.cli.progress import progress_display
+from harness.process import exit_code, stop_on_signals, terminate_children
+from harness.report.bench import write_report
+from harness.report.common import new_run_dir
+from harness.report.terminal import echo
 
 
 @contextmanager
-def progress_display(console: Console) -> Iterator[ProgressCallback]:
-    """A rich progress bar on a terminal, otherwise one plain line per stage."""
-    if console.is_terminal:
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                       console=console, transient=True)
-        task = bar.add_task("starting", total=None, detail="")
+def bench_progress(console: Console) -> Iterator[ProgressCallback]:
+    """The benchmark's progress: its stage and run on a terminal; otherwise one plain line
+    per stage."""
+    last = [""]
+    with progress_display(console, "starting") as display:
 
         def update(stage: str, detail: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, detail=detail, completed=done, total=total)
+            line = None
+            if stage != last[0]:
+                last[0] = stage
+                line = f"[{done}/{total}] {display.elapsed:6.1f} s  {stage}"
+            display.update(done, total, detail, stage=stage, line=line)
 
-        with bar:
-            yield update
-        return
-    last = [""]
-    started = time.monotonic()
-
-    def line(stage: str, detail: str, done: int, total: int) -> None:
-        if stage != last[0]:
-            last[0] = stage
-            console.print(f"[{done}/{total}] {time.monotonic() - started:6.1f} s  {stage}",
-                          highlight=False, soft_wrap=True)
-
-    yield line
+        yield update
 
 
 @click.command()
@@ -74,7 +50,7 @@ def progress_display(console: Console) -> Iterator[ProgressCallback]:
                    "runs as the baseline.")
 @click.option("--workers", multiple=True, metavar="COUNTS",
               help="Comma-separated worker counts (default 1, 2, 4, … up to the usable cores).")
-@click.option("--repeat", type=click.IntRange(min=1), default=None,
+@click.option("--repeat", type=int, default=None, callback=positive_option,
               help="Repetitions per cell (default 5, quick 2).")
 @click.option("--pin", is_flag=True, help="Pin each worker (process or thread) to one core.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -85,17 +61,14 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
           workers: tuple[str, ...], repeat: int | None, pin: bool, report_dir: Path,
           seed: int) -> None:
     """Measure how the executor scales with cores; write reports/bench-<id>/."""
-    from harness.bench import Bench
-    from harness.bench_report import write_report
-
     config = BenchConfig(
         quick=quick,
         workloads=choose_names(workloads, tuple(WORKLOADS), "--workloads") or tuple(WORKLOADS),
         backends=choose_names(backends, PARALLEL_BACKENDS, "--backends") or PARALLEL_BACKENDS,
-        workers=_counts(workers), repeat=repeat, pin=pin, seed=seed)
+        workers=positive_counts(workers, "--workers"), repeat=repeat, pin=pin, seed=seed)
     directory = new_run_dir(report_dir, "bench-quick" if quick else "bench")
     console = Console(stderr=True)
-    with stop_on_signals() as stopped, progress_display(console) as progress:
+    with stop_on_signals() as stopped, bench_progress(console) as progress:
         doc = Bench(config, progress, lambda: stopped() is not None).run()
         signum = stopped()
     if signum is not None:

@@ -11,7 +11,6 @@ accepts. The harness never trusts anything else an executor says about itself.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from aethel.errors import ExecutionError, ExecutionTimeout, InputError, describe_exception
 from aethel.executor import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome, ParallelExecutor
 from aethel.model import Batch
+from aethel.operations import load_object
 from aethel.trace import Event, event_from_json
 
 STATUSES = (COMMITTED, ABORTED, ROLLED_BACK, SKIPPED)
@@ -37,9 +37,7 @@ def load_factory(spec: str | None) -> ExecutorFactory:
     if not sep or not module_name or not attr:
         raise InputError(f"must be MODULE:ATTR, got {spec!r}", "--executor")
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
+        target = load_object(spec)
     except Exception as exc:  # any failure to import user code is bad input
         raise InputError(f"cannot load {spec!r}: {type(exc).__name__}: {exc}",
                          "--executor") from None

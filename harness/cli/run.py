@@ -1,22 +1,10 @@
-"""The ``aethel`` command line.
-
-Exit codes: 0 success, 1 a failed batch or a violation, 2 bad input (one message naming
-the field or line, never a traceback), 3 the environment or Aethel itself failed (a full
-disk, a folder that cannot be written, an internal error: its traceback is saved and its
-path printed).
-"""
+"""``aethel run``: execute one batch file and print a summary."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing.util
-import os
 import signal
 import sys
-import tempfile
-import threading
-import time
-import traceback
 from pathlib import Path
 
 import click
@@ -24,88 +12,23 @@ import networkx as nx
 
 from aethel.analysis import conflict_report, dependency_graph
 from aethel.batchfile import load_batch
-from aethel.errors import EnvironmentFailure, ExecutionError, InputError, describe_exception
+from aethel.errors import ExecutionError, InputError
 from aethel.executor import BACKENDS, SCHEDULES, ExecutionResult, ParallelExecutor
 from aethel.files import check_output, same_file, write_atomic
 from aethel.model import MODES, Batch
 from aethel.trace import write_jsonl
-from harness.bench_cli import bench
-from harness.check_cli import check
-from harness.history.cli import history
-from harness.options import allow_module_option
-from harness.signals import exit_code, stop_on_signals
-from harness.terminal import echo
-from harness.verify_cli import replay, report, verify
-
-THREADS_EXIT_GRACE = 2.0
-"""Seconds non-daemon threads get to end after a command (a process pool's manager thread
-ends by itself; one that code under test left behind is abandoned)."""
+from harness.cli.options import allow_module_option, positive_option
+from harness.process import exit_code, stop_on_signals
+from harness.report.terminal import echo
 
 RUN_TIMEOUT = 300.0
 """``aethel run``'s default timeout in seconds: a hung worker must not hang the command."""
 
 
-class _Cli(click.Group):
-    """Turns input errors into exit code 2, and failures of the environment (an
-    :class:`EnvironmentFailure` or any ``OSError``) or of Aethel itself (any other
-    exception, whose traceback is saved to a file) into exit code 3, with one line on
-    stderr."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # usage errors and aborts: click reports them itself
-        except InputError as exc:
-            echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except EnvironmentFailure as exc:
-            echo(f"error: {exc}", err=True)
-            sys.exit(3)
-        except OSError as exc:
-            echo(f"error: the environment failed: {exc.strerror or exc}"
-                 + (f": {exc.filename}" if exc.filename else ""), err=True)
-            sys.exit(3)
-        except Exception as exc:
-            echo(f"error: internal error ({describe_exception(exc)}); "
-                 f"{_save_traceback()}", err=True)
-            sys.exit(3)
-
-
-def _save_traceback() -> str:
-    """Write the exception being handled to a file in the temporary folder; say where."""
-    path = Path(tempfile.gettempdir()) / f"aethel-traceback-{os.getpid()}-{time.time_ns()}.txt"
-    try:
-        write_atomic(path, traceback.format_exc())
-    except EnvironmentFailure as failure:
-        return f"its traceback could not be saved ({failure})"
-    return f"traceback saved to {path}"
-
-
-def positive_int(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    """Click callback: reject zero and negative counts."""
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be at least 1, got {value}")
-    return value
-
-
-@click.group(cls=_Cli)
-@click.version_option(package_name="aethel-synchrony")
-def main() -> None:
-    """Aethel Synchrony: parallel transaction execution you can trust."""
-
-
-main.add_command(bench)
-main.add_command(check)
-main.add_command(history)
-for _command in (verify, replay, report):
-    main.add_command(_command)
-
-
-@main.command()
+@click.command()
 @click.argument("batch_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--backend", type=click.Choice(BACKENDS), default="thread", show_default=True)
-@click.option("--workers", type=int, default=None, callback=positive_int,
+@click.option("--workers", type=int, default=None, callback=positive_option,
               help="Worker count (default: usable cores; 1 for serial).")
 @click.option("--schedule", type=click.Choice(SCHEDULES), default="dataflow", show_default=True)
 @click.option("--mode", type=click.Choice(MODES), default=None,
@@ -193,33 +116,3 @@ def _timeout(value: str) -> float | str | None:
     if not seconds > 0:
         raise InputError(f"must be positive, got {value}", "--timeout")
     return seconds
-
-
-def entry() -> None:
-    """The console script: :func:`main`, then exit even when code under test (an executor or
-    a user operation) left non-daemon threads behind, which would keep the interpreter alive
-    after the command has finished (they get :data:`THREADS_EXIT_GRACE` seconds)."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, int | None):
-            echo(exc.code, err=True)
-    deadline = time.monotonic() + THREADS_EXIT_GRACE
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # what a normal exit does first: unlink the semaphores this process created (a
-        # process pool's queues), instead of leaving them to the resource tracker's warning
-        multiprocessing.util._run_finalizers(0)
-        os._exit(code)
-    sys.exit(code)
-
-
-if __name__ == "__main__":
-    entry()

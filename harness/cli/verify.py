@@ -7,7 +7,6 @@ import os
 import shlex
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -15,11 +14,9 @@ from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aethel.allowed import is_module_name
 from aethel.batchfile import batch_from_json
@@ -27,36 +24,39 @@ from aethel.cores import usable_cores
 from aethel.errors import InputError
 from aethel.executor import BACKENDS
 from aethel.files import check_output, read_json, write_atomic
-from harness.campaign import (
+from harness.bench.monitor import machine_info
+from harness.campaign.cluster import ClusterInfo, open_cluster, parse_cluster
+from harness.campaign.config import (
     EXAMPLE_TIMEOUT,
     PROFILES,
     SWITCH_INTERVAL,
     CampaignConfig,
-    CampaignResult,
+    gil_switch_interval,
+)
+from harness.campaign.coverage import coverage_json, group_lines
+from harness.campaign.protocol import BUILTIN, accepts_timeout, load_factory
+from harness.campaign.runner import CampaignResult, run_campaign
+from harness.campaign.shards import (
     ShardResult,
     check_example,
     check_factory,
     close_executors,
-    gil_switch_interval,
-    run_campaign,
     start_job,
 )
-from harness.campaign_report import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
-from harness.cluster import ClusterInfo, open_cluster, parse_cluster
-from harness.coverage import coverage_json, group_lines
-from harness.monitor import machine_info
-from harness.options import allow_module_option, choose_names
-from harness.protocol import BUILTIN, accepts_timeout, load_factory
-from harness.report import new_run_dir
-from harness.signals import (
+from harness.campaign.timeouts import executor_timeout
+from harness.cli.options import allow_module_option, choose_names, positive_option
+from harness.cli.progress import progress_display
+from harness.process import (
     descendants,
     exit_code,
     stop_on_signals,
     terminate_children,
     wait_for_children,
 )
-from harness.terminal import echo
-from harness.timeouts import executor_timeout
+from harness.report.campaign import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
+from harness.report.common import new_run_dir
+from harness.report.junit import junit_xml
+from harness.report.terminal import echo
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -67,77 +67,31 @@ def parse_backends(value: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(name: str, value: int | float | None) -> None:
-    if value is not None and value <= 0:
-        raise InputError(f"must be positive, got {value}", name)
-
-
 @contextmanager
 def campaign_progress(console: Console, total: int | None, budget: float | None
                       ) -> Iterator[Callable[[CampaignResult, ShardResult], None]]:
-    """A rich progress bar on a terminal; otherwise a plain line every few seconds."""
-    started = time.monotonic()
+    """The campaign's progress: examples of ``total`` (else seconds of ``budget``) on a
+    terminal; otherwise a plain line every few seconds and on every failing shard."""
     seen = {"examples": 0, "shards": 0, "violations": 0}
-
-    def tally(shard: ShardResult) -> str:
-        seen["examples"] += shard.examples
-        seen["shards"] += 1
-        seen["violations"] += shard.failure is not None
-        rate = seen["examples"] / max(time.monotonic() - started, 1e-9)
-        return (f"{seen['examples']} examples, {seen['shards']} shards, {rate:.1f} examples/s, "
-                f"{seen['violations']} failing shards")
-
-    if console.is_terminal:
-        bar = Progress(TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                       console=console, transient=True)
-        task = bar.add_task("verify", total=total if total is not None else budget, detail="")
+    last = [float("-inf")]
+    of = total if total is not None else budget
+    with progress_display(console, "verify", of) as display:
 
         def update(result: CampaignResult, shard: ShardResult) -> None:
-            detail = tally(shard)
-            done = seen["examples"] if total is not None else time.monotonic() - started
-            bar.update(task, completed=done, detail=detail)
+            seen["examples"] += shard.examples
+            seen["shards"] += 1
+            seen["violations"] += shard.failure is not None
+            now = display.elapsed
+            detail = (f"{seen['examples']} examples, {seen['shards']} shards, "
+                      f"{seen['examples'] / max(now, 1e-9):.1f} examples/s, "
+                      f"{seen['violations']} failing shards")
+            line = None
+            if now - last[0] >= 2.0 or shard.failure is not None:
+                last[0] = now
+                line = f"verify {now:7.1f} s  {detail}"
+            display.update(seen["examples"] if total is not None else now, of, detail, line=line)
 
-        with bar:
-            yield update
-        return
-    last = [0.0]
-
-    def line(result: CampaignResult, shard: ShardResult) -> None:
-        detail = tally(shard)
-        now = time.monotonic()
-        if now - last[0] >= 2.0 or shard.failure is not None:
-            last[0] = now
-            console.print(f"verify {now - started:7.1f} s  {detail}", highlight=False,
-                          soft_wrap=True)
-
-    yield line
-
-
-def junit_xml(summary: dict[str, Any]) -> str:
-    """One JUnit test case per property, and one for the executor itself (it must return,
-    and raise nothing but an execution error)."""
-    rows = summary["properties"]
-    ce = summary.get("counterexample") or {}
-    broken = ce.get("kind", "violation") != "violation"
-    suite = ElementTree.Element(
-        "testsuite", name="aethel-verify", tests=str(len(rows) + 1),
-        failures=str(sum(1 for c in rows.values() if c["failed"]) + broken),
-        time=f"{summary['seconds']:.3f}")
-    case = ElementTree.SubElement(suite, "testcase", classname="aethel.verify",
-                                  name="executor returns")
-    if broken:
-        ElementTree.SubElement(case, "failure", message=ce["error"])
-    for prop, counts in rows.items():
-        case = ElementTree.SubElement(suite, "testcase", classname="aethel.verify", name=prop)
-        if counts["failed"]:
-            lines = [line for v in ce.get("verdicts", []) if v["property"] == prop
-                     for line in v["lines"]]
-            failure = ElementTree.SubElement(
-                case, "failure", message=f"{counts['failed']} of "
-                f"{counts['passed'] + counts['failed']} examples violate {prop}")
-            failure.text = "\n".join(lines)
-    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+        yield update
 
 
 @click.command()
@@ -145,12 +99,14 @@ def junit_xml(summary: dict[str, Any]) -> str:
               help="MODULE:ATTR of the executor factory under test (docs/executor-protocol.md).")
 @click.option("--backends", default="thread,process", show_default=True,
               help="Comma-separated backends to run every batch on.")
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--jobs", type=int, default=None,
+@click.option("--workers", type=int, default=2, show_default=True, callback=positive_option)
+@click.option("--jobs", type=int, default=None, callback=positive_option,
               help="Processes that run shards (default: usable cores). Never changes which "
                    "batches are run.")
-@click.option("--examples", type=int, default=None, help="Examples to run (default by profile).")
-@click.option("--budget", type=float, default=None, help="Run for this many seconds instead.")
+@click.option("--examples", type=int, default=None, callback=positive_option,
+              help="Examples to run (default by profile).")
+@click.option("--budget", type=float, default=None, callback=positive_option,
+              help="Run for this many seconds instead.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--profile", type=click.Choice(tuple(PROFILES)), default="quick", show_default=True)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -160,6 +116,7 @@ def junit_xml(summary: dict[str, Any]) -> str:
 @click.option("--cluster", default=None, metavar="tcp://HOST:PORT | local:N",
               help="Run the shards on a Dask cluster (needs the dask extra).")
 @click.option("--example-timeout", type=float, default=EXAMPLE_TIMEOUT, show_default=True,
+              callback=positive_option,
               help="Seconds one execution may take before its example is reported as hung "
                    "(and the executor's processes killed); never more than half of --budget.")
 @allow_module_option
@@ -175,9 +132,6 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     partial report is written in both cases)."""
     if examples is not None and budget is not None:
         raise InputError("give --examples or --budget, not both", "--budget")
-    for name, value in (("--workers", workers), ("--jobs", jobs), ("--examples", examples),
-                        ("--budget", budget), ("--example-timeout", example_timeout)):
-        _positive(name, value)
     if example_timeout > MAX_SECONDS:
         raise InputError(f"must be at most {MAX_SECONDS:g}, got {example_timeout:g}",
                          "--example-timeout")
@@ -282,9 +236,9 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
 
 @click.command()
 @click.argument("counterexample", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--repeat", type=int, default=3, show_default=True,
+@click.option("--repeat", type=int, default=3, show_default=True, callback=positive_option,
               help="Run up to this many times until the violation shows (races may need more).")
-@click.option("--timeout", type=float, default=None,
+@click.option("--timeout", type=float, default=None, callback=positive_option,
               help="Seconds one run may take before it is reported as hung (default: the "
                    f"campaign's example timeout, else {EXAMPLE_TIMEOUT:g}).")
 @click.option("--executor", "executor_spec", default=None, metavar="MODULE:ATTR",
@@ -299,8 +253,6 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     Runs as the campaign did: with its GIL switch interval, worker count and executor
     timeout. Exit code 1 if it still fails (or hangs, or the executor crashes), 0 if it did
     not reproduce, 2 on bad input."""
-    _positive("--repeat", repeat)
-    _positive("--timeout", timeout)
     doc = _load_counterexample(counterexample)
     if executor_spec is None and doc["executor"] != BUILTIN:
         raise InputError(

@@ -1,0 +1,134 @@
+"""Shrinking a campaign's first failure to a minimal counterexample.
+
+The failing shard is re-run locally with Hypothesis's shrinker, at the campaign's GIL switch
+interval; then single transactions are dropped while the batch still fails, and smaller
+batches are searched for. The counterexample records what ``aethel replay`` needs to run it
+as the campaign did: the backend, the worker count, the switch interval, the example timeout
+and the timeout the executor was made with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from aethel.batchfile import batch_from_json
+from aethel.model import Batch
+from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_interval
+from harness.campaign.shards import (
+    HUNG,
+    Failure,
+    ShardResult,
+    ShardSpec,
+    check_example,
+    run_shard,
+)
+from harness.campaign.timeouts import executor_timeout
+
+SHRINK_SECONDS = 30.0
+"""Hypothesis's shrinking of a failing shard stops after this many seconds (races make every
+try slow); the smallest failure seen by then is kept."""
+SMALLER_SEARCH = 200
+SMALLER_SEARCH_SECONDS = 20.0
+"""After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried,
+repeatedly while time remains, to escape the shrinker's local minima (each success is
+shrunk again)."""
+SHRINK_REPEATS = 3
+"""In the shrinking re-run an example counts as failing if any of this many runs fails, so
+that races found once are not lost while shrinking."""
+
+
+def shrink(config: CampaignConfig, shard: ShardResult,
+           should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Re-run a failing shard locally with shrinking, at the campaign's GIL switch interval;
+    the counterexample document. Shrinking ends early when ``should_stop()``."""
+    with gil_switch_interval(config.switch_interval):
+        return _shrink(config, shard, should_stop)
+
+
+def _shrink(config: CampaignConfig, shard: ShardResult, should_stop: Callable[[], bool]
+            ) -> dict[str, Any]:
+    assert shard.failure is not None
+    spec = ShardSpec(config, shard.index, config.shard_size, shrink=True,
+                     timeouts=_timed(shard.failure), repeats=SHRINK_REPEATS,
+                     shrink_seconds=SHRINK_SECONDS)
+    started = time.perf_counter()
+    shrunk = run_shard(spec, should_stop)
+    failure = shrunk.failure or shard.failure
+    note = shrunk.note if shrunk.failure else "the failure did not reproduce while shrinking"
+    failure = drop_transactions(config, failure, should_stop, shard.index)
+    deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
+    while (failure.transactions - _timed(failure) > 1 and time.perf_counter() < deadline
+           and not should_stop()):
+        smaller = run_shard(replace(spec, examples=SMALLER_SEARCH, timeouts=_timed(failure),
+                                    max_transactions=failure.transactions - _timed(failure) - 1),
+                            should_stop).failure
+        if smaller is None:
+            break
+        failure = drop_transactions(config, smaller, should_stop, shard.index)
+    return counterexample_doc(config, shard.index, failure, original=shard.failure,
+                              shrink_seconds=time.perf_counter() - started, note=note)
+
+
+def _timed(failure: Failure) -> bool:
+    """Whether ``failure`` is that of a timeout example (its batch has the slow transaction,
+    which the strategy does not count)."""
+    return executor_timeout(batch_from_json(failure.batch)) is not None
+
+
+def drop_transactions(config: CampaignConfig, failure: Failure,
+                      should_stop: Callable[[], bool] = lambda: False,
+                      shard: int | None = None) -> Failure:
+    """Finish shrinking: remove single transactions while the batch still fails.
+
+    Hypothesis's shrinker does not always delete leading list elements once other draws
+    follow them; this pass makes the counterexample minimal with respect to removing any one
+    transaction (``after`` references to a removed transaction are dropped with it).
+    """
+    batch = batch_from_json(failure.batch)
+    progress = True
+    while progress and len(batch) > 1 and not should_stop():
+        progress = False
+        for tx in batch.transactions:
+            candidate = _without(batch, tx.id)
+            _, smaller = check_example(config, candidate, SHRINK_REPEATS, shard=shard)
+            if smaller is not None and smaller.kind != HUNG:
+                batch, failure, progress = candidate, smaller, True
+                break
+    return failure
+
+
+def _without(batch: Batch, tx_id: str) -> Batch:
+    return Batch(batch.accounts, tuple(
+        replace(tx, after=tuple(a for a in tx.after if a != tx_id))
+        for tx in batch.transactions if tx.id != tx_id), batch.mode)
+
+
+def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, original: Failure,
+                       shrink_seconds: float, note: str | None) -> dict[str, Any]:
+    """The content of counterexample.json."""
+    return {
+        "format": "aethel-counterexample",
+        "version": 1,
+        "kind": failure.kind,
+        "seed": config.seed,
+        "shard": shard,
+        "shard_seed": derive_seed(config.seed, shard),
+        "executor": config.executor,
+        "backend": failure.backend,
+        "workers": failure.workers,
+        "switch_interval": config.switch_interval,
+        "example_timeout": config.example_timeout,
+        "executor_timeout": failure.executor_timeout,
+        "transactions": failure.transactions,
+        "transactions_before_shrinking": original.transactions,
+        "failed_properties": failure.failed_properties(),
+        "batch": failure.batch,
+        "verdicts": failure.verdicts,
+        "trace": failure.trace,
+        "error": failure.error,
+        "shrink_seconds": shrink_seconds,
+        "note": note,
+    }

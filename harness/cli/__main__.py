@@ -1,0 +1,5 @@
+"""``python -m harness.cli``: the ``aethel`` command."""
+
+from harness.cli import entry
+
+entry()
