@@ -112,7 +112,8 @@ def test_report_folders_are_made_fresh_even_within_one_second(tmp_path):
 
 
 def test_budget_runs_until_the_time_is_up():
-    result = campaign(examples=None, budget=1.0)
+    # shards of 4 examples finish within the budget's grace even on a loaded machine
+    result = campaign(examples=None, budget=1.0, shard_size=4)
     assert result.ok and result.examples > 0 and result.seconds >= 1.0
 
 
