@@ -18,9 +18,10 @@ from aethel.errors import (
     UndeclaredAccessError,
     WorkerCrashedError,
 )
-from aethel.executor import ExecutionResult, Outcome, ParallelExecutor
+from aethel.executor import ExecutionResult, ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.outcome import Outcome
 from aethel.trace import Event, read_jsonl, write_jsonl
 
 __all__ = [

@@ -20,16 +20,15 @@ the graph is acyclic.
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
 from aethel.errors import CircularDependencyError
+from aethel.memory import paused_gc
 from aethel.model import Batch, Transaction
 
 RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
@@ -44,20 +43,6 @@ def dependency_graph(batch: Batch) -> nx.DiGraph:
     """
     with paused_gc():
         return _build(batch)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: building a large graph (or indexing a large
-    trace) allocates millions of long-lived objects, which it would rescan again and again
-    for nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build(batch: Batch) -> nx.DiGraph:

@@ -1,12 +1,12 @@
 """Worker pools behind the executor: inline (serial), threads and processes.
 
-A pool runs *chunks* — lists of ``(index, transaction, snapshot)`` — and hands back
-:class:`~aethel.context.TxResult` lists. It never sees the shared state. ``reset()``
-discards everything in flight: threads are retired (Python cannot kill a thread; a
-straggler finishes on its own and its result is dropped), processes are killed and
-replaced; ``ready()``, called before a run's clock starts, waits for replacements to be up.
-Nothing a transaction raises, and no result of one that cannot be pickled, ends a worker's
-loop.
+Every pool provides :class:`Pool`, all the coordinator uses. A pool runs *chunks* — lists
+of ``(index, transaction, snapshot)`` — and hands back :class:`~aethel.context.TxResult`
+lists. It never sees the shared state. ``reset()`` discards everything in flight: threads
+are retired (Python cannot kill a thread; a straggler finishes on its own and its result is
+dropped), processes are killed and replaced; ``ready()``, called before a run's clock
+starts, waits for replacements to be up. Nothing a transaction raises, and no result of one
+that cannot be pickled, ends a worker's loop.
 
 Transactions and operations cross the process boundary through reducers registered with
 multiprocessing's pickler: they rebuild each object exactly as default unpickling does
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from typing import Any, Protocol
 
 from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
@@ -62,6 +62,44 @@ def _reduce(obj: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
 for _cls in (Transaction, *(c for c in vars(operations).values() if isinstance(c, type)
                             and is_dataclass(c) and c.__module__ == operations.__name__)):
     ForkingPickler.register(_cls, _reduce)
+
+
+class Pool(Protocol):
+    """What a worker pool provides to the coordinator (and to whoever measures its workers).
+
+    The coordinator calls :meth:`ready` before a run's clock starts; then, while
+    transactions are ready and the pool :meth:`has_capacity`, it calls :meth:`submit` with
+    chunks of :meth:`chunk_size` transactions, and :meth:`collect` for their results. After
+    a timeout, a lost worker or an interruption it calls :meth:`reset`; :meth:`close` stops
+    the workers.
+    """
+
+    def ready(self) -> None:
+        """Return once every worker is up; raise :class:`WorkerLost` if one never starts."""
+
+    def chunk_size(self, ready: int) -> int:
+        """How many of ``ready`` transactions to submit in the next chunk."""
+
+    def has_capacity(self) -> bool:
+        """Whether another chunk may be submitted now."""
+
+    def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        """Start running ``chunk``; ``record`` takes events recorded in this process,
+        ``cancel`` stops transactions that look at it."""
+
+    def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
+        """Results finished within ``timeout`` seconds, and the events recorded elsewhere
+        (in worker processes) for them; raise :class:`WorkerLost` if a worker died."""
+
+    def reset(self) -> None:
+        """Discard everything in flight, so that the pool can serve the next run."""
+
+    def close(self) -> None:
+        """Stop the workers."""
+
+    def pids(self) -> list[int]:
+        """Process ids of the worker processes (none when the workers are threads of this
+        process)."""
 
 
 class WorkerLost(Exception):
@@ -106,12 +144,43 @@ class InlinePool:
     def close(self) -> None:
         self._done = []
 
+    def pids(self) -> list[int]:
+        """None: the worker is the calling thread."""
+        return []
+
+
+def run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
+              cancel: threading.Event | None = None) -> list[TxResult]:
+    """One result per transaction of ``chunk``, in order, even if running one raised: a
+    worker loop outlives anything a transaction does."""
+    done = []
+    for i, tx, snap in chunk:
+        try:
+            done.append(run_transaction(i, tx, snap, worker, pid, record, cancel))
+        except BaseException as exc:
+            done.append(TxResult(i, False, describe_exception(exc), {}, 0, worker))
+    return done
+
+
+def thread_worker(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
+    """A worker thread's loop: the results of each chunk from ``tasks`` put on ``results``,
+    until ``None`` arrives."""
+    pid = os.getpid()
+    while (item := tasks.get()) is not None:
+        chunk, record, cancel = item
+        results.put(run_chunk(chunk, worker, pid, record, cancel))
+
 
 class ThreadPool:
-    """``workers`` daemon threads sharing one task queue; results come back on a queue."""
+    """``workers`` daemon threads sharing one task queue; results come back on a queue.
+    Each thread runs :attr:`worker_main`."""
 
     kind = "thread"
     DEPTH = 2
+    worker_main: Callable[[queue.SimpleQueue, queue.SimpleQueue, int], None] = \
+        staticmethod(thread_worker)
+    """The loop of worker thread ``worker``: ``worker_main(tasks, results, worker)`` (a hook:
+    the harness's mutant executors replace it)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -123,7 +192,7 @@ class ThreadPool:
         self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._inflight = 0
         for worker in range(self.workers):
-            threading.Thread(target=_thread_main, args=(self._tasks, self._results, worker),
+            threading.Thread(target=self.worker_main, args=(self._tasks, self._results, worker),
                              name=f"aethel-worker-{worker}", daemon=True).start()
 
     def ready(self) -> None:
@@ -160,25 +229,9 @@ class ThreadPool:
         for _ in range(self.workers):
             self._tasks.put(None)
 
-
-def _run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
-              cancel: threading.Event | None = None) -> list[TxResult]:
-    """One result per transaction of ``chunk``, in order, even if running one raised: a
-    worker loop outlives anything a transaction does."""
-    done = []
-    for i, tx, snap in chunk:
-        try:
-            done.append(run_transaction(i, tx, snap, worker, pid, record, cancel))
-        except BaseException as exc:
-            done.append(TxResult(i, False, describe_exception(exc), {}, 0, worker))
-    return done
-
-
-def _thread_main(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
-    pid = os.getpid()
-    while (item := tasks.get()) is not None:
-        chunk, record, cancel = item
-        results.put(_run_chunk(chunk, worker, pid, record, cancel))
+    def pids(self) -> list[int]:
+        """None: the workers are threads of this process."""
+        return []
 
 
 @dataclass
@@ -428,11 +481,11 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     results.send(None)
     while (chunk := _next_chunk(tasks, parent)) is not None:
         events: list[Event] = []
-        done = _run_chunk(chunk, worker, pid, events.append)
+        done = run_chunk(chunk, worker, pid, events.append)
         results.send_bytes(_encode(chunk, done, events))
 
 
-def make_pool(backend: str, workers: int) -> InlinePool | ThreadPool | ProcessPool:
+def make_pool(backend: str, workers: int) -> Pool:
     """The pool for a backend name."""
     factories: dict[str, Callable[[], Any]] = {
         "serial": InlinePool,

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from aethel.errors import AmountOverflowError, UndeclaredAccessError, describe_exception
-from aethel.model import Transaction
-from aethel.operations import MAX_AMOUNT
+from aethel.model import MAX_AMOUNT, Transaction
 from aethel.trace import READ, START, Event
 
 Snapshot = Mapping[str, tuple[int, str]]

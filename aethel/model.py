@@ -18,11 +18,13 @@ from aethel.errors import (
     UnknownAccountError,
     UnknownDependencyError,
 )
-from aethel.operations import MAX_AMOUNT, Operation
+from aethel.operations import Operation
 
 ATOMIC = "atomic"
 INDEPENDENT = "independent"
 MODES = (ATOMIC, INDEPENDENT)
+MAX_AMOUNT = 2**63 - 1
+"""The largest balance or amount: a signed 64-bit integer's maximum."""
 
 
 @dataclass(frozen=True, slots=True)

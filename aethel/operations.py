@@ -1,7 +1,8 @@
 """Operations: the steps of a transaction, their declared accounts and their semantics.
 
 Every operation declares the accounts it reads and writes and applies itself to an
-:class:`~aethel.context.ExecutionContext`, which enforces those declarations. Cost-only
+:class:`Context` (an :class:`~aethel.context.ExecutionContext`), which enforces those
+declarations. Cost-only
 operations (``spin``, ``hash``, ``sleep``) touch no account; they model work for tests
 and benchmarks: ``spin`` burns pure-Python CPU under the GIL, ``hash`` runs sha256,
 which releases the GIL, and ``sleep`` waits.
@@ -14,7 +15,7 @@ import importlib
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aethel.allowed import check_allowed
 from aethel.errors import (
@@ -24,10 +25,14 @@ from aethel.errors import (
     UndeclaredAccessError,
 )
 
-if TYPE_CHECKING:
-    from aethel.context import ExecutionContext
 
-MAX_AMOUNT = 2**63 - 1
+class Context(Protocol):
+    """What an operation applies itself to: the balances of its transaction's declared
+    accounts."""
+
+    def read(self, account: str) -> int: ...
+
+    def write(self, account: str, value: int) -> None: ...
 
 
 class Operation(Protocol):
@@ -41,7 +46,7 @@ class Operation(Protocol):
     @property
     def writes(self) -> tuple[str, ...]: ...
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None: ...
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None: ...
 
     def cost_us(self) -> float: ...
 
@@ -91,7 +96,7 @@ class Transfer:
     def writes(self) -> tuple[str, ...]:
         return (self.src, self.dst)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         balance = ctx.read(self.src)
         if balance < self.amount:
             raise InsufficientFundsError(
@@ -112,7 +117,7 @@ class Deposit(_UpdatesOne):
     amount: int
     kind: str = field(default="deposit", init=False, repr=False)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         ctx.write(self.account, ctx.read(self.account) + self.amount)
 
     def cost_us(self) -> float:
@@ -127,7 +132,7 @@ class Withdraw(_UpdatesOne):
     amount: int
     kind: str = field(default="withdraw", init=False, repr=False)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         balance = ctx.read(self.account)
         if balance < self.amount:
             raise InsufficientFundsError(
@@ -154,7 +159,7 @@ class Read:
     def writes(self) -> tuple[str, ...]:
         return ()
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         ctx.read(self.account)
 
     def cost_us(self) -> float:
@@ -177,7 +182,7 @@ class Spin(_CostOnly):
     iterations: int | None = None
     kind: str = field(default="spin", init=False, repr=False)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         if self.iterations is not None:
             _spin_iterations(self.iterations, cancel)
         else:
@@ -221,7 +226,7 @@ class Hash(_CostOnly):
     nbytes: int
     kind: str = field(default="hash", init=False, repr=False)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         digest = hashlib.sha256()
         view = memoryview(_ZEROS)
         remaining = self.nbytes
@@ -243,7 +248,7 @@ class Sleep(_CostOnly):
     ms: float
     kind: str = field(default="sleep", init=False, repr=False)
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         if cancel is None:
             time.sleep(self.ms / 1000.0)
         elif cancel.wait(self.ms / 1000.0):
@@ -263,6 +268,11 @@ def load_object(name: str) -> Any:
     for part in attr.split("."):
         target = getattr(target, part)
     return target
+
+
+def object_name(obj: Any) -> str:
+    """The ``module:attr`` name :func:`load_object` imports ``obj`` by."""
+    return f"{obj.__module__}:{obj.__qualname__}"
 
 
 def resolve_function(name: str) -> Any:
@@ -301,7 +311,7 @@ class Call:
     def writes(self) -> tuple[str, ...]:
         return self.call_writes
 
-    def apply(self, ctx: ExecutionContext, cancel: threading.Event | None) -> None:
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
         fn = resolve_function(self.function)
         view = AccountView(ctx, frozenset(self.call_reads) | frozenset(self.call_writes),
                            frozenset(self.call_writes))
@@ -316,7 +326,7 @@ class AccountView:
 
     __slots__ = ("_ctx", "_readable", "_writable")
 
-    def __init__(self, ctx: ExecutionContext, readable: frozenset[str], writable: frozenset[str]):
+    def __init__(self, ctx: Context, readable: frozenset[str], writable: frozenset[str]):
         self._ctx = ctx
         self._readable = readable
         self._writable = writable

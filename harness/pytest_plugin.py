@@ -19,7 +19,7 @@ import pytest
 from aethel.model import Batch
 from harness.campaign.protocol import execute
 from harness.campaign.shards import check_run
-from harness.checks import Facts, Observed, Verdict, analyse, serial_oracle
+from harness.checks import Facts, Observed, Verdict, derive_facts, serial_oracle
 
 __all__ = ["assert_verdicts_hold", "check_executor", "explain", "observe"]
 
@@ -27,7 +27,7 @@ __all__ = ["assert_verdicts_hold", "check_executor", "explain", "observe"]
 def observe(executor: Any, batch: Batch) -> Facts:
     """Run ``batch`` on ``executor`` and index what it did for the individual checkers."""
     run = execute(executor, batch, "executor", getattr(executor, "workers", 1))
-    return analyse(batch, Observed.from_result(run))
+    return derive_facts(batch, Observed.from_result(run))
 
 
 def explain(verdict: Verdict) -> str:

@@ -187,7 +187,7 @@ def test_reports_are_written_and_self_contained(tmp_path, monkeypatch):
     assert "# Aethel verification: VIOLATION" in step_summary.read_text()
     assert render_html(json.loads((tmp_path / "run" / "summary.json").read_text())) == page
     xml = junit_xml(summary)
-    assert re.search(r'failures="[1-6]"', xml)  # some of the six properties
+    assert re.search(r'failures="[1-7]"', xml)  # some of the seven properties
     assert "dependency order" in xml
 
 
@@ -199,7 +199,7 @@ def test_verify_cli_end_to_end(tmp_path, monkeypatch):
                               str(tmp_path), "--junit", str(tmp_path / "junit.xml")])
     assert ok.exit_code == 0, ok.output
     assert "no violation: 8 examples" in ok.output
-    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 7
+    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 8  # properties and executor
     bad = runner.invoke(main, ["verify", "--executor", "tests.broken_executors:OneWave",
                                "--backends", "thread", "--examples", "40", "--jobs", "1",
                                "--report", str(tmp_path)])

@@ -32,8 +32,8 @@ def test_a_correct_run_passes_with_and_without_its_result(run_files):
     for extra in (("--result", out), ()):
         result = invoke("check", trace, "--batch", EXAMPLE, *extra)
         assert result.exit_code == 0, result.output
-        assert result.output.count("PASS ") == 6
-        assert "all 6 properties hold" in result.output
+        assert result.output.count("PASS ") == 7
+        assert "all 7 properties hold" in result.output
     assert "final state replayed from the trace" in result.output
 
 
@@ -139,7 +139,7 @@ def test_a_user_operation_calling_sys_exit_is_judged_not_obeyed(tmp_path):
     assert ran.exit_code == 1 and "SystemExit: 0" in ran.output
     checked = invoke("check", trace, "--batch", batch, "--result", out, *allow)
     assert checked.exit_code == 0, checked.output
-    assert "all 6 properties hold" in checked.output
+    assert "all 7 properties hold" in checked.output
     doc = {"format": "aethel-counterexample", "version": 1, "executor": "aethel",
            "backend": "thread", "workers": 2, "batch": EXIT_ZERO}
     saved = tmp_path / "counterexample.json"

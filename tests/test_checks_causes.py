@@ -16,10 +16,10 @@ from harness.checks import (
     SERIALIZABILITY,
     Observed,
     Verdict,
-    analyse,
     check_all,
+    derive_facts,
 )
-from harness.checks.isolation import (
+from harness.checks.anomalies import (
     CLOCK,
     DIRTY,
     LOST_UPDATE,
@@ -58,7 +58,7 @@ def judge(observed: Observed, events: list[Event] | None = None) -> dict[str, Ve
     """Every verdict on ``observed`` (with ``events`` instead of its trace, if given)."""
     if events is not None:
         observed = Observed(events, observed.final_state, observed.outcomes)
-    return {v.property: v for v in check_all(analyse(BATCH, observed))}
+    return {v.property: v for v in check_all(derive_facts(BATCH, observed))}
 
 
 def anomalies(verdicts: dict[str, Verdict]) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aethel.model import ATOMIC, Batch, Transaction
 from aethel.operations import Call, Deposit, Transfer, Withdraw
-from harness.checks import analyse, check_conservation
+from harness.checks import check_conservation, derive_facts
 from harness.checks.builder import TraceBuilder
 
 ACCOUNTS = {"alice": 100, "bob": 50}
@@ -24,14 +24,14 @@ def trace(bob_after_t1: int = 80) -> TraceBuilder:
 
 
 def test_transfers_deposits_and_withdrawals_add_up():
-    verdict = check_conservation(analyse(BATCH, trace().events, {"alice": 50, "bob": 85}))
+    verdict = check_conservation(derive_facts(BATCH, trace().events, {"alice": 50, "bob": 85}))
     assert verdict.ok
     assert "3 committed transactions" in verdict.explanation
     assert "the balances sum to 135 as expected" in verdict.explanation
 
 
 def test_a_transfer_that_creates_money_is_named():
-    verdict = check_conservation(analyse(BATCH, trace(bob_after_t1=90).events))
+    verdict = check_conservation(derive_facts(BATCH, trace(bob_after_t1=90).events))
     assert not verdict.ok
     per_tx = [v for v in verdict.violations if v.txns]
     assert [v.txns for v in per_tx] == [("t1",)]
@@ -43,7 +43,7 @@ def test_a_transfer_that_creates_money_is_named():
 
 
 def test_final_sum_off():
-    verdict = check_conservation(analyse(BATCH, trace().events, {"alice": 50, "bob": 80}))
+    verdict = check_conservation(derive_facts(BATCH, trace().events, {"alice": 50, "bob": 80}))
     assert verdict.count == 1
     assert verdict.counterexample.message == (
         "the balances sum to 130 at the end, but 135 was expected (initially 150; deposits "
@@ -51,7 +51,7 @@ def test_final_sum_off():
 
 
 def test_negative_balances():
-    verdict = check_conservation(analyse(BATCH, trace().events, {"alice": -5, "bob": 140}))
+    verdict = check_conservation(derive_facts(BATCH, trace().events, {"alice": -5, "bob": 140}))
     assert any(v.anomaly == "negative balance" and v.accounts == ("alice",) and
                v.message == "alice ends at -5" for v in verdict.violations)
 
@@ -60,8 +60,8 @@ def test_failed_atomic_batch_must_keep_the_initial_sum():
     batch = Batch(ACCOUNTS, (*BATCH.transactions,
                              Transaction("t4", (Call("aethel.examples:fail"),))), ATOMIC)
     events = trace().start("t4").abort("t4").events
-    assert check_conservation(analyse(batch, events, dict(ACCOUNTS))).ok
-    verdict = check_conservation(analyse(batch, events, {"alice": 50, "bob": 85}))
+    assert check_conservation(derive_facts(batch, events, dict(ACCOUNTS))).ok
+    verdict = check_conservation(derive_facts(batch, events, {"alice": 50, "bob": 85}))
     assert "the atomic batch failed, so nothing may change" in verdict.counterexample.message
 
 
@@ -71,7 +71,7 @@ def test_user_code_in_a_committed_transaction_leaves_the_sum_unchecked():
     batch = Batch(ACCOUNTS, (Transaction("t1", (fee,)),))
     events = (TraceBuilder().start("t1").read("t1", "alice", 100).read("t1", "bob", 50)
               .write("t1", "alice", 90).write("t1", "bob", 70).commit("t1").events)
-    verdict = check_conservation(analyse(batch, events, {"alice": 90, "bob": 70}))
+    verdict = check_conservation(derive_facts(batch, events, {"alice": 90, "bob": 70}))
     assert verdict.ok
     assert "the final sum is not checked: committed transactions t1 run user-defined" in \
         verdict.explanation

@@ -6,9 +6,8 @@ from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Transfer, Withdraw
 from aethel.trace import Event
 from harness.campaign.strategies import ASSIGN_FUNCTION as ASSIGN
-from harness.checks import analyse, check_isolation
-from harness.checks.builder import TraceBuilder
-from harness.checks.isolation import (
+from harness.checks import check_isolation, derive_facts
+from harness.checks.anomalies import (
     CLOCK,
     DIRTY,
     FUTURE,
@@ -20,6 +19,7 @@ from harness.checks.isolation import (
     WRITE_ORDER,
     WRONG_VALUE,
 )
+from harness.checks.builder import TraceBuilder
 
 ACCOUNTS = {"alice": 100, "bob": 50, "carol": 0}
 TRANSFERS = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),
@@ -56,8 +56,8 @@ def only(verdict, anomaly):
 
 
 def test_serial_trace_holds():
-    verdict = check_isolation(analyse(TRANSFERS, serial_transfers().events,
-                                      {"alice": 70, "bob": 70, "carol": 10}))
+    verdict = check_isolation(derive_facts(TRANSFERS, serial_transfers().events,
+                                           {"alice": 70, "bob": 70, "carol": 10}))
     assert verdict.ok and verdict.count == 0
     assert "all 4 reads" in verdict.explanation and "all 4 installs" in verdict.explanation
 
@@ -68,7 +68,7 @@ def test_stale_read_names_reader_writer_and_account():
              .write("t1", "alice", 70).write("t1", "bob", 80).commit("t1")
              .start("t2").read("t2", "bob", 50).read("t2", "carol", 0)
              .write("t2", "bob", 40, "t1").write("t2", "carol", 10).commit("t2"))
-    [stale] = only(check_isolation(analyse(TRANSFERS, trace.events)), STALE)
+    [stale] = only(check_isolation(derive_facts(TRANSFERS, trace.events)), STALE)
     assert stale.txns == ("t2", "t1") and stale.accounts == ("bob",)
     assert "t2 read bob@init" in stale.message and "had already installed bob@t1" in stale.message
 
@@ -79,7 +79,7 @@ def test_read_from_the_future():
              .write("t2", "bob", 40).write("t2", "carol", 10).commit("t2")
              .start("t1").read("t1", "alice", 100).read("t1", "bob", 40, "t2")
              .write("t1", "alice", 70).write("t1", "bob", 70, "t2").commit("t1"))
-    [future] = only(check_isolation(analyse(TRANSFERS, trace.events)), FUTURE)
+    [future] = only(check_isolation(derive_facts(TRANSFERS, trace.events)), FUTURE)
     assert future.txns == ("t1", "t2") and future.accounts == ("bob",)
     assert "t1 read bob@t2, but t2 does not precede t1" in future.message
 
@@ -91,7 +91,7 @@ def test_dirty_read_of_an_aborted_write():
              .start("t1").read("t1", "alice", 100).write("t1", "alice", 105).abort("t1")
              .start("t2").read("t2", "alice", 105, "t1").write("t2", "alice", 95, "t1")
              .commit("t2"))
-    [dirty] = only(check_isolation(analyse(batch, trace.events)), DIRTY)
+    [dirty] = only(check_isolation(derive_facts(batch, trace.events)), DIRTY)
     assert dirty.txns == ("t2", "t1") and dirty.accounts == ("alice",)
     assert "t2 read alice@t1, written by t1, which aborted" in dirty.message
 
@@ -101,7 +101,7 @@ def test_dirty_read_before_the_writer_committed():
              .start("t1").read("t1", "alice", 100).write("t1", "alice", 105)
              .start("t2").read("t2", "alice", 105, "t1")
              .commit("t1").write("t2", "alice", 112, "t1").commit("t2"))
-    [dirty] = only(check_isolation(analyse(DEPOSITS, trace.events)), DIRTY)
+    [dirty] = only(check_isolation(derive_facts(DEPOSITS, trace.events)), DIRTY)
     assert dirty.txns == ("t2", "t1") and "t1 committed at" in dirty.message
 
 
@@ -110,7 +110,7 @@ def test_lost_update_install_over_a_version_not_read():
              .start("t1").read("t1", "alice", 100).start("t2").read("t2", "alice", 100)
              .write("t1", "alice", 105).commit("t1")
              .write("t2", "alice", 107, "t1").commit("t2"))
-    verdict = check_isolation(analyse(DEPOSITS, trace.events))
+    verdict = check_isolation(derive_facts(DEPOSITS, trace.events))
     [lost] = only(verdict, LOST_UPDATE)
     assert lost.txns == ("t2", "t1") and lost.accounts == ("alice",)
     assert "t2 read alice@init but its install replaced alice@t1" in lost.message
@@ -122,13 +122,14 @@ def test_lost_update_version_overwritten_behind_the_trace():
     trace = (TraceBuilder()
              .start("t1").read("t1", "alice", 100).write("t1", "alice", 105).commit("t1")
              .start("t2").read("t2", "alice", 100).write("t2", "alice", 107).commit("t2"))
-    lost = only(check_isolation(analyse(DEPOSITS, trace.events)), LOST_UPDATE)
+    lost = only(check_isolation(derive_facts(DEPOSITS, trace.events)), LOST_UPDATE)
     assert any(v.txns == ("t2", "t1") and "the last recorded install had left alice@t1"
                in v.message for v in lost)
 
 
 def test_lost_update_in_the_final_state():
-    facts = analyse(TRANSFERS, serial_transfers().events, {"alice": 100, "bob": 70, "carol": 10})
+    facts = derive_facts(TRANSFERS, serial_transfers().events,
+                         {"alice": 100, "bob": 70, "carol": 10})
     [lost] = only(check_isolation(facts), LOST_UPDATE)
     assert lost.accounts == ("alice",) and lost.txns == ("t1",)
     assert "alice is 100 at the end, but the last recorded install, by t1, left 70" in lost.message
@@ -141,7 +142,7 @@ def test_write_order():
     trace = (TraceBuilder()
              .start("t2").write("t2", "alice", 2).commit("t2")
              .start("t1").write("t1", "alice", 1, "t2").commit("t1"))
-    [order] = only(check_isolation(analyse(batch, trace.events)), WRITE_ORDER)
+    [order] = only(check_isolation(derive_facts(batch, trace.events)), WRITE_ORDER)
     assert order.txns == ("t1", "t2") and order.accounts == ("alice",)
     assert "t1 installed alice after t2 did, but t1 precedes t2" in order.message
 
@@ -150,7 +151,7 @@ def test_undeclared_read_and_write():
     batch = Batch(ACCOUNTS, (Transaction("t1", (Deposit("alice", 5),)),))
     trace = (TraceBuilder().start("t1").read("t1", "alice", 100).read("t1", "bob", 50)
              .write("t1", "alice", 105).write("t1", "bob", 51).commit("t1"))
-    undeclared = only(check_isolation(analyse(batch, trace.events)), UNDECLARED)
+    undeclared = only(check_isolation(derive_facts(batch, trace.events)), UNDECLARED)
     assert [(v.txns, v.accounts) for v in undeclared] == [(("t1",), ("bob",))] * 2
     assert "t1 read bob, which it did not declare" in undeclared[0].message
     assert "t1 wrote bob, which it did not declare as a write" in undeclared[1].message
@@ -159,12 +160,12 @@ def test_undeclared_read_and_write():
 def test_wrong_value():
     trace = serial_transfers().events
     trace[7] = trace[7]._replace(value=81)  # t2 read bob=81@t1, but t1 installed 80
-    [wrong] = only(check_isolation(analyse(TRANSFERS, trace)), WRONG_VALUE)
+    [wrong] = only(check_isolation(derive_facts(TRANSFERS, trace)), WRONG_VALUE)
     assert wrong.txns == ("t2", "t1") and "bob=81@t1, but t1 installed bob=80" in wrong.message
 
 
 def integrity_messages(events):
-    verdict = check_isolation(analyse(TRANSFERS, events))
+    verdict = check_isolation(derive_facts(TRANSFERS, events))
     return [v.message for v in only(verdict, INTEGRITY)]
 
 
@@ -214,7 +215,7 @@ def test_event_kinds_are_recognised():
 def test_trace_inconsistency_a_read_recorded_with_a_version_its_value_contradicts():
     events = serial_transfers().events
     events[7] = events[7]._replace(version="init")  # t2 read bob=80, recorded as bob@init
-    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    verdict = check_isolation(derive_facts(TRANSFERS, events, FINAL))
     assert verdict.anomalies() == {TRACE_INCONSISTENCY} and verdict.count == 1
     assert verdict.counterexample.txns == ("t2", "t1")
     assert verdict.counterexample.message == (
@@ -227,7 +228,7 @@ def test_trace_inconsistency_a_read_recorded_with_a_version_its_value_contradict
 def test_trace_inconsistency_of_a_read_that_should_see_the_initial_balance():
     events = serial_transfers().events
     events[8] = events[8]._replace(version="t2")  # t2 read carol=0, recorded as its own write
-    [found] = check_isolation(analyse(TRANSFERS, events, FINAL)).violations
+    [found] = check_isolation(derive_facts(TRANSFERS, events, FINAL)).violations
     assert found.anomaly == TRACE_INCONSISTENCY and found.txns == ("t2",)
     assert ("names version t2 (t2 installed carol=10), but the value it read, carol=0, is that "
             "of version init (carol was 0 initially and no committed transaction writes carol "
@@ -241,14 +242,14 @@ def test_a_read_of_an_aborted_version_is_a_dirty_read_even_with_the_expected_val
              .start("t1").read("t1", "alice", 100).abort("t1")
              .start("t2").read("t2", "alice", 100, "t1").write("t2", "alice", 90, "t1")
              .commit("t2"))
-    verdict = check_isolation(analyse(batch, trace.events))
+    verdict = check_isolation(derive_facts(batch, trace.events))
     assert DIRTY in verdict.anomalies() and TRACE_INCONSISTENCY not in verdict.anomalies()
 
 
 def test_clock_problem_an_event_before_its_own_start():
     events = shifted(serial_transfers(worker=1).events,
                      lambda e: e.txn == "t2" and e.kind in ("START", "READ"))
-    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    verdict = check_isolation(derive_facts(TRANSFERS, events, FINAL))
     [clock] = only(verdict, CLOCK)
     assert verdict.anomalies() == {CLOCK} and clock.txns == ("t2",)
     assert clock.message == (
@@ -263,7 +264,7 @@ def test_clock_problem_an_event_before_its_own_start():
 
 def test_clock_problem_one_worker_minutes_behind_is_no_dirty_read():
     events = shifted(serial_transfers(worker=1).events, lambda e: e.worker == 1, -MINUTES)
-    verdict = check_isolation(analyse(TRANSFERS, events, FINAL))
+    verdict = check_isolation(derive_facts(TRANSFERS, events, FINAL))
     assert verdict.anomalies() == {CLOCK} and verdict.count == 2
     gap, read = verdict.violations
     assert gap.message == (
@@ -280,5 +281,5 @@ def test_a_read_shortly_before_its_writer_started_is_a_dirty_read_not_a_clock_pr
              .start("t2").read("t2", "alice", 105, "t1")
              .start("t1").read("t1", "alice", 100).write("t1", "alice", 105).commit("t1")
              .write("t2", "alice", 112, "t1").commit("t2"))
-    verdict = check_isolation(analyse(DEPOSITS, trace.events))
+    verdict = check_isolation(derive_facts(DEPOSITS, trace.events))
     assert DIRTY in verdict.anomalies() and CLOCK not in verdict.anomalies()

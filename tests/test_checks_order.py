@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from aethel.analysis import dependency_graph
-from aethel.analysis import serial_order as engine_serial_order
+from aethel.analysis import dependency_graph, serial_order
 from aethel.errors import CircularDependencyError
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Read, Transfer, Withdraw
 from harness.campaign.strategies import batches
-from harness.checks import EQUIVALENCE, ISOLATION, ORDER, Observed, analyse, check_all, check_order
+from harness.checks import (
+    EQUIVALENCE,
+    ISOLATION,
+    ORDER,
+    Observed,
+    check_all,
+    check_order,
+    derive_facts,
+)
 from harness.checks.builder import TraceBuilder
-from harness.checks.facts import dependencies, serial_order
+from harness.checks.facts import dependencies, serial_indices
 
 ACCOUNTS = {"alice": 100, "bob": 50, "carol": 0}
 
@@ -32,7 +39,7 @@ def test_dependants_starting_after_their_predecessors_hold():
                              Transaction("t2", (Read("carol"),)),
                              Transaction("t3", (Transfer("bob", "carol", 10),))))
     trace = TraceBuilder().start("t1").start("t2").commit("t2").commit("t1")
-    verdict = check_order(analyse(batch, run(trace, "t3").events))
+    verdict = check_order(derive_facts(batch, run(trace, "t3").events))
     assert verdict.ok
     assert "for all 2 dependency edges" in verdict.explanation
 
@@ -41,7 +48,7 @@ def test_read_after_write_started_too_early():
     batch = Batch(ACCOUNTS, (Transaction("t1", (Transfer("alice", "bob", 30),)),
                              Transaction("t2", (Transfer("bob", "carol", 10),))))
     trace = TraceBuilder().start("t1").start("t2").commit("t1").commit("t2")
-    verdict = check_order(analyse(batch, trace.events))
+    verdict = check_order(derive_facts(batch, trace.events))
     assert not verdict.ok and verdict.count == 1
     assert verdict.counterexample.txns == ("t1", "t2")
     assert verdict.counterexample.accounts == ("bob",)
@@ -56,7 +63,7 @@ def test_not_judged_when_the_timestamps_are_not_on_one_clock():
     trace = run(run(TraceBuilder(), "t1"), "t2").events
     minutes = 180 * 1_000_000_000
     events = [e._replace(ts=e.ts - minutes) if e.txn == "t2" else e for e in trace]
-    verdict = check_order(analyse(batch, sorted(events, key=lambda e: e.ts)))
+    verdict = check_order(derive_facts(batch, sorted(events, key=lambda e: e.ts)))
     assert verdict.ok and not verdict.applicable
     assert verdict.explanation == (
         "not judged: the timestamps are not on one clock (see isolation: clock problem), so "
@@ -67,7 +74,7 @@ def test_write_after_read_started_too_early():
     batch = Batch(ACCOUNTS, (Transaction("t1", (Read("alice"),)),
                              Transaction("t2", (Deposit("alice", 1),))))
     trace = TraceBuilder().start("t1").start("t2").commit("t2").commit("t1")
-    verdict = check_order(analyse(batch, trace.events))
+    verdict = check_order(derive_facts(batch, trace.events))
     assert "t2 writes alice, which t1 reads" in verdict.counterexample.message
 
 
@@ -75,7 +82,7 @@ def test_explicit_dependency_and_a_predecessor_that_never_finished():
     batch = Batch(ACCOUNTS, (Transaction("t1", (Read("alice"),)),
                              Transaction("t2", (Read("bob"),), after=("t1",))))
     trace = TraceBuilder().start("t1").start("t2").commit("t2")
-    verdict = check_order(analyse(batch, trace.events))
+    verdict = check_order(derive_facts(batch, trace.events))
     assert verdict.counterexample.txns == ("t1", "t2")
     assert "t2 is declared to run after t1) and t1 never finished" in \
         verdict.counterexample.message
@@ -87,18 +94,18 @@ def test_own_dependency_index_and_serial_order_agree_with_the_engine(batch):
     ids = [tx.id for tx in batch.transactions]
     graph = dependency_graph(batch)
     assert {(ids[u], ids[v]) for u, v, _, _ in dependencies(batch)} == set(graph.edges)
-    assert [ids[t] for t in serial_order(batch)] == engine_serial_order(graph)
+    assert [ids[t] for t in serial_indices(batch)] == serial_order(graph)
 
 
 def test_serial_order_moves_only_for_explicit_dependencies():
     batch = Batch(ACCOUNTS, (Transaction("a", (Read("alice"),), after=("c",)),
                              Transaction("b", (Read("bob"),)),
                              Transaction("c", (Read("carol"),))))
-    assert serial_order(batch) == [1, 2, 0]
+    assert serial_indices(batch) == [1, 2, 0]
     looped = Batch(ACCOUNTS, (Transaction("a", (Read("alice"),), after=("b",)),
                               Transaction("b", (Read("bob"),), after=("a",))))
     with pytest.raises(CircularDependencyError, match="a → b → a|b → a → b"):
-        serial_order(looped)
+        serial_indices(looped)
 
 
 FORWARD = Batch({"a": 0}, (Transaction("t1", (Withdraw("a", 10),), after=("t2",)),
@@ -107,12 +114,12 @@ FORWARD = Batch({"a": 0}, (Transaction("t1", (Withdraw("a", 10),), after=("t2",)
 
 
 def test_a_forward_after_moves_the_serial_order_and_the_conflict_edges():
-    assert serial_order(FORWARD) == [1, 0]
+    assert serial_indices(FORWARD) == [1, 0]
     assert {(u, v) for u, v, _, _ in dependencies(FORWARD)} == {(1, 0)}
     looped = Batch(ACCOUNTS, (Transaction("a", (Deposit("alice", 1),), after=("b",)),
                               Transaction("b", (Read("alice"),)),
                               Transaction("c", (Read("bob"),), after=("a",))))
-    assert serial_order(looped) == [1, 0, 2]
+    assert serial_indices(looped) == [1, 0, 2]
     assert {(u, v, kind) for u, v, kind, _ in dependencies(looped)} == {
         (1, 0, "WAR"), (1, 0, "explicit"), (0, 2, "explicit")}
 
@@ -121,7 +128,7 @@ def test_a_forward_after_moves_the_serial_order_and_the_conflict_edges():
 def test_a_correct_execution_of_a_forward_after_passes_every_checker(backend):
     with ParallelExecutor(backend, 1 if backend == "serial" else 2) as executor:
         result = executor.execute(FORWARD)
-    verdicts = check_all(analyse(FORWARD, Observed.from_result(result)))
+    verdicts = check_all(derive_facts(FORWARD, Observed.from_result(result)))
     assert all(v.ok for v in verdicts), [v.lines() for v in verdicts if not v.ok]
 
 
@@ -133,8 +140,8 @@ def test_an_execution_in_plain_batch_order_of_a_forward_after_is_a_violation():
              .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2"))
     outcomes = {"t1": ("aborted", "InsufficientFundsError: insufficient funds: a has 0, "
                                   "withdrawal needs 10"), "t2": ("committed", None)}
-    verdicts = {v.property: v for v in check_all(analyse(FORWARD, trace.events, {"a": 10},
-                                                         outcomes))}
+    verdicts = {v.property: v for v in check_all(derive_facts(FORWARD, trace.events, {"a": 10},
+                                                              outcomes))}
     assert not verdicts[ORDER].ok
     assert verdicts[ORDER].counterexample.message == (
         "t1 started at +0.0 µs, but it depends on t2 (t1 reads a, which t2 writes) and t2 "
@@ -147,10 +154,10 @@ def test_reads_and_installs_are_judged_in_the_order_moved_by_after():
     trace = (TraceBuilder()
              .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2")
              .start("t1").read("t1", "a", 10, "t2").write("t1", "a", 0, "t2").commit("t1"))
-    verdicts = check_all(analyse(FORWARD, trace.events))
+    verdicts = check_all(derive_facts(FORWARD, trace.events))
     assert all(v.ok for v in verdicts), [v.lines() for v in verdicts if not v.ok]
     stale = (TraceBuilder()
              .start("t2").read("t2", "a", 0).write("t2", "a", 10).commit("t2")
              .start("t1").read("t1", "a", 0).write("t1", "a", -10, "t2").commit("t1"))
-    isolation = {v.property: v for v in check_all(analyse(FORWARD, stale.events))}[ISOLATION]
+    isolation = {v.property: v for v in check_all(derive_facts(FORWARD, stale.events))}[ISOLATION]
     assert "stale read" in isolation.anomalies()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Read, Transfer
 from harness.campaign.strategies import ASSIGN_FUNCTION as ASSIGN
-from harness.checks import analyse, check_serializability
+from harness.checks import check_serializability, derive_facts
 from harness.checks.builder import TraceBuilder
 
 ACCOUNTS = {"alice": 100, "bob": 50}
@@ -16,7 +16,7 @@ def assign(account, value):
 
 
 def cycle_of(batch, builder):
-    verdict = check_serializability(analyse(batch, builder.events))
+    verdict = check_serializability(derive_facts(batch, builder.events))
     assert not verdict.ok and verdict.count == 1 and verdict.witness is None
     return verdict.counterexample
 
@@ -29,7 +29,7 @@ def test_serial_transfers_have_their_commit_order_as_witness():
              .write("t1", "alice", 70).write("t1", "bob", 80).commit("t1")
              .start("t2").read("t2", "bob", 80, "t1").read("t2", "alice", 70, "t1")
              .write("t2", "bob", 75, "t1").write("t2", "alice", 75, "t1").commit("t2"))
-    verdict = check_serializability(analyse(batch, trace.events))
+    verdict = check_serializability(derive_facts(batch, trace.events))
     assert verdict.ok and verdict.witness == ("t1", "t2")
     assert "witness serial order t1, t2" in verdict.explanation
 
@@ -41,7 +41,7 @@ def test_a_reader_committing_after_the_next_writer_is_ordered_before_it():
              .start("t1").read("t1", "alice", 100)
              .start("t2").read("t2", "alice", 100).write("t2", "alice", 105).commit("t2")
              .commit("t1"))
-    verdict = check_serializability(analyse(batch, trace.events))
+    verdict = check_serializability(derive_facts(batch, trace.events))
     assert verdict.ok and verdict.witness == ("t1", "t2")
 
 
@@ -134,6 +134,21 @@ def test_g1c_realtime_read_of_a_later_transaction():
     assert any("t1 read alice@t2, the version t2 installed" in d for d in cycle.details)
 
 
+def test_g2_realtime():
+    batch = Batch(ACCOUNTS, (Transaction("t1", (Read("alice"),)),
+                             Transaction("t2", (Read("bob"), assign("alice", 1))),
+                             Transaction("t3", (assign("bob", 1),))))
+    trace = (TraceBuilder().start("t2").read("t2", "bob", 50)
+             .start("t3").write("t3", "bob", 1).commit("t3")
+             .start("t1").read("t1", "alice", 100).commit("t1")
+             .write("t2", "alice", 1).commit("t2"))
+    cycle = cycle_of(batch, trace)
+    assert cycle.anomaly == "G2-realtime" and set(cycle.txns) == {"t1", "t2", "t3"}
+    assert sum("(rw)" in d for d in cycle.details) == 2
+    assert any("t3 committed at +4.0 µs, before t1 started at +5.0 µs" in d
+               for d in cycle.details)
+
+
 MINUTES = 180 * 1_000_000_000
 NO_REAL_TIME = ("real-time order not checked: the timestamps are not on one clock (see "
                 "isolation: clock problem)")
@@ -148,7 +163,7 @@ def test_no_real_time_order_from_timestamps_on_two_clocks():
              .start("t2", 1).read("t2", "bob", 80, "t1", 1).commit("t2", 1))
     events = sorted((e._replace(ts=e.ts - MINUTES) if e.worker == 1 else e
                      for e in trace.events), key=lambda e: e.ts)
-    verdict = check_serializability(analyse(batch, events))
+    verdict = check_serializability(derive_facts(batch, events))
     assert verdict.ok and verdict.witness == ("t1", "t2")
     assert verdict.explanation == ("no cycle among 2 committed transactions (0 ww, 1 wr and 0 "
                                    "rw edges); witness serial order t1, t2; " + NO_REAL_TIME)
@@ -162,7 +177,7 @@ def test_data_cycles_are_still_found_when_the_timestamps_are_not_on_one_clock():
              .write("t1", "alice", 105).commit("t1")
              .write("t2", "alice", 107, "t1").commit("t2"))
     trace.events[2] = trace.events[2]._replace(ts=MINUTES)  # t2's START, after its READ
-    facts = analyse(batch, trace.events)
+    facts = derive_facts(batch, trace.events)
     assert not facts.one_clock
     verdict = check_serializability(facts)
     assert not verdict.ok and verdict.count == 1

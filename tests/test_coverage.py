@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
+from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
 from aethel.operations import (
-    MAX_AMOUNT,
     Call,
     Deposit,
     Hash,

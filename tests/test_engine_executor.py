@@ -13,8 +13,8 @@ import pytest
 
 from aethel.errors import ExecutionTimeout, InputError, WorkerCrashedError
 from aethel.executor import ParallelExecutor, auto_timeout
-from aethel.model import Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.model import MAX_AMOUNT, Batch, Transaction
+from aethel.operations import Call, Deposit, Read, Sleep, Spin, Transfer, Withdraw
 from aethel.trace import ABORT, COMMIT, READ, START, WRITE
 
 CONFIGS = [("serial", 1, "dataflow"), ("thread", 2, "dataflow"), ("thread", 4, "levels"),
@@ -271,7 +271,7 @@ def test_trace_events_carry_worker_pid_and_versions():
 def test_execute_parallel_and_independent_set_keep_the_original_names():
     with ParallelExecutor("thread", 2) as executor:
         result = executor.execute_parallel([tx("t1", Deposit("a", 1))], {"a": 0})
-        assert result.final_states == {"a": 1} and result.thread_count == 2
+        assert result.final_states == {"a": 1} and result.worker_count == 2
         assert result.execution_time > 0 and result.execution_trace
         state = {"a": 1, "b": 2}
         outcomes = executor.execute_independent_set(
@@ -291,6 +291,17 @@ def test_bad_executor_arguments_name_the_field(kwargs, field):
     with pytest.raises(InputError) as err:
         ParallelExecutor(**kwargs)
     assert err.value.where == field
+
+
+def test_a_run_may_choose_its_schedule():
+    batch = Batch({"a": 0}, (tx("t1", Deposit("a", 1)), tx("t2", Deposit("a", 2))))
+    with ParallelExecutor("thread", 2) as executor:
+        result = executor.execute(batch, schedule="levels")
+        assert result.schedule == "levels" and result.final_states == {"a": 3}
+        assert executor.schedule == "dataflow"
+        with pytest.raises(InputError) as err:
+            executor.execute(batch, schedule="eager")
+        assert err.value.where == "schedule"
 
 
 def test_killed_worker_is_detected_rolled_back_and_replaced():

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from aethel.executor import ParallelExecutor
-from aethel.model import Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Deposit, Read, Transfer, Withdraw
+from aethel.model import MAX_AMOUNT, Batch, Transaction
+from aethel.operations import Deposit, Read, Transfer, Withdraw
 from harness.mutants import MUTANTS, any_violation, hunt, hunt_mutant, judge, table
 from harness.mutants.executors import HotAccountLostUpdate
 

@@ -8,8 +8,8 @@ from itertools import product
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 
-from aethel.model import ATOMIC, Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Call, Deposit, Operation, Read, Sleep, Spin, Transfer
+from aethel.model import ATOMIC, MAX_AMOUNT, Batch, Transaction
+from aethel.operations import Call, Deposit, Operation, Read, Sleep, Spin, Transfer
 from harness.campaign.strategies import (
     ASSIGN_FUNCTION,
     CAMPAIGN_OPS,

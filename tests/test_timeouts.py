@@ -22,7 +22,7 @@ from harness.campaign.timeouts import (
     with_slow_transaction,
 )
 from harness.checks import ATOMICITY
-from harness.checks.atomicity import KEPT_WRITE
+from harness.checks.anomalies import KEPT_WRITE
 from harness.checks.builder import TraceBuilder
 from harness.mutants import TimeoutKeepsWrites
 from harness.pytest_plugin import check_executor

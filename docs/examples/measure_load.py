@@ -16,7 +16,7 @@ import time
 
 from aethel import Batch, ParallelExecutor, Transaction, Transfer, dependency_graph
 from harness.bench.monitor import ResourceMonitor
-from harness.checks import Observed, analyse, check_all, serial_oracle
+from harness.checks import Observed, check_all, derive_facts, serial_oracle
 
 
 def make_batch(transactions: int, accounts: int, seed: int) -> Batch:
@@ -51,7 +51,7 @@ def main() -> None:
             oracle = serial_oracle(batch)
             stages["serial oracle"] = time.perf_counter() - t
             t = time.perf_counter()
-            verdicts = check_all(analyse(batch, Observed.from_result(result)), oracle)
+            verdicts = check_all(derive_facts(batch, Observed.from_result(result)), oracle)
             stages["check (6 checkers)"] = time.perf_counter() - t
     usage = monitor.usage
     print(f"{args.transactions} transactions over {args.accounts} accounts, "

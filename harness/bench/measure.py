@@ -90,7 +90,7 @@ def workers_for(workload: Workload, config: BenchConfig, cores: int) -> list[int
 
 class Executors:
     """One warm executor per (backend, workers), optionally with pinned workers; the
-    schedule is set per run. Knows the native ids of each thread pool's threads."""
+    schedule is chosen per run. Knows the native ids of each thread pool's threads."""
 
     def __init__(self, pinned: bool) -> None:
         self.pinned = pinned
@@ -116,9 +116,7 @@ class Executors:
 
     def pids(self, backend: str, workers: int) -> list[int]:
         """Worker process ids (process backend only)."""
-        executor = self._executors[(backend, workers)]
-        pool = executor.pool
-        return pool.pids() if hasattr(pool, "pids") else []
+        return self._executors[(backend, workers)].pool.pids()
 
     def tids(self, backend: str, workers: int) -> list[int]:
         """Worker thread ids: the pool's threads, or the calling thread for serial."""
@@ -248,11 +246,10 @@ class Bench:
                         [c / result.wall_s for c in result.cpu_s])
                     continue
                 executor = executors.get(backend, w)
-                executor.schedule = schedule
                 monitor = ResourceMonitor(executors.pids(backend, w), executors.tids(backend, w))
                 with monitor:
                     t = time.perf_counter()
-                    res = executor.execute(batch, graph)
+                    res = executor.execute(batch, graph, schedule=schedule)
                     elapsed = time.perf_counter() - t
                 ok = res.final_states == reference and res.committed
                 if backend == "serial":
@@ -290,9 +287,8 @@ class Bench:
                 times[name]["direct"].append(time.perf_counter() - t)
                 for backend, w in backends:
                     executor = executors.get(backend, w)
-                    executor.schedule = "dataflow"
                     t = time.perf_counter()
-                    executor.execute(batch)
+                    executor.execute(batch, schedule="dataflow")
                     times[name][backend].append(time.perf_counter() - t)
         out: dict[str, Any] = {"workers": self.cores, "repetitions":
                                self.config.latency_repetitions, "operations": {}}

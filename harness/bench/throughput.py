@@ -15,19 +15,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aethel.analysis import paused_gc
 from aethel.executor import ParallelExecutor
+from aethel.memory import paused_gc
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Read, Transfer, Withdraw
 from harness.checks import (
     Observed,
-    analyse,
     check_atomicity,
     check_conservation,
     check_equivalence,
     check_isolation,
     check_order,
     check_serializability,
+    derive_facts,
     serial_oracle,
 )
 
@@ -65,7 +65,7 @@ def measure(batch: Batch, observed: Observed) -> list[tuple[str, float, bool]]:
 
 
 def _measure(batch: Batch, observed: Observed) -> list[tuple[str, float, bool]]:
-    facts, index_s = _timed(lambda: analyse(batch, observed))
+    facts, index_s = _timed(lambda: derive_facts(batch, observed))
     oracle, oracle_s = _timed(lambda: serial_oracle(batch))
     rows = [("index the trace", index_s, True)]
     for name, check in (("dependency order", lambda: check_order(facts)),
@@ -98,7 +98,7 @@ def main() -> None:
         result, run_s = _timed(lambda: executor.execute(batch))
     observed = Observed.from_result(result)
     print(f"{len(batch)} transactions, {len(observed.events)} events; executed on "
-          f"{args.backend} ×{result.thread_count} in {run_s:.2f} s")
+          f"{args.backend} ×{result.worker_count} in {run_s:.2f} s")
     best: dict[str, tuple[float, bool]] = {}
     for _ in range(args.repeat):
         gc.collect()

@@ -24,13 +24,14 @@ from typing import Any
 
 from aethel.context import ExecutionContext
 from aethel.errors import AmountOverflowError, InsufficientFundsError, UndeclaredAccessError
-from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Deposit, Operation, Transfer, Withdraw
+from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
+from aethel.operations import Deposit, Operation, Transfer, Withdraw
+from aethel.outcome import ABORTED, COMMITTED
 from aethel.trace import INIT, Event
 from harness.campaign.protocol import Run
 from harness.campaign.strategies import ASSIGN_FUNCTION, TOUCH_FUNCTION
 from harness.campaign.timeouts import is_slow_transaction
-from harness.checks.oracle import ABORTED, COMMITTED, OracleResult
+from harness.checks.oracle import OracleResult
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aethel.errors import ExecutionError, ExecutionTimeout, InputError, describe_exception
-from aethel.executor import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome, ParallelExecutor
+from aethel.executor import ParallelExecutor
 from aethel.model import Batch
 from aethel.operations import load_object
+from aethel.outcome import STATUSES, Outcome
 from aethel.trace import Event, event_from_json
 
-STATUSES = (COMMITTED, ABORTED, ROLLED_BACK, SKIPPED)
 BUILTIN = "aethel"
 """The name under which the project's own ParallelExecutor is verified."""
 

@@ -36,7 +36,7 @@ from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_inte
 from harness.campaign.coverage import exercised
 from harness.campaign.protocol import Run, accepts_timeout, execute, load_factory, make_executor
 from harness.campaign.timeouts import executor_timeout, timeout_position, with_slow_transaction
-from harness.checks import Observed, OracleResult, analyse, check_all, serial_oracle
+from harness.checks import Observed, OracleResult, check_all, derive_facts, serial_oracle
 from harness.checks.verdict import Verdict
 from harness.process import become_job, descendants, terminate_children
 
@@ -232,7 +232,7 @@ def _end_job() -> None:
 
 def check_run(batch: Batch, run: Run, oracle: OracleResult) -> list[Verdict]:
     """Every checker's verdict on one run."""
-    return check_all(analyse(batch, Observed.from_result(run)), oracle)
+    return check_all(derive_facts(batch, Observed.from_result(run)), oracle)
 
 
 

@@ -35,9 +35,9 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
+from aethel import examples
+from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
 from aethel.operations import (
-    MAX_AMOUNT,
     Call,
     Deposit,
     Operation,
@@ -46,6 +46,7 @@ from aethel.operations import (
     Spin,
     Transfer,
     Withdraw,
+    object_name,
 )
 
 OPS = ("transfer", "deposit", "withdraw", "read")
@@ -55,9 +56,9 @@ CAMPAIGN_OPS = (*OPS, "assign", "touch")
 (which a correct executor aborts)."""
 SHARED_OPS = ("transfer", "deposit", "withdraw", "read", "assign")
 """The operations that may share an account within a transaction (of those in the mix)."""
-FAILING_FUNCTION = "aethel.examples:fail"
-ASSIGN_FUNCTION = "aethel.examples:assign"
-TOUCH_FUNCTION = "aethel.examples:touch_undeclared"
+FAILING_FUNCTION = object_name(examples.fail)
+ASSIGN_FUNCTION = object_name(examples.assign)
+TOUCH_FUNCTION = object_name(examples.touch_undeclared)
 COST_ONLY_US = 20
 """The work (spin µs) of a cost-only transaction when ``cost_us`` offers none."""
 

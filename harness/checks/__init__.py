@@ -3,23 +3,31 @@
 Each checker is a pure function of :class:`Facts` (the batch and the observed execution,
 indexed once) and, for serial equivalence and atomicity, of the serial oracle's result. It
 returns a :class:`Verdict` in plain words, with a counterexample naming transactions and
-accounts when the property does not hold.
+accounts when the property does not hold. The anomalies the checkers name are catalogued in
+:mod:`harness.checks.anomalies`.
 
->>> facts = analyse(batch, Observed.from_result(result))        # doctest: +SKIP
+>>> facts = derive_facts(batch, Observed.from_result(result))   # doctest: +SKIP
 >>> for verdict in check_all(facts):                              # doctest: +SKIP
 ...     print("\\n".join(verdict.lines()))
 """
 
 from __future__ import annotations
 
+from aethel.memory import paused_gc
 from harness.checks.atomicity import check_atomicity
 from harness.checks.conservation import check_conservation
 from harness.checks.equivalence import check_equivalence
-from harness.checks.facts import Facts, Observed, analyse, load_result, paused_gc
+from harness.checks.facts import (
+    ExecutionRecord,
+    Facts,
+    Observed,
+    derive_facts,
+)
 from harness.checks.isolation import check_isolation
 from harness.checks.oracle import OracleResult, serial_oracle
 from harness.checks.order import check_order
 from harness.checks.serializability import check_serializability
+from harness.checks.values import check_values
 from harness.checks.verdict import (
     ATOMICITY,
     CONSERVATION,
@@ -28,15 +36,17 @@ from harness.checks.verdict import (
     ORDER,
     PROPERTIES,
     SERIALIZABILITY,
+    VALUES,
     Verdict,
     Violation,
 )
 
 __all__ = [
     "ATOMICITY", "CONSERVATION", "EQUIVALENCE", "ISOLATION", "ORDER", "PROPERTIES",
-    "SERIALIZABILITY", "Facts", "Observed", "OracleResult", "Verdict", "Violation", "analyse",
-    "check_all", "check_atomicity", "check_conservation", "check_equivalence",
-    "check_isolation", "check_order", "check_serializability", "load_result", "serial_oracle",
+    "SERIALIZABILITY", "VALUES", "ExecutionRecord", "Facts", "Observed", "OracleResult",
+    "Verdict", "Violation", "check_all", "check_atomicity", "check_conservation",
+    "check_equivalence", "check_isolation", "check_order", "check_serializability",
+    "check_values", "derive_facts", "serial_oracle",
 ]
 
 
@@ -51,4 +61,5 @@ def check_all(facts: Facts, oracle: OracleResult | None = None) -> list[Verdict]
             check_serializability(facts),
             check_conservation(facts),
             check_atomicity(facts, oracle),
+            check_values(facts),
         ]

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from aethel.model import ATOMIC
 from aethel.trace import ABORT
+from harness.checks.anomalies import ABORTED_WRITE, KEPT_WRITE, PARTIAL_ROLLBACK
 from harness.checks.facts import Facts
 from harness.checks.oracle import OracleResult, serial_state
 from harness.checks.verdict import ATOMICITY, Collector, Verdict, plural
-
-ABORTED_WRITE = "aborted write"
-PARTIAL_ROLLBACK = "partial rollback"
-KEPT_WRITE = "write kept after a stop"
 
 
 def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict:

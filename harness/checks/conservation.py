@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from aethel.model import ATOMIC, Transaction
 from aethel.operations import Call, Deposit, Withdraw
+from harness.checks.anomalies import CREATED, NEGATIVE
 from harness.checks.facts import Facts
 from harness.checks.verdict import CONSERVATION, Collector, Verdict, plural
-
-NEGATIVE = "negative balance"
-CREATED = "money created or destroyed"
 
 
 def net_change(tx: Transaction) -> int | None:

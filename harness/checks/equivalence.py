@@ -13,6 +13,7 @@ and its final balances are judged under atomicity.
 
 from __future__ import annotations
 
+from harness.checks.anomalies import FINAL_BALANCE, OUTCOME, REPORTED_OUTCOME
 from harness.checks.facts import (
     ABORTED,
     COMMITTED,
@@ -55,7 +56,7 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
             if got != want:
                 source = "the executor's final state" if facts.final_source == "result" \
                     else "the trace's installs"
-                c.add("final balance",
+                c.add(FINAL_BALANCE,
                       f"{account} is {got} in {source} but {want} after serial execution "
                       f"(last written serially by {oracle.last_writer.get(account, 'nobody')}, "
                       f"last installed in the trace by {last_install.get(account, 'nobody')})",
@@ -71,14 +72,14 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
         else:
             ok = seen == ABORTED and reason == want_reason
         if not ok:
-            c.add("outcome", f"{tx_id} {IN_TRACE[seen].format(reason=reason)}, but "
+            c.add(OUTCOME, f"{tx_id} {IN_TRACE[seen].format(reason=reason)}, but "
                   f"{_serially(want_status, want_reason)}", txns=(tx_id,))
     if facts.claimed is not None:
         for tx_id in facts.ids:
             claimed = facts.claimed.get(tx_id)
             want = oracle.outcomes[tx_id]
             if claimed != want:
-                c.add("reported outcome",
+                c.add(REPORTED_OUTCOME,
                       f"the executor reported {tx_id} as {_describe(claimed)}, but "
                       f"{_serially(*want)}", txns=(tx_id,))
     if final is not None:
@@ -98,7 +99,7 @@ def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult) -> Verdict:
     for tx_id in committed:
         want_status, want_reason = oracle.outcomes[tx_id]
         if want_status == ABORTED:
-            c.add("outcome", f"{tx_id} commits in the trace before the executor reported "
+            c.add(OUTCOME, f"{tx_id} commits in the trace before the executor reported "
                   f"{facts.stopped}, but {_serially(want_status, want_reason)}", txns=(tx_id,))
     return c.verdict(f"the batch did not finish (the executor reported {facts.stopped}); the "
                      f"{plural(len(committed), 'transaction')} the trace shows committed commit "

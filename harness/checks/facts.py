@@ -35,20 +35,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter, lt
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import networkx as nx
 
-from aethel.analysis import paused_gc
-from aethel.errors import CircularDependencyError, InputError
-from aethel.files import read_json
-from aethel.model import ATOMIC, MODES, Batch
+from aethel.errors import CircularDependencyError
+from aethel.memory import paused_gc
+from aethel.model import ATOMIC, Batch
+from aethel.outcome import ABORTED, COMMITTED, SKIPPED
 from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
-
-if TYPE_CHECKING:
-    from aethel.executor import ExecutionResult
-    from harness.campaign.protocol import Run
 
 SKIP_PREFIX = "skipped"
 """ABORT reasons of transactions discarded by a failed atomic batch start with this."""
@@ -56,8 +51,7 @@ SKIP_PREFIX = "skipped"
 RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
 
 # What the trace shows about a transaction.
-NOT_RUN, UNFINISHED, COMMITTED, ABORTED, SKIPPED = (
-    "not run", "unfinished", "committed", "aborted", "skipped")
+NOT_RUN, UNFINISHED = "not run", "unfinished"
 
 CLOCK_SLACK = 10_000_000_000
 """Offsets that are evidence of a clock problem are longer than this (10 s, in ns): a READ's
@@ -97,6 +91,32 @@ class IdleGap(NamedTuple):
 ClockEvidence = EarlyEvent | EarlyRead | IdleGap
 
 
+class RecordedOutcome(Protocol):
+    """A transaction's outcome as an executor reported it."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
+class ExecutionRecord(Protocol):
+    """What :meth:`Observed.from_result` reads of an execution (the engine's result, a
+    protocol :class:`~harness.campaign.protocol.Run`): its final balances, the outcomes it
+    reported and its trace; and, if it has one, ``stopped`` (the batch did not finish, in
+    words)."""
+
+    @property
+    def final_states(self) -> Mapping[str, int]: ...
+
+    @property
+    def outcomes(self) -> Mapping[str, RecordedOutcome]: ...
+
+    @property
+    def execution_trace(self) -> Sequence[Event]: ...
+
+
 @dataclass(frozen=True)
 class Observed:
     """An execution as the checkers see it.
@@ -113,45 +133,13 @@ class Observed:
     stopped: str | None = None
 
     @classmethod
-    def from_result(cls, result: ExecutionResult | Run) -> Observed:
-        """The trace, final balances and reported outcomes of an :class:`ExecutionResult`
-        or a protocol :class:`~harness.campaign.protocol.Run` (and whether that run was stopped)."""
+    def from_result(cls, result: ExecutionRecord) -> Observed:
+        """The trace, final balances and reported outcomes of an execution (and whether it
+        was stopped)."""
         stopped = getattr(result, "stopped", None)
         outcomes = None if stopped else {t: (o.status, o.reason)
                                          for t, o in result.outcomes.items()}
         return cls(result.execution_trace, dict(result.final_states), outcomes, stopped)
-
-
-def load_result(path: str | Path) -> tuple[dict[str, int], dict[str, tuple[str, str | None]],
-                                           str | None]:
-    """Read the JSON written by ``aethel run --out``: (final_states, outcomes, mode).
-
-    Raises :class:`InputError` naming the file and field.
-    """
-    where = str(path)
-    doc = read_json(path, "result")
-    if not isinstance(doc, dict):
-        raise InputError("expected a JSON object", where)
-    states = doc.get("final_states")
-    if not isinstance(states, dict):
-        raise InputError("field 'final_states' must be an object", where)
-    for account, value in states.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"field 'final_states.{account}' must be an integer", where)
-    outcomes: dict[str, tuple[str, str | None]] = {}
-    raw = doc.get("outcomes", {})
-    if not isinstance(raw, dict):
-        raise InputError("field 'outcomes' must be an object", where)
-    for txn, outcome in raw.items():
-        if not isinstance(outcome, dict) or not isinstance(outcome.get("status"), str) or \
-                not isinstance(outcome.get("reason", ""), str):
-            raise InputError(f"field 'outcomes.{txn}' must be an object with a string "
-                             "'status' (and optional string 'reason')", where)
-        outcomes[txn] = (outcome["status"], outcome.get("reason"))
-    mode = doc.get("mode")
-    if mode is not None and mode not in MODES:
-        raise InputError(f"field 'mode' must be one of {', '.join(MODES)}", where)
-    return dict(states), outcomes, mode
 
 
 def dependencies(batch: Batch, order: Sequence[int] | None = None
@@ -160,14 +148,14 @@ def dependencies(batch: Batch, order: Sequence[int] | None = None
 
     Per account, a small index of the last writer and the readers since that write gives
     read-after-write, write-after-write and write-after-read edges in one pass in serial
-    order (``order``, by default :func:`serial_order`), so every edge goes forward in it;
+    order (``order``, by default :func:`serial_indices`), so every edge goes forward in it;
     ``after`` adds explicit edges. An edge may be yielded once per reason.
     """
     txs = batch.transactions
     index = {tx.id: i for i, tx in enumerate(txs)}
     last_writer: dict[str, int] = {}
     readers: dict[str, list[int]] = {}
-    for v in serial_order(batch) if order is None else order:
+    for v in serial_indices(batch) if order is None else order:
         tx = txs[v]
         for account in sorted(tx.reads):
             u = last_writer.get(account)
@@ -186,7 +174,7 @@ def dependencies(batch: Batch, order: Sequence[int] | None = None
             yield index[dep], v, EXPLICIT, None
 
 
-def serial_order(batch: Batch) -> list[int]:
+def serial_indices(batch: Batch) -> list[int]:
     """Batch order, moved only as far as explicit ``after`` dependencies require (indices):
     the topological order of the ``after`` edges alone, smallest index first.
 
@@ -258,7 +246,7 @@ class Facts:
         self.txs = batch.transactions
         self.ids = [tx.id for tx in self.txs]
         self.index = {t: i for i, t in enumerate(self.ids)}
-        self.order = serial_order(batch)
+        self.order = serial_indices(batch)
         self.rank = [0] * len(self.order)
         for r, t in enumerate(self.order):
             self.rank[t] = r
@@ -542,9 +530,9 @@ def _per_transaction(txns: list[int], n: int) -> list[int]:
     return counts
 
 
-def analyse(batch: Batch, events: Sequence[Event] | Observed,
-            final_state: Mapping[str, int] | None = None,
-            outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> Facts:
+def derive_facts(batch: Batch, events: Sequence[Event] | Observed,
+                 final_state: Mapping[str, int] | None = None,
+                 outcomes: Mapping[str, tuple[str, str | None]] | None = None) -> Facts:
     """Index a batch and an execution for the checkers (``events`` or an :class:`Observed`)."""
     observed = events if isinstance(events, Observed) else Observed(events, final_state,
                                                                      outcomes)

@@ -39,21 +39,22 @@ from collections import Counter
 from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
 from aethel.trace import ABORT, INIT, Event
+from harness.checks.anomalies import (
+    CLOCK,
+    DIRTY,
+    FUTURE,
+    INTEGRITY,
+    LOST_UPDATE,
+    STALE,
+    TRACE_INCONSISTENCY,
+    UNDECLARED,
+    WRITE_ORDER,
+    WRONG_VALUE,
+)
 from harness.checks.facts import EarlyEvent, EarlyRead, Facts, IdleGap
 from harness.checks.verdict import ISOLATION, Collector, Verdict, duration, plural
 
 BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
-
-INTEGRITY = "trace integrity"
-UNDECLARED = "undeclared access"
-DIRTY = "dirty read"
-STALE = "stale read"
-FUTURE = "read from the future"
-WRONG_VALUE = "wrong value"
-LOST_UPDATE = "lost update"
-WRITE_ORDER = "write order"
-TRACE_INCONSISTENCY = "trace inconsistency"
-CLOCK = "clock problem"
 
 SKIPPED_BY_CLOCK = ("real-time checks were skipped because of the clock problem: whether a "
                     "version was read before its writer committed, events after their "

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from aethel.context import run_transaction
 from aethel.model import ATOMIC, Batch
+from aethel.outcome import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED
 from aethel.trace import INIT, Event
-from harness.checks.facts import serial_order
-
-COMMITTED, ABORTED, ROLLED_BACK, SKIPPED = "committed", "aborted", "rolled_back", "skipped"
+from harness.checks.facts import serial_indices
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def _discard(event: Event) -> None:
 
 def serial_oracle(batch: Batch) -> OracleResult:
     """Run ``batch`` serially and report what serial execution gives."""
-    order = [batch.transactions[i] for i in serial_order(batch)]
+    order = [batch.transactions[i] for i in serial_indices(batch)]
     state = dict(batch.accounts)
     writer = dict.fromkeys(batch.accounts, INIT)
     outcomes: dict[str, tuple[str, str | None]] = {}
@@ -77,7 +76,7 @@ def serial_state(batch: Batch, included: Collection[str]) -> dict[str, int]:
     state = dict(batch.accounts)
     writer = dict.fromkeys(batch.accounts, INIT)
     pid = os.getpid()
-    for r, i in enumerate(serial_order(batch)):
+    for r, i in enumerate(serial_indices(batch)):
         tx = batch.transactions[i]
         if tx.id not in included:
             continue

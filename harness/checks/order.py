@@ -9,6 +9,7 @@ problem): which of two events came first cannot then be told.
 
 from __future__ import annotations
 
+from harness.checks.anomalies import EARLY_START
 from harness.checks.facts import Facts, dependencies, describe_dependency
 from harness.checks.verdict import ORDER, Collector, Verdict, plural
 
@@ -39,7 +40,7 @@ def check_order(facts: Facts) -> Verdict:
             when = f"{ids[u]} never finished"
         else:
             when = f"{ids[u]} finished only at {facts.at(eu)}"
-        c.add("order", f"{ids[v]} started at {facts.at(sv)}, but it depends on {ids[u]} "
+        c.add(EARLY_START, f"{ids[v]} started at {facts.at(sv)}, but it depends on {ids[u]} "
               f"({why}) and {when}", txns=(ids[u], ids[v]),
               accounts=(account,) if account else ())
     started = sum(s >= 0 for s in start)

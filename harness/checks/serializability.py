@@ -15,9 +15,10 @@ Acyclic: a witness serial order is commit order when every data edge goes forwar
 (the fast path, which needs no graph), else a topological order (smallest batch index
 first).
 Cyclic: the shortest cycle is reported with every edge in plain words and classified in
-Adya's terms, searching as Elle does: ``G0`` (only ww), ``G1c`` (ww and wr), ``G-single``
-(exactly one rw), ``G2`` (two or more rw); a cycle that needs a real-time edge gets the
-suffix ``-realtime`` (serializable, but not strictly).
+Adya's terms by :data:`~harness.checks.anomalies.CYCLE_SPECS`, searching as Elle does: each
+data-only spec in turn (``G0``: only ww; ``G1c``: ww and wr; ``G-single``: exactly one rw;
+``G2``: two or more rw), then the shortest cycle over every edge, named by the first spec its
+edges satisfy (``G0-realtime`` … ``G2-realtime``: serializable, but not strictly).
 """
 
 from __future__ import annotations
@@ -28,22 +29,23 @@ from operator import gt
 import networkx as nx
 
 from aethel.trace import INIT
+from harness.checks.anomalies import (
+    CATALOGUE,
+    CYCLE_SPECS,
+    DATA,
+    EDGE_KINDS,
+    RT,
+    RW,
+    WR,
+    WW,
+    CycleSpec,
+    cycle_anomaly,
+)
 from harness.checks.facts import Facts, smallest_first_order
 from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict, plural
 
-WW, WR, RW, RT = 1, 2, 4, 8
-LABELS = {WW: "ww", WR: "wr", RW: "rw", RT: "rt"}
-DATA = WW | WR | RW
 MAX_SOURCES = 256
 """Bound on the breadth-first searches per cycle search (exact for cycles among fewer nodes)."""
-
-CLASSES = {
-    "G0": "a write cycle: the transactions overwrote each other's versions in a circle",
-    "G1c": "circular information flow: each transaction saw another's write, in a circle",
-    "G-single": "a cycle with exactly one anti-dependency (read skew; lost update)",
-    "G2": "a cycle of anti-dependencies (write skew)",
-}
-
 
 NO_REAL_TIME = ("real-time order not checked: the timestamps are not on one clock (see "
                 "isolation: clock problem)")
@@ -158,26 +160,18 @@ def _edges(facts: Facts, realtime: bool) -> tuple[list[int], list[int], list[int
 
 def _report_cycle(facts: Facts, graph: dict[int, dict[int, int]], c: Collector) -> None:
     """Find the most telling shortest cycle among ``graph`` (the nodes left by the
-    topological sort) and add it to ``c``."""
-    for name, allowed in (("G0", WW), ("G1c", WW | WR)):
-        cycle = _shortest_cycle(graph, allowed)
+    topological sort) and add it to ``c``: the first data-only spec a cycle is found for,
+    else the shortest cycle over every edge, named by its edges' kinds."""
+    for spec in CYCLE_SPECS:
+        if spec.realtime:
+            continue
+        cycle = _single(graph, spec) if spec.single else _shortest_cycle(graph, spec.kinds)
         if cycle:
-            _add(facts, graph, c, name, cycle, allowed)
+            _add(facts, graph, c, spec, cycle)
             return
-    cycle = _single_anti_dependency(graph)
-    if cycle:
-        _add(facts, graph, c, "G-single", cycle, DATA)
-        return
-    cycle = _shortest_cycle(graph, DATA)
-    if cycle:
-        _add(facts, graph, c, "G2", cycle, DATA)
-        return
     cycle = _shortest_cycle(graph, DATA | RT)
-    labels = [_label(graph[u][v], DATA | RT) for u, v in _pairs(cycle)]
-    rw = labels.count(RW)
-    name = "G0" if set(labels) <= {WW, RT} else "G1c" if rw == 0 else \
-        "G-single" if rw == 1 else "G2"
-    _add(facts, graph, c, f"{name}-realtime", cycle, DATA | RT)
+    _add(facts, graph, c, cycle_anomaly([_label(graph[u][v], DATA | RT)
+                                         for u, v in _pairs(cycle)]), cycle)
 
 
 def _pairs(cycle: list[int]) -> list[tuple[int, int]]:
@@ -234,25 +228,25 @@ def _shortest_cycle(graph: dict[int, dict[int, int]], allowed: int) -> list[int]
     return best
 
 
-def _single_anti_dependency(graph: dict[int, dict[int, int]]) -> list[int] | None:
-    """The shortest cycle with exactly one rw edge: an rw edge a → b closed by a path
-    b ⇝ a of ww and wr edges."""
+def _single(graph: dict[int, dict[int, int]], spec: CycleSpec) -> list[int] | None:
+    """The shortest cycle with exactly one edge of ``spec.single`` (G-single: one rw edge):
+    such an edge a → b closed by a path b ⇝ a of ``spec.kinds`` edges."""
     best: list[int] | None = None
     tried = 0
-    for component in sorted(_components(graph, DATA), key=len):
+    for component in sorted(_components(graph, spec.allowed), key=len):
         for a in sorted(component):
             for b, mask in graph[a].items():
-                if not mask & RW or b not in component or tried >= MAX_SOURCES:
+                if not mask & spec.single or b not in component or tried >= MAX_SOURCES:
                     continue
                 tried += 1
-                path = _path(graph, b, a, WW | WR, component)
+                path = _path(graph, b, a, spec.kinds, component)
                 if path and (best is None or len(path) < len(best)):
                     best = path
     return best
 
 
-def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, name: str,
-         cycle: list[int], allowed: int) -> None:
+def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, spec: CycleSpec,
+         cycle: list[int]) -> None:
     ids = facts.ids
     members = set(cycle)
     reads = [r for r in facts.reads if r[1] in members]
@@ -260,20 +254,19 @@ def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, name: str
     details, accounts = [], []
     labels = []
     for u, v in _pairs(cycle):
-        label = _label(graph[u][v], allowed)
+        label = _label(graph[u][v], spec.allowed)
         text, account = _explain(facts, reads, writes, label, u, v)
         labels.append((label, account))
-        details.append(f"{ids[u]} → {ids[v]} ({LABELS[label]}): {text}")
+        details.append(f"{ids[u]} → {ids[v]} ({EDGE_KINDS[label]}): {text}")
         if account and account not in accounts:
             accounts.append(account)
     names = [ids[t] for t in cycle]
-    base = name.removesuffix("-realtime")
-    summary = f"{' → '.join([*names, names[0]])} is {CLASSES[base]}"
-    if name.endswith("-realtime"):
+    summary = f"{' → '.join([*names, names[0]])} is {CATALOGUE[spec.shape].description}"
+    if spec.realtime:
         summary += "; the cycle needs real-time order, so no serial order respects it"
     if len(cycle) == 2 and {lab for lab, _ in labels} == {RW, WW} and labels[0][1] == labels[1][1]:
         summary += f" — a lost update on {labels[0][1]}"
-    c.add(name, summary, tuple(names), tuple(accounts), tuple(details))
+    c.add(spec.anomaly, summary, tuple(names), tuple(accounts), tuple(details))
 
 
 def _explain(facts: Facts, reads: list[tuple[int, int, str, int, str]],

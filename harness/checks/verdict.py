@@ -17,7 +17,8 @@ ISOLATION = "isolation"
 SERIALIZABILITY = "strict serializability"
 CONSERVATION = "conservation"
 ATOMICITY = "atomicity"
-PROPERTIES = (EQUIVALENCE, ORDER, ISOLATION, SERIALIZABILITY, CONSERVATION, ATOMICITY)
+VALUES = "linearizability (values)"
+PROPERTIES = (EQUIVALENCE, ORDER, ISOLATION, SERIALIZABILITY, CONSERVATION, ATOMICITY, VALUES)
 
 KEEP = 50
 """How many violations a verdict keeps (all are counted)."""
@@ -25,8 +26,9 @@ KEEP = 50
 
 @dataclass(frozen=True)
 class Violation:
-    """One anomaly: its class (e.g. ``"dirty read"``, ``"G-single"``), one plain sentence,
-    the transactions and accounts involved, and optional further lines (e.g. cycle edges)."""
+    """One anomaly: its class (a name from :mod:`harness.checks.anomalies`, e.g.
+    ``"G-single"``), one plain sentence, the transactions and accounts involved, and optional
+    further lines (e.g. cycle edges)."""
 
     anomaly: str
     message: str

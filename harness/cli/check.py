@@ -10,9 +10,10 @@ import click
 from aethel.batchfile import load_batch
 from aethel.errors import InputError
 from aethel.model import MODES
+from aethel.resultfile import load_result
 from aethel.trace import read_jsonl
 from harness.campaign.bounded import Hung, call_within
-from harness.checks import Observed, analyse, check_all, load_result
+from harness.checks import Observed, check_all, derive_facts
 from harness.cli.options import allow_module_option
 from harness.report.terminal import echo
 
@@ -62,7 +63,7 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
     if mode != batch.mode:
         echo(f"note: the run used mode {mode!r} (the batch file says {batch.mode!r})")
         batch = batch.with_mode(mode)
-    facts = analyse(batch, Observed(events, final, outcomes))
+    facts = derive_facts(batch, Observed(events, final, outcomes))
     try:
         verdicts = call_within(lambda: check_all(facts), timeout, "the check")
     except Hung as exc:

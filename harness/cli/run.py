@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -13,9 +12,17 @@ import networkx as nx
 from aethel.analysis import conflict_report, dependency_graph
 from aethel.batchfile import load_batch
 from aethel.errors import ExecutionError, InputError
-from aethel.executor import BACKENDS, SCHEDULES, ExecutionResult, ParallelExecutor
-from aethel.files import check_output, same_file, write_atomic
+from aethel.executor import (
+    BACKENDS,
+    SCHEDULES,
+    ExecutionResult,
+    ParallelExecutor,
+    check_timeout,
+    check_workers,
+)
+from aethel.files import check_output, same_file
 from aethel.model import MODES, Batch
+from aethel.resultfile import write_result
 from aethel.trace import write_jsonl
 from harness.cli.options import allow_module_option, positive_option
 from harness.process import exit_code, stop_on_signals
@@ -58,9 +65,7 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
     if mode is not None:
         batch = batch.with_mode(mode)
     graph = dependency_graph(batch)
-    if backend == "serial" and workers not in (None, 1):
-        raise click.BadParameter("the serial backend has exactly one worker",
-                                 param_hint="--workers")
+    check_workers(backend, workers, "--workers")
     with ParallelExecutor(backend, workers, schedule, _timeout(timeout)) as executor, \
             stop_on_signals(executor.interrupt) as stopped:
         try:
@@ -71,12 +76,12 @@ def run(batch_file: Path, backend: str, workers: int | None, schedule: str, mode
             _exit_if_stopped(stopped(), str(exc))
             echo(f"error: {exc}", err=True)
             sys.exit(1)
-        meta = {"backend": backend, "workers": result.thread_count, "schedule": schedule,
+        meta = {"backend": backend, "workers": result.worker_count, "schedule": schedule,
                 "mode": batch.mode}
         if trace_out:
             write_jsonl(result.execution_trace, trace_out, meta)
         if out:
-            write_atomic(out, json.dumps(result.to_json(), indent=1) + "\n")
+            write_result(out, result)
         _print_run(batch, graph, result, backend, schedule)
         _exit_if_stopped(stopped(), "after the batch had finished; outputs written")
     if result.error:
@@ -93,7 +98,7 @@ def _exit_if_stopped(signum: int | None, what: str) -> None:
 def _print_run(batch: Batch, graph: nx.DiGraph, result: ExecutionResult, backend: str,
                schedule: str) -> None:
     counts = result.counts()
-    echo(f"{len(batch)} transactions on {backend} ×{result.thread_count} ({schedule}, "
+    echo(f"{len(batch)} transactions on {backend} ×{result.worker_count} ({schedule}, "
          f"{batch.mode}): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     echo(f"time {result.execution_time * 1000:.1f} ms, "
          f"{result.metrics['throughput_tx_s']:.0f} tx/s, average parallelism "
@@ -113,6 +118,4 @@ def _timeout(value: str) -> float | str | None:
     except ValueError:
         raise InputError(f"must be a number of seconds, 'auto' or 'none', got {value!r}",
                          "--timeout") from None
-    if not seconds > 0:
-        raise InputError(f"must be positive, got {value}", "--timeout")
-    return seconds
+    return check_timeout(seconds, "--timeout")

@@ -31,12 +31,25 @@ from harness.checks import (
     SERIALIZABILITY,
     Observed,
     Verdict,
-    analyse,
     check_all,
+    derive_facts,
 )
-from harness.checks.atomicity import KEPT_WRITE
-from harness.checks.conservation import CREATED
-from harness.checks.isolation import CLOCK, LOST_UPDATE, STALE, TRACE_INCONSISTENCY
+from harness.checks.anomalies import (
+    CLOCK,
+    CREATED,
+    DIRTY,
+    EARLY_START,
+    FINAL_BALANCE,
+    G_SINGLE,
+    INTEGRITY,
+    KEPT_WRITE,
+    LOST_UPDATE,
+    OUTCOME,
+    PARTIAL_ROLLBACK,
+    STALE,
+    TRACE_INCONSISTENCY,
+    UNDECLARED,
+)
 from harness.mutants import strategies
 from harness.mutants.executors import (
     CompletionOrderInstalls,
@@ -96,36 +109,36 @@ class MutantSpec:
 
 
 MUTANTS: tuple[MutantSpec, ...] = (
-    MutantSpec(IgnoresDependencies, strategies.conflicting, ORDER, frozenset({"order"}), 40),
-    MutantSpec(WholeStateMerge, strategies.conflicting, ISOLATION, frozenset({"lost update"}),
+    MutantSpec(IgnoresDependencies, strategies.conflicting, ORDER, frozenset({EARLY_START}), 40),
+    MutantSpec(WholeStateMerge, strategies.conflicting, ISOLATION, frozenset({LOST_UPDATE}),
                40),
     MutantSpec(StaleSnapshot, strategies.conflicting, SERIALIZABILITY,
-               frozenset({"G-single"}), 40),
+               frozenset({G_SINGLE}), 40),
     MutantSpec(NonAtomicRollback, strategies.failing_atomic, ATOMICITY,
-               frozenset({"partial rollback"}), 40),
+               frozenset({PARTIAL_ROLLBACK}), 40),
     MutantSpec(CompletionOrderInstalls, strategies.blind_writes, EQUIVALENCE,
-               frozenset({"final balance"}), 40),
-    MutantSpec(DirtyRead, strategies.conflicting, ISOLATION, frozenset({"dirty read"}), 40),
+               frozenset({FINAL_BALANCE}), 40),
+    MutantSpec(DirtyRead, strategies.conflicting, ISOLATION, frozenset({DIRTY}), 40),
     MutantSpec(UnsynchronisedTrace, wide_reads, ISOLATION,
-               frozenset({"trace integrity"}), 60, switch_interval=1e-6),
+               frozenset({INTEGRITY}), 60, switch_interval=1e-6),
     MutantSpec(UndeclaredAccess, strategies.undeclared_touches, ISOLATION,
-               frozenset({"undeclared access"}), 40),
+               frozenset({UNDECLARED}), 40),
     MutantSpec(TornInstall, strategies.conflicting, CONSERVATION,
-               frozenset({"money created or destroyed"}), 40),
+               frozenset({CREATED}), 40),
     MutantSpec(TimeoutKeepsWrites, strategies.timing_out, ATOMICITY, frozenset({KEPT_WRITE}),
                10, timeout=EXECUTOR_TIMEOUT),
     MutantSpec(OwnWriteNotSeen, strategies.own_writes, EQUIVALENCE,
-               frozenset({"final balance", "outcome"}), 40),
+               frozenset({FINAL_BALANCE, OUTCOME}), 40),
     MutantSpec(SaturatingOverflow, strategies.overflowing, CONSERVATION, frozenset({CREATED}),
                40),
-    MutantSpec(OffByOneFunds, strategies.exact_debits, EQUIVALENCE, frozenset({"outcome"}),
+    MutantSpec(OffByOneFunds, strategies.exact_debits, EQUIVALENCE, frozenset({OUTCOME}),
                40),
     MutantSpec(HotAccountLostUpdate, hot_chains, ISOLATION,
                frozenset({LOST_UPDATE, STALE}), 2000, switch_interval=1e-5),
     MutantSpec(WrongReadVersion, strategies.conflicting, ISOLATION,
                frozenset({TRACE_INCONSISTENCY}), 40),
     MutantSpec(SkewedClock, strategies.conflicting, ISOLATION, frozenset({CLOCK}), 40),
-    MutantSpec(IgnoresForwardAfter, strategies.forward_afters, ORDER, frozenset({"order"}), 40),
+    MutantSpec(IgnoresForwardAfter, strategies.forward_afters, ORDER, frozenset({EARLY_START}), 40),
 )
 
 
@@ -153,7 +166,7 @@ def judge(executor: ParallelExecutor, batch: Batch) -> list[Verdict]:
     """Run ``batch`` on ``executor`` (as the protocol does: a timeout is judged with what
     its error carries) and check the execution."""
     run = execute(executor, batch, executor.backend, executor.workers)
-    return check_all(analyse(batch, Observed.from_result(run)))
+    return check_all(derive_facts(batch, Observed.from_result(run)))
 
 
 def any_violation(verdicts: list[Verdict]) -> bool:

@@ -1,9 +1,10 @@
 """Mutant executors: the real :class:`~aethel.executor.ParallelExecutor`, each with exactly
 one deliberate bug, to prove that the checkers catch that class of bug.
 
-Each mutant overrides one small part of the engine — the dependency graph it is given, one
-method of the coordinator (``_Run``) through the hook ``ParallelExecutor._new_run``, the
-operations its workers run, or its worker threads' loop — and reuses everything else. They
+Each mutant overrides one small part of the engine through its public extension points —
+the dependency graph it is given, one hook of its :class:`~aethel.executor.Coordinator`
+(named by ``ParallelExecutor.coordinator_class``), the operations its workers run, or its
+worker threads' loop (``ThreadPool.worker_main``) — and reuses everything else. They
 are meant for the thread backend, where transactions really run concurrently. Never use them
 for anything but testing the harness.
 """
@@ -21,15 +22,13 @@ from typing import Any
 import networkx as nx
 
 from aethel.analysis import WAW, dependency_graph
-from aethel.backends import InlinePool, ProcessPool, ThreadPool, _run_chunk
-from aethel.context import ExecutionContext, TxResult
+from aethel.backends import Pool, ThreadPool, run_chunk
+from aethel.context import ExecutionContext, Snapshot, TxResult
 from aethel.errors import InsufficientFundsError
-from aethel.executor import ExecutionResult, ParallelExecutor, _Run
-from aethel.model import Batch, Transaction
-from aethel.operations import MAX_AMOUNT, Call, Operation, Transfer, Withdraw
+from aethel.executor import Coordinator, ExecutionResult, ParallelExecutor
+from aethel.model import MAX_AMOUNT, Batch, Transaction
+from aethel.operations import Call, Operation, Transfer, Withdraw
 from aethel.trace import READ, START, Event, TraceRecorder
-
-Pool = InlinePool | ThreadPool | ProcessPool
 
 
 class IgnoresDependencies(ParallelExecutor):
@@ -37,12 +36,13 @@ class IgnoresDependencies(ParallelExecutor):
 
     bug = "ignores dependencies: every transaction is ready at once"
 
-    def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+    def execute(self, batch: Batch, graph: nx.DiGraph | None = None, *,
+                schedule: str | None = None) -> ExecutionResult:
         """Run ``batch`` with a dependency graph that has no edges."""
         full = graph if graph is not None else dependency_graph(batch)
         flat = nx.DiGraph()
         flat.add_nodes_from(full.nodes(data=True))
-        return super().execute(batch, flat)
+        return super().execute(batch, flat, schedule=schedule)
 
 
 class CompletionOrderInstalls(ParallelExecutor):
@@ -51,113 +51,105 @@ class CompletionOrderInstalls(ParallelExecutor):
 
     bug = "write-write conflicts ignored: installs land in completion order"
 
-    def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+    def execute(self, batch: Batch, graph: nx.DiGraph | None = None, *,
+                schedule: str | None = None) -> ExecutionResult:
         """Run ``batch`` without its write-write-only dependency edges."""
         pruned = (graph if graph is not None else dependency_graph(batch)).copy()
         pruned.remove_edges_from([(u, v) for u, v, conflicts in pruned.edges(data="conflicts")
                                   if all(kind == WAW for kind, _ in conflicts)])
-        return super().execute(batch, pruned)
+        return super().execute(batch, pruned, schedule=schedule)
 
 
-class _MutantExecutor(ParallelExecutor):
-    """An executor whose coordinator is :attr:`run_class`."""
-
-    run_class: type[_Run] = _Run
-
-    def _new_run(self, batch: Batch, graph: nx.DiGraph, timeout: float | None) -> _Run:
-        return self.run_class(self, batch, graph, timeout)
-
-
-class _WholeStateMergeRun(_Run):
+class _WholeStateMergeCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.copies: dict[int, dict[str, tuple[int, str]]] = {}
 
-    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+    def snapshot(self, r: int, tx: Transaction) -> Snapshot:
         copy = dict(self.state)
         self.copies[r] = copy
         return dict(copy)
 
-    def _finish(self, result: TxResult) -> None:
+    def install(self, result: TxResult) -> None:
         copy = self.copies.pop(result.index)
         if result.ok and (self.failed is None or result.index < self.failed):
             self.state.update(copy)
-        super()._finish(result)
+        super().install(result)
 
 
-class WholeStateMerge(_MutantExecutor):
+class WholeStateMerge(ParallelExecutor):
     """Mutant 2: each transaction works on a copy of every account and the merge writes the
     whole copy back, silently reverting what others installed meanwhile (lost update)."""
 
     bug = "whole-state copy-on-write merge: every account is written back"
-    run_class = _WholeStateMergeRun
+    coordinator_class = _WholeStateMergeCoordinator
 
 
-class _StaleSnapshotRun(_Run):
+class _StaleSnapshotCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deferred: TxResult | None = None
 
-    def _finish(self, result: TxResult) -> None:
+    def install(self, result: TxResult) -> None:
         previous, self.deferred = self.deferred, result
         if previous is not None:
-            super()._finish(previous)
+            super().install(previous)
 
-    def _drain(self, pool: Pool, release: bool) -> None:
-        super()._drain(pool, release)
+    def drain(self, pool: Pool, release: bool) -> None:
+        super().drain(pool, release)
         if self.deferred is not None:
             last, self.deferred = self.deferred, None
-            super()._finish(last)
+            super().install(last)
 
 
-class StaleSnapshot(_MutantExecutor):
+class StaleSnapshot(ParallelExecutor):
     """Mutant 3: releases a transaction's successors before its writes are installed (the
     install waits for the next result), so they start from a stale snapshot."""
 
     bug = "stale snapshot: successors start before the writes they need are installed"
-    run_class = _StaleSnapshotRun
+    coordinator_class = _StaleSnapshotCoordinator
 
 
-class _NonAtomicRollbackRun(_Run):
-    def _rollback(self) -> None:
+class _NonAtomicRollbackCoordinator(Coordinator):
+    def rollback(self) -> None:
         if self.undo:
             self.undo.pop(next(reversed(self.undo)))
-        super()._rollback()
+        super().rollback()
 
 
-class NonAtomicRollback(_MutantExecutor):
+class NonAtomicRollback(ParallelExecutor):
     """Mutant 4: the rollback of a failed atomic batch forgets the account installed last."""
 
     bug = "non-atomic rollback: one account's writes survive a failed atomic batch"
-    run_class = _NonAtomicRollbackRun
+    coordinator_class = _NonAtomicRollbackCoordinator
 
 
-class _DirtyReadRun(_Run):
+class _DirtyReadCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.uncommitted: dict[str, tuple[int, str]] = {}
 
-    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
-        snapshot = super()._snapshot(r, tx)
+    def snapshot(self, r: int, tx: Transaction) -> Snapshot:
+        snapshot = super().snapshot(r, tx)
         snapshot.update((a, v) for a, v in self.uncommitted.items() if a in snapshot)
         return snapshot
 
-    def _finish(self, result: TxResult) -> None:
-        tx = self.txs[result.index]
+    def install(self, result: TxResult) -> None:
+        tx = self.transactions[result.index]
         if result.ok:
             for account in result.writes:
                 self.uncommitted.pop(account, None)
         else:
             self.uncommitted.update((a, (v, tx.id)) for a, v in result.writes.items())
-        super()._finish(result)
+        super().install(result)
 
 
-class DirtyRead(_MutantExecutor):
+class DirtyRead(ParallelExecutor):
     """Mutant 6: publishes the writes a transaction made before it failed; later snapshots
     see them (until the account is next installed) although the transaction aborted."""
 
     bug = "dirty read: writes of a transaction that aborts are visible to later ones"
-    run_class = _DirtyReadRun
+    coordinator_class = _DirtyReadCoordinator
 
 
 class LossyRecorder(TraceRecorder):
@@ -171,17 +163,15 @@ class LossyRecorder(TraceRecorder):
         self._events = events
 
 
-class _UnsynchronisedTraceRun(_Run):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recorder = LossyRecorder()
+class _UnsynchronisedTraceCoordinator(Coordinator):
+    recorder_class = LossyRecorder
 
 
-class UnsynchronisedTrace(_MutantExecutor):
+class UnsynchronisedTrace(ParallelExecutor):
     """Mutant 7: records the trace without a lock; events are lost under contention."""
 
     bug = "unsynchronised trace recording: events lost under contention"
-    run_class = _UnsynchronisedTraceRun
+    coordinator_class = _UnsynchronisedTraceCoordinator
 
 
 def unrestricted(tx: Transaction, accounts: tuple[str, ...]) -> Transaction:
@@ -192,49 +182,49 @@ def unrestricted(tx: Transaction, accounts: tuple[str, ...]) -> Transaction:
     return Transaction(tx.id, ops, everything, everything, tx.after)
 
 
-class _UnenforcedRun(_Run):
+class _UnenforcedCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         accounts = tuple(sorted(self.batch.accounts))
-        self.txs = [unrestricted(tx, accounts) for tx in self.txs]
+        self.transactions = [unrestricted(tx, accounts) for tx in self.transactions]
 
 
-class UndeclaredAccess(_MutantExecutor):
+class UndeclaredAccess(ParallelExecutor):
     """Mutant 8: does not enforce declared sets — the scheduler trusts the declarations,
     but workers let a transaction read and write any account."""
 
     bug = "undeclared accesses not enforced"
-    run_class = _UnenforcedRun
+    coordinator_class = _UnenforcedCoordinator
 
 
-class _TornInstallRun(_Run):
-    def _finish(self, result: TxResult) -> None:
+class _TornInstallCoordinator(Coordinator):
+    def install(self, result: TxResult) -> None:
         if result.ok and len(result.writes) > 1:
             first = next(iter(result.writes))
             result = result._replace(writes={first: result.writes[first]})
-        super()._finish(result)
+        super().install(result)
 
 
-class TornInstall(_MutantExecutor):
+class TornInstall(ParallelExecutor):
     """Mutant 9: installs only the first write of a transaction (a torn multi-account
     install: a transfer debits without crediting)."""
 
     bug = "torn install: only the first account of a transaction is installed"
-    run_class = _TornInstallRun
+    coordinator_class = _TornInstallCoordinator
 
 
-class _TimeoutKeepsWritesRun(_Run):
-    def _stopped(self, error: type, message: str) -> Exception:
+class _TimeoutKeepsWritesCoordinator(Coordinator):
+    def stopped(self, error: type, message: str) -> Exception:
         self.undo = {}
-        return super()._stopped(error, message)
+        return super().stopped(error, message)
 
 
-class TimeoutKeepsWrites(_MutantExecutor):
+class TimeoutKeepsWrites(ParallelExecutor):
     """Mutant 10: when the batch is stopped (a timeout), forgets its undo log, so the
     balances it reports keep the writes already installed."""
 
     bug = "no rollback on a timeout: installed writes survive"
-    run_class = _TimeoutKeepsWritesRun
+    coordinator_class = _TimeoutKeepsWritesCoordinator
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,13 +276,13 @@ class _Viewed(_Wrapped):
         self.op.apply(self.view(ctx), cancel)
 
 
-class _RewritingRun(_Run):
+class _RewritingCoordinator(Coordinator):
     """A coordinator whose workers run :meth:`rewrite` of each transaction."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.txs = [Transaction(tx.id, tuple(map(self.rewrite, tx.ops)), tx.reads, tx.writes,
-                                tx.after) for tx in self.txs]
+        self.transactions = [Transaction(tx.id, tuple(map(self.rewrite, tx.ops)), tx.reads,
+                                         tx.writes, tx.after) for tx in self.transactions]
 
     def rewrite(self, op: Operation) -> Operation:
         """What the workers run for ``op``."""
@@ -305,18 +295,18 @@ class _SnapshotReads(_ContextView):
         return self.ctx.snapshot[account][0]
 
 
-class _OwnWriteNotSeenRun(_RewritingRun):
+class _OwnWriteNotSeenCoordinator(_RewritingCoordinator):
     def rewrite(self, op: Operation) -> Operation:
         return _Viewed(op, _SnapshotReads)
 
 
-class OwnWriteNotSeen(_MutantExecutor):
+class OwnWriteNotSeen(ParallelExecutor):
     """Mutant 11: a read returns the snapshot's balance even after the transaction wrote the
     account, so an operation does not see an earlier operation's write (a deposit then a
     withdrawal on one account, a self-transfer)."""
 
     bug = "own writes not seen: a read returns the snapshot, not the pending write"
-    run_class = _OwnWriteNotSeenRun
+    coordinator_class = _OwnWriteNotSeenCoordinator
 
 
 class _SaturatingWrites(_ContextView):
@@ -324,17 +314,17 @@ class _SaturatingWrites(_ContextView):
         self.ctx.write(account, min(value, MAX_AMOUNT))
 
 
-class _SaturatingOverflowRun(_RewritingRun):
+class _SaturatingOverflowCoordinator(_RewritingCoordinator):
     def rewrite(self, op: Operation) -> Operation:
         return _Viewed(op, _SaturatingWrites)
 
 
-class SaturatingOverflow(_MutantExecutor):
+class SaturatingOverflow(ParallelExecutor):
     """Mutant 12: a credit beyond 2^63-1 saturates at 2^63-1 (as a saturating add would)
     instead of failing the transaction, destroying the excess."""
 
     bug = "saturating overflow: a credit beyond 2^63-1 is clamped instead of failing"
-    run_class = _SaturatingOverflowRun
+    coordinator_class = _SaturatingOverflowCoordinator
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,17 +344,17 @@ class _ExactDebitRefused(_Wrapped):
         op.apply(ctx, cancel)
 
 
-class _OffByOneFundsRun(_RewritingRun):
+class _OffByOneFundsCoordinator(_RewritingCoordinator):
     def rewrite(self, op: Operation) -> Operation:
         return _ExactDebitRefused(op) if isinstance(op, (Withdraw, Transfer)) else op
 
 
-class OffByOneFunds(_MutantExecutor):
+class OffByOneFunds(ParallelExecutor):
     """Mutant 13: the funds check of a debit is off by one (``balance <= amount``), so a
     withdrawal or transfer of exactly the balance — emptying an account — fails."""
 
     bug = "off-by-one funds check: a debit of exactly the balance is refused"
-    run_class = _OffByOneFundsRun
+    coordinator_class = _OffByOneFundsCoordinator
 
 
 HOT_ACCOUNT = 3
@@ -394,7 +384,7 @@ def _caching_thread_main(tasks: queue.SimpleQueue, results: queue.SimpleQueue,
     pid = os.getpid()
     while (item := tasks.get()) is not None:
         chunk, record, cancel = item
-        done = _run_chunk(chunk, worker, pid, record, cancel)
+        done = run_chunk(chunk, worker, pid, record, cancel)
         results.put(done)
         for (_, tx, snapshot), result in zip(chunk, done, strict=True):
             if result.ok and isinstance(snapshot, _CachedSnapshot):
@@ -405,29 +395,22 @@ class _CachingThreadPool(ThreadPool):
     """Worker threads that put their writes in the install cache once they have handed their
     results back."""
 
-    def _start(self) -> None:
-        self._tasks = queue.SimpleQueue()
-        self._results = queue.SimpleQueue()
-        self._inflight = 0
-        for worker in range(self.workers):
-            threading.Thread(target=_caching_thread_main,
-                             args=(self._tasks, self._results, worker),
-                             name=f"aethel-worker-{worker}", daemon=True).start()
+    worker_main = staticmethod(_caching_thread_main)
 
 
-class _InstallCacheRun(_Run):
+class _InstallCacheCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        declared = Counter(a for tx in self.txs for a in tx.accounts)
+        declared = Counter(a for tx in self.transactions for a in tx.accounts)
         self.hot = frozenset(a for a, n in declared.items() if n >= HOT_ACCOUNT)
         self.cache: dict[str, tuple[int, str]] = {}
 
-    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+    def snapshot(self, r: int, tx: Transaction) -> Snapshot:
         return _CachedSnapshot(((a, self.cache.get(a) or self.state[a]) for a in tx.accounts),
                                self.cache, self.hot)
 
 
-class HotAccountLostUpdate(_MutantExecutor):
+class HotAccountLostUpdate(ParallelExecutor):
     """Mutant 14: snapshots of hot accounts (declared by three or more transactions) are
     served from an install cache, which a worker updates with its writes after handing back
     its result, off the coordinator's path. If that worker is switched out in between, a
@@ -435,39 +418,39 @@ class HotAccountLostUpdate(_MutantExecutor):
     install loses the update. Thread backend only."""
 
     bug = "install cache updated after the result: a hot account's update is lost in a race"
-    run_class = _InstallCacheRun
+    coordinator_class = _InstallCacheCoordinator
 
-    @property
-    def pool(self) -> InlinePool | ThreadPool | ProcessPool:
-        if self._pool is None and self.backend == "thread":
-            self._pool = _CachingThreadPool(self.workers)
-        return super().pool
+    def start_pool(self) -> Pool:
+        """Worker threads that update the install cache (other backends: the usual pool)."""
+        if self.backend == "thread":
+            return _CachingThreadPool(self.workers)
+        return super().start_pool()
 
 
-class _PreviousVersionRun(_Run):
+class _PreviousVersionCoordinator(Coordinator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.previous: dict[str, str] = {}
 
-    def _snapshot(self, r: int, tx: Transaction) -> dict[str, tuple[int, str]]:
+    def snapshot(self, r: int, tx: Transaction) -> Snapshot:
         return {a: (value, self.previous.get(a, version))
-                for a, (value, version) in super()._snapshot(r, tx).items()}
+                for a, (value, version) in super().snapshot(r, tx).items()}
 
-    def _finish(self, result: TxResult) -> None:
+    def install(self, result: TxResult) -> None:
         before = {a: self.state[a][1] for a in result.writes}
-        super()._finish(result)
+        super().install(result)
         for account, version in before.items():
             if self.state[account][1] != version:
                 self.previous[account] = version
 
 
-class WrongReadVersion(_MutantExecutor):
+class WrongReadVersion(ParallelExecutor):
     """Mutant 15: a snapshot pairs each balance with the version its last install replaced
     (an off-by-one into the account's version history), so READ events name the previous
     version while the balances read and installed are right."""
 
     bug = "wrong read version: a READ names the version before the one read"
-    run_class = _PreviousVersionRun
+    coordinator_class = _PreviousVersionCoordinator
 
 
 WORKER_CLOCK_SKEW_NS = 60 * 10**9
@@ -495,19 +478,17 @@ class SkewedRecorder(TraceRecorder):
         super().extend(map(_on_worker_clock, events))
 
 
-class _SkewedClockRun(_Run):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recorder = SkewedRecorder()
+class _SkewedClockCoordinator(Coordinator):
+    recorder_class = SkewedRecorder
 
 
-class SkewedClock(_MutantExecutor):
+class SkewedClock(ParallelExecutor):
     """Mutant 16: each worker stamps its events from its own clock, minutes away from the
     coordinator's, which stamps installs, commits and aborts; the trace's time order is
     meaningless."""
 
     bug = "skewed clocks: each worker stamps events minutes off the coordinator's clock"
-    run_class = _SkewedClockRun
+    coordinator_class = _SkewedClockCoordinator
 
 
 class IgnoresForwardAfter(ParallelExecutor):
@@ -517,11 +498,12 @@ class IgnoresForwardAfter(ParallelExecutor):
 
     bug = "forward after ignored: the serial order is batch order"
 
-    def execute(self, batch: Batch, graph: nx.DiGraph | None = None) -> ExecutionResult:
+    def execute(self, batch: Batch, graph: nx.DiGraph | None = None, *,
+                schedule: str | None = None) -> ExecutionResult:
         """Run ``batch`` with the dependency graph of its backward ``after`` only (a given
         ``graph`` is not used)."""
         position = {tx.id: i for i, tx in enumerate(batch.transactions)}
         backward = tuple(replace(tx, after=tuple(d for d in tx.after if position[d] < i))
                          for i, tx in enumerate(batch.transactions))
         return super().execute(batch, dependency_graph(Batch(batch.accounts, backward,
-                                                             batch.mode)))
+                                                             batch.mode)), schedule=schedule)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
+from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
 from aethel.operations import (
-    MAX_AMOUNT,
     Call,
     Deposit,
     Operation,
