@@ -4,7 +4,8 @@
 balances and the outcomes it claimed). :class:`Facts` indexes it once, in time linear in the
 trace (plus a sort when the trace is not in timestamp order), so that every checker runs in
 linear time. The dependency rules and the serial order are derived here from the batch,
-independently of :mod:`aethel.analysis`.
+independently of :mod:`aethel.analysis`: a deliberate second implementation, so that a
+mistake in the engine's analysis cannot hide itself from the checkers.
 
 Recorded versions. A READ whose recorded version does not hold the value it read, while
 that value is the one of the version serial order says it should have read, is indexed with

@@ -2,7 +2,8 @@
 
 It shares the semantics of the operations (:func:`aethel.context.run_transaction`) with the
 engine and nothing else: no scheduler, no pool, no install step, no undo log. The state is
-a plain dict; a committed transaction's writes are applied right after it runs.
+a plain dict; a committed transaction's writes are applied right after it runs. This is a
+deliberate second implementation of execution, independent of :mod:`aethel.executor`.
 """
 
 from __future__ import annotations
