@@ -27,8 +27,8 @@ QUICK_WORKLOADS = "cpu-1ms,hash,sleep,dag-skewed"
 def quick_run(tmp_path_factory):
     """One reduced quick run shared by the report tests."""
     out = tmp_path_factory.mktemp("reports")
-    result = CliRunner().invoke(main, ["bench", "--quick", "--workloads", QUICK_WORKLOADS,
-                                       "--report", str(out)])
+    result = CliRunner().invoke(main, ["bench", "--quick", "--repeat", "1",
+                                       "--workloads", QUICK_WORKLOADS, "--report", str(out)])
     assert result.exit_code == 0, result.output
     (directory,) = out.iterdir()
     return result, directory, json.loads((directory / "bench.json").read_text())
