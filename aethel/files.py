@@ -85,22 +85,30 @@ def input_lines(path: str | Path, what: str, limit: int = MAX_TRACE_BYTES) -> It
                                  f"{where}: line {number}") from None
 
 
+class DuplicateKey(Exception):
+    """A key that appears twice in one JSON object (``args[0]`` is the key)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON ``object_pairs_hook`` that refuses a key appearing twice
+    (:class:`DuplicateKey`)."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return doc
+
+
 def parse_json(raw: str | bytes, where: str) -> Any:
     """Parse one JSON document; invalid JSON, nesting too deep for the parser and a key
     that appears twice in one object are :class:`InputError`."""
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        doc = dict(pairs)
-        if len(doc) != len(pairs):
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen:
-                    raise InputError(f"duplicate key {key!r}", where)
-                seen.add(key)
-        return doc
-
     try:
-        return json.loads(raw, object_pairs_hook=unique)
+        return json.loads(raw, object_pairs_hook=unique_keys)
+    except DuplicateKey as exc:
+        raise InputError(f"duplicate key {exc.args[0]!r}", where) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long int literals
         raise InputError(f"not valid JSON ({exc})", where) from None
     except RecursionError:

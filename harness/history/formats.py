@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from aethel.errors import InputError
-from aethel.files import read_input
+from aethel.files import DuplicateKey, read_input, unique_keys
 from harness.history import edn
 
 TYPES = ("invoke", "ok", "fail", "info")
@@ -100,7 +100,7 @@ def _edn_items(text: str, where: str) -> Iterator[tuple[int, Any]]:
 
 
 def _json_items(text: str, where: str) -> Iterator[tuple[int, Any]]:
-    decoder = json.JSONDecoder(object_pairs_hook=_unique)
+    decoder = json.JSONDecoder(object_pairs_hook=unique_keys)
     start = re.match(r"\s*", text).end()
     if text.startswith("[", start):
         yield from _json_array(text, start + 1, decoder, where)
@@ -145,28 +145,13 @@ def _decode(decoder: json.JSONDecoder, text: str, pos: int, line: int, where: st
     except json.JSONDecodeError as exc:
         line += text.count("\n", pos, exc.pos)
         raise HistoryError(f"not valid JSON ({exc.msg})", f"{where}: line {line}") from None
-    except _DuplicateKey as exc:
+    except DuplicateKey as exc:
         raise HistoryError(f"duplicate key {exc.args[0]!r}", f"{where}: line {line}") from None
     except RecursionError:
         raise HistoryError("JSON nested too deeply", f"{where}: line {line}") from None
     if pos == 0 and text[end:].strip():
         raise HistoryError("more than one JSON value on the line", f"{where}: line {line}")
     return value, end
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return doc
 
 
 def _log_items(text: str, where: str) -> Iterator[tuple[int, Any]]:
