@@ -35,6 +35,7 @@ from harness.campaign.bounded import Hung, call_within
 from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_interval
 from harness.campaign.coverage import exercised
 from harness.campaign.protocol import Run, accepts_timeout, execute, load_factory, make_executor
+from harness.campaign.strategies import without_local_constants
 from harness.campaign.timeouts import executor_timeout, timeout_position, with_slow_transaction
 from harness.checks import Observed, OracleResult, check_all, derive_facts, serial_oracle
 from harness.checks.verdict import Verdict
@@ -346,7 +347,7 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
     coverage: Counter[str] = Counter()
     contention = config.contention_of(spec.index)
     try:
-        with gil_switch_interval(config.switch_interval):
+        with gil_switch_interval(config.switch_interval), without_local_constants():
             example()
     except _Violation:
         pass

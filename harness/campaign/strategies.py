@@ -28,12 +28,17 @@ much (Hypothesis takes a shorter draw for a simpler one).
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import TypeVar
 
 from hypothesis import strategies as st
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
 
 from aethel import examples
 from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
@@ -385,3 +390,33 @@ def race_batches(max_transactions: int | None = None) -> st.SearchStrategy[Batch
         return st.one_of(wide_reads(), hot_chains())
     return st.one_of(wide_reads(max_transactions=max_transactions),
                      hot_chains(max_length=max(1, (max_transactions - 6) // 2)))
+
+
+_LOCAL_CONSTANTS_LOCK = threading.Lock()
+_local_constants_off = 0
+_mined_local_constants: Callable[[], Constants] | None = None
+
+
+@contextmanager
+def without_local_constants() -> Iterator[None]:
+    """Draw batches as if no module were local. Hypothesis otherwise mixes literals mined
+    from the source of modules that are not installed into some of its draws, so the same
+    seed would give other batches in an editable checkout than in a wheel install, or beside
+    a user's executor module. Safe for threads drawing at the same time."""
+    global _local_constants_off, _mined_local_constants
+    with _LOCAL_CONSTANTS_LOCK:
+        if _local_constants_off == 0:
+            _mined_local_constants = providers._get_local_constants
+            empty = Constants()
+            providers._get_local_constants = lambda: empty
+            providers.CONSTANTS_CACHE.cache.clear()
+        _local_constants_off += 1
+    try:
+        yield
+    finally:
+        with _LOCAL_CONSTANTS_LOCK:
+            _local_constants_off -= 1
+            if _local_constants_off == 0:
+                assert _mined_local_constants is not None
+                providers._get_local_constants = _mined_local_constants
+                providers.CONSTANTS_CACHE.cache.clear()
