@@ -27,7 +27,8 @@ class Event(NamedTuple):
 
     READ: ``account``, ``value`` and ``version`` (id of the transaction whose write was
     observed, or ``"init"``). WRITE: ``account``, ``value`` and ``replaced`` (the version the
-    install overwrote in the shared state). ABORT: ``reason``.
+    install overwrote in the shared state). ABORT: ``reason``. Versions are optional: a trace
+    records them on all its READ and WRITE events or on none (docs/trace-format.md).
     """
 
     kind: str
@@ -91,8 +92,8 @@ def _write(fh: IO[str], header: dict[str, Any], events: Iterable[Event]) -> None
 
 _REQUIRED = {
     START: (),
-    READ: ("account", "value", "version"),
-    WRITE: ("account", "value", "replaced"),
+    READ: ("account", "value"),
+    WRITE: ("account", "value"),
     COMMIT: (),
     ABORT: (),
 }

@@ -114,7 +114,9 @@ def normalize(result: Any) -> tuple[dict[str, int], dict[str, Outcome], list[Eve
     """(final balances, outcomes, trace) from an executor's result.
 
     ``outcomes`` values may be :class:`Outcome`, a status string, or ``{"status", "reason"}``;
-    trace entries may be :class:`Event` or JSON objects in the trace format.
+    trace entries may be :class:`Event` or JSON objects in the trace format, with or without
+    versions (a trace records them on all its READ and WRITE events or on none; the checkers
+    judge that rule, so a trace breaking it fails its example instead of stopping the run).
     """
     final_states = _get(result, "final_states", None)
     if not isinstance(final_states, Mapping):

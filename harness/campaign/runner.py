@@ -42,6 +42,10 @@ class CampaignResult:
     shards: int = 0
     passed: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    not_judged: dict[str, int] = field(default_factory=dict)
+    """Examples per property that no run failed and some run could not judge (never a pass)."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Per property not judged: why, as the first verdict not judging it (in shard order) said."""
     seconds: float = 0.0
     counterexample: dict[str, Any] | None = None
     digests: list[str] = field(default_factory=list)
@@ -77,9 +81,12 @@ class CampaignResult:
         self.digests.append(shard.digest)
         self.sizes.extend(shard.sizes)
         for source, target in ((shard.passed, self.passed), (shard.failed, self.failed),
+                               (shard.not_judged, self.not_judged),
                                (shard.coverage, self.coverage)):
             for prop, n in source.items():
                 target[prop] = target.get(prop, 0) + n
+        for prop, reason in shard.reasons.items():
+            self.reasons.setdefault(prop, reason)
 
     def property_rows(self) -> list[tuple[str, int, int]]:
         """(property, examples passed, examples failed) in the canonical order."""
@@ -106,7 +113,9 @@ class CampaignResult:
             "throughput_examples_per_s": self.throughput,
             "batches_digest": self.digest,
             "transactions_per_batch": self.size_stats(),
-            "properties": {p: {"passed": ok, "failed": bad}
+            "properties": {p: {"passed": ok, "failed": bad,
+                               "not_judged": self.not_judged.get(p, 0),
+                               "not_judged_reason": self.reasons.get(p)}
                            for p, ok, bad in self.property_rows()},
             "coverage": coverage_json(self.coverage, self.examples),
             "counterexample": self.counterexample,

@@ -38,7 +38,7 @@ from harness.campaign.protocol import Run, accepts_timeout, execute, load_factor
 from harness.campaign.strategies import without_local_constants
 from harness.campaign.timeouts import executor_timeout, timeout_position, with_slow_transaction
 from harness.checks import Observed, OracleResult, check_all, derive_facts, serial_oracle
-from harness.checks.verdict import Verdict
+from harness.checks.verdict import FAIL, NOT_JUDGED, PASS, Verdict, worst_verdicts
 from harness.process import become_job, descendants, terminate_children
 
 CLOSE_TIMEOUT = 10.0
@@ -102,6 +102,10 @@ class ShardResult:
     digest: str = ""
     passed: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    not_judged: dict[str, int] = field(default_factory=dict)
+    """Examples per property that no run failed and some run could not judge."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Per property not judged: the explanation of the first verdict not judging it."""
     failure: Failure | None = None
     seconds: float = 0.0
     note: str | None = None
@@ -361,10 +365,11 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
 
 
 def _count(result: ShardResult, checked: list[tuple[Run, list[Verdict]]]) -> None:
-    holds: dict[str, bool] = {}
-    for _, verdicts in checked:
-        for v in verdicts:
-            holds[v.property] = holds.get(v.property, True) and v.ok
-    for prop, ok in holds.items():
-        bucket = result.passed if ok else result.failed
+    """Count one example per property: failed if a run failed it, else not judged if a run
+    could not judge it (never a pass), else passed."""
+    buckets = {PASS: result.passed, FAIL: result.failed, NOT_JUDGED: result.not_judged}
+    for prop, verdict in worst_verdicts(verdicts for _, verdicts in checked).items():
+        bucket = buckets[verdict.status]
         bucket[prop] = bucket.get(prop, 0) + 1
+        if verdict.status == NOT_JUDGED:
+            result.reasons.setdefault(prop, verdict.explanation)

@@ -79,7 +79,7 @@ ANOMALIES: tuple[Anomaly, ...] = (
             "timestamps that are not on one clock, so time order means nothing"),
     Anomaly(INTEGRITY, ISOLATION, None,
             "a malformed trace: unknown transactions, missing or repeated events, time "
-            "going back"),
+            "going back, versions on only some READ and WRITE events"),
     Anomaly(TRACE_INCONSISTENCY, ISOLATION, None,
             "a READ recording another version than the one whose value it read"),
     Anomaly(UNDECLARED, ISOLATION, None,

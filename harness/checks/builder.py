@@ -27,14 +27,15 @@ class TraceBuilder:
         """``txn`` starts on ``worker``."""
         return self._add(START, txn, worker)
 
-    def read(self, txn: str, account: str, value: int, version: str = INIT,
+    def read(self, txn: str, account: str, value: int, version: str | None = INIT,
              worker: int = 0) -> TraceBuilder:
-        """``txn`` reads ``account`` = ``value`` at ``version``."""
+        """``txn`` reads ``account`` = ``value`` at ``version`` (``None``: not recorded)."""
         return self._add(READ, txn, worker, account=account, value=value, version=version)
 
-    def write(self, txn: str, account: str, value: int, replaced: str = INIT,
+    def write(self, txn: str, account: str, value: int, replaced: str | None = INIT,
               worker: int = 0) -> TraceBuilder:
-        """``txn``'s install of ``account`` = ``value`` over version ``replaced``."""
+        """``txn``'s install of ``account`` = ``value`` over version ``replaced`` (``None``:
+        not recorded)."""
         return self._add(WRITE, txn, worker, account=account, value=value, replaced=replaced)
 
     def commit(self, txn: str, worker: int = 0) -> TraceBuilder:

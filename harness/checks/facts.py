@@ -7,24 +7,31 @@ linear time. The dependency rules and the serial order are derived here from the
 independently of :mod:`aethel.analysis`: a deliberate second implementation, so that a
 mistake in the engine's analysis cannot hide itself from the checkers.
 
-Recorded versions. A READ whose recorded version does not hold the value it read, while
-that value is the one of the version serial order says it should have read, is indexed with
-that version (:attr:`Facts.relabelled` keeps what was recorded): the data is right, the label
-is not, and isolation reports it once as a trace inconsistency.
+Recorded versions. They are optional: a trace records them on all its READ and WRITE
+events or on none (:attr:`Facts.versions`). Without them the checkers that judge versions
+say they were not judged and the others judge as usual; a trace that records some but not
+all is a trace integrity violation (:attr:`Facts.missing_version` names the first event
+without one), and its versions are not used at all, so that no checker judges from half of
+them. A READ whose recorded version does not hold the value it read, while that value is
+the one of the version serial order says it should have read, is indexed with that version
+(:attr:`Facts.relabelled` keeps what was recorded): the data is right, the label is not,
+and isolation reports it once as a trace inconsistency.
 
 One clock. Time order is only meaningful if every timestamp comes from one clock.
 :attr:`Facts.clock` collects the evidence that they do not: a stretch with no transaction
 running that is far longer than the time transactions ran (one worker's clock minutes away
 from the others'), an event timestamped before its own transaction's START, and a READ
 timestamped far (:data:`CLOCK_SLACK`) before the writer of the version it read started (a
-shorter lead is judged as a real-time anomaly: a dirty read, a real-time cycle). The
-checkers then derive nothing from the order of events in time.
+shorter lead is judged as a real-time anomaly: a dirty read, a real-time cycle; without
+versions this evidence is not available). The checkers then derive nothing from the order
+of events in time.
 
 Final state. When no final state is given it is reconstructed from the trace: every
 ``WRITE`` replayed in time order on the batch's initial balances (when the timestamps are
-not on one clock: each account's install that no other install replaced). In an atomic
-batch whose trace shows a failure the executor must roll back, which a trace does not
-record; the final state is then unknown and the checkers that need it say so.
+not on one clock and the trace records versions: each account's install that no other
+install replaced). In an atomic batch whose trace shows a failure the executor must roll
+back, which a trace does not record; the final state is then unknown and the checkers that
+need it say so.
 """
 
 from __future__ import annotations
@@ -61,6 +68,9 @@ transaction running (if also longer than :data:`IDLE_FACTOR` times the time duri
 transactions ran)."""
 IDLE_FACTOR = 10
 """How many times longer than the time transactions ran an idle stretch must be."""
+
+NO_VERSIONS = "no versions recorded"
+SOME_VERSIONS = "versions recorded on only some READ and WRITE events"
 
 
 class EarlyEvent(NamedTuple):
@@ -306,6 +316,7 @@ class Facts:
         writes = _columns(events, tix, by_kind[WRITE], 8)
         self.reads: list[tuple[int, int, str, int, str]] = list(zip(*reads, strict=True))
         self.writes: list[tuple[int, int, str, int, str]] = list(zip(*writes, strict=True))
+        self._scan_versions(reads, writes)
         # (transaction, account) → (version, value) of its READ; → (value, position) of its WRITE
         self.read_of = dict(zip(zip(reads[1], reads[2], strict=True),
                                 zip(reads[4], reads[3], strict=True), strict=True))
@@ -336,6 +347,24 @@ class Facts:
                        [e for e, c in zip(end, self.committed, strict=True) if c])
         self.boundaries = [tix[p] if kinds[p] == START else ~tix[p] for p in marks]
 
+    def _scan_versions(self, reads: tuple[list, ...], writes: tuple[list, ...]) -> None:
+        """:attr:`versions`: whether every READ and WRITE records its version (vacuously
+        true without any). :attr:`missing_version`: in a trace that records some but not
+        all, the position of the first READ or WRITE without one (else ``None``)."""
+        self.versions = None not in reads[4] and None not in writes[4]
+        self.missing_version: int | None = None
+        if not self.versions and any(v is not None for v in (*reads[4], *writes[4])):
+            self.missing_version = min(p for column in (reads, writes)
+                                       for p, v in zip(column[0], column[4], strict=True)
+                                       if v is None)
+
+    @property
+    def unversioned(self) -> str | None:
+        """Why the recorded versions are not used, in words (``None``: they are)."""
+        if self.versions:
+            return None
+        return NO_VERSIONS if self.missing_version is None else SOME_VERSIONS
+
     def _check_versions(self) -> None:
         """The version each READ should have seen and the READs whose recorded version
         contradicts their value although the value is that version's.
@@ -345,9 +374,11 @@ class Facts:
         :attr:`relabelled` maps the position of each READ whose recorded version holds
         another value (the initial balance, or what that version's writer installed) while
         the value read is the expected version's, to the version it recorded; :attr:`reads`
-        and :attr:`read_of` index such a READ with the expected version."""
+        and :attr:`read_of` index such a READ with the expected version (none without
+        versions)."""
         ids, index, order, rank, write_of = self.ids, self.index, self.order, self.rank, \
             self.write_of
+        versions = self.versions
         initial = self.batch.accounts
         writers = self.committed_writers()
         self.expected: list[int | None] = []
@@ -359,8 +390,8 @@ class Facts:
             e = order[ws[i - 1]] if i else None
             expect(e)
             name = ids[e] if i else INIT
-            if version == name or value != (initial.get(account) if e is None
-                                            else write_of[(e, account)][0]):
+            if not versions or version == name or value != (
+                    initial.get(account) if e is None else write_of[(e, account)][0]):
                 continue
             u = index.get(version)
             if version != INIT and u is None:
@@ -389,6 +420,8 @@ class Facts:
                     early = [q for q, e in enumerate(self.events)
                              if e.txn == self.ids[t] and e.ts < ts[start[t]]]
                     self.clock.append(EarlyEvent(t, early[0], len(early)))
+        if not self.versions:
+            return
         index, write_of = self.index, self.write_of
         cutoff = ts[max(start)] - CLOCK_SLACK if ts and max(start) >= 0 else 0
         for p, t, account, value, version in self.reads:  # in time order
@@ -446,12 +479,12 @@ class Facts:
 
     def _last_installs(self) -> dict[str, tuple[int, int]]:
         """Account → (value, transaction) of its last install: the last WRITE in time order
-        or, when the timestamps are not on one clock, the one install of the account that
-        no other install replaced (if there is exactly one)."""
+        or, when the timestamps are not on one clock and the trace records versions, the one
+        install of the account that no other install replaced (if there is exactly one)."""
         last: dict[str, tuple[int, int]] = {}
         for _, t, account, value, _ in self.writes:
             last[account] = (value, t)
-        if self.one_clock:
+        if self.one_clock or not self.versions:
             return last
         replaced = {(account, version) for _, _, account, _, version in self.writes}
         heads: dict[str, list[tuple[int, int]]] = {}

@@ -30,6 +30,14 @@ Anomaly classes reported:
   version overwritten behind the trace's back) *(time)*; a final balance other than the
   last install (not judged for a stopped batch: see atomicity).
 * ``write order`` — installs of one account not in serial order *(time)*.
+
+Without recorded versions (a trace records them on all its READ and WRITE events or on
+none) the checks that read them are not judged: dirty, stale and future reads, wrong values,
+trace inconsistencies and lost updates between installs. The verdict is then ``N/A`` unless
+what is judged without them fails: the clock (but for READs far ahead of their version's
+writer), the integrity of the trace, undeclared accesses, the order of installs and the
+final balances. A trace with versions on some events but not all is a ``trace integrity``
+violation naming the first event without one, and none of its versions is used.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from collections import Counter
 
 from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
-from aethel.trace import ABORT, INIT, Event
+from aethel.trace import ABORT, INIT, READ, Event
 from harness.checks.anomalies import (
     CLOCK,
     DIRTY,
@@ -52,13 +60,18 @@ from harness.checks.anomalies import (
     WRONG_VALUE,
 )
 from harness.checks.facts import EarlyEvent, EarlyRead, Facts, IdleGap
-from harness.checks.verdict import ISOLATION, Collector, Verdict, duration, plural
+from harness.checks.verdict import ISOLATION, VALUES, Collector, Verdict, duration, plural
 
 BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
 
 SKIPPED_BY_CLOCK = ("real-time checks were skipped because of the clock problem: whether a "
                     "version was read before its writer committed, events after their "
                     "transaction's end, and the order of installs")
+WITHOUT_VERSIONS = ("so which version each READ saw and each install replaced is unknown "
+                    "(dirty, stale and future reads, wrong values, lost updates between "
+                    f"installs: {VALUES} judges the values read instead)")
+JUDGED_WITHOUT_VERSIONS = ("judged without them: the trace is well-formed, no access is "
+                           "undeclared and the installs of each account are in serial order")
 
 
 def check_isolation(facts: Facts) -> Verdict:
@@ -70,13 +83,18 @@ def check_isolation(facts: Facts) -> Verdict:
     _reads(facts, c)
     _installs(facts, c)
     _final_state(facts, c)
-    ran = sum(facts.has_events)
-    return c.verdict(
-        f"all {plural(len(facts.reads), 'read')} saw the version of the last preceding committed "
-        f"writer and all {plural(len(facts.writes), 'install')} replaced the version their "
-        "transaction read, in serial order; no dirty read, no undeclared access; the trace of "
-        f"{plural(ran, 'transaction')} is well-formed",
-        note="" if facts.one_clock else SKIPPED_BY_CLOCK)
+    clock = "" if facts.one_clock else SKIPPED_BY_CLOCK
+    why = facts.unversioned
+    if why is None:
+        ran = sum(facts.has_events)
+        return c.verdict(
+            f"all {plural(len(facts.reads), 'read')} saw the version of the last preceding "
+            f"committed writer and all {plural(len(facts.writes), 'install')} replaced the "
+            "version their transaction read, in serial order; no dirty read, no undeclared "
+            f"access; the trace of {plural(ran, 'transaction')} is well-formed", note=clock)
+    unjudged = f"not judged: {why}, {WITHOUT_VERSIONS}"
+    return c.verdict(f"{unjudged}; {JUDGED_WITHOUT_VERSIONS}", applicable=False,
+                     note="; ".join(filter(None, (unjudged, clock))))
 
 
 def _recorder(event: Event) -> str:
@@ -155,6 +173,22 @@ def _integrity(facts: Facts, c: Collector) -> None:
         c.add(INTEGRITY, f"worker {event.worker} of process {event.pid} goes back in time: "
               f"{event.kind} of {event.txn} (trace event {position + 1}) is {before - event.ts} "
               "ns before that worker's previous event", txns=(event.txn,))
+    if facts.missing_version is not None:
+        _some_versions(facts, c, facts.missing_version)
+
+
+def _some_versions(facts: Facts, c: Collector, p: int) -> None:
+    """A trace that records versions on some READ and WRITE events but not on all: the
+    first event without one."""
+    event = facts.events[p]
+    field = "version" if event.kind == READ else "replaced"
+    accesses = [*facts.reads, *facts.writes]
+    recorded = sum(access[4] is not None for access in accesses)
+    c.add(INTEGRITY, f"{event.txn}'s {event.kind} of {event.account} at {facts.at(p)} (event "
+          f"{p + 1} in time order) has no {field!r}, while {recorded} of the trace's "
+          f"{len(accesses)} READ and WRITE events record their version: a trace records "
+          "versions on all its READ and WRITE events or on none, so none of them is used",
+          (event.txn,), (event.account,))
 
 
 def _completeness(facts: Facts, c: Collector) -> None:
@@ -210,7 +244,7 @@ def _reads(facts: Facts, c: Collector) -> None:
     accounts = [tx.accounts for tx in facts.txs]
     committed, end_kind, write_of = facts.committed, facts.end_kind, facts.write_of
     initial = facts.batch.accounts
-    one_clock, relabelled = facts.one_clock, facts.relabelled
+    one_clock, relabelled, versions = facts.one_clock, facts.relabelled, facts.versions
     if len(facts.read_of) < len(facts.reads):
         for t, account in sorted(_duplicates(facts.reads)):
             c.add(INTEGRITY, f"{ids[t]} has more than one READ of {account}", (ids[t],),
@@ -221,6 +255,8 @@ def _reads(facts: Facts, c: Collector) -> None:
             c.add(UNDECLARED, f"{ids[t]} read {account}, which it did not declare",
                   (ids[t],), (account,))
         _after_end(facts, c, p, t, account)
+        if not versions:
+            continue
         if p in relabelled:
             _inconsistent(facts, c, t, account, value, relabelled[p], expected)
             continue
@@ -307,6 +343,7 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
 
 def _installs(facts: Facts, c: Collector) -> None:
     ids, read_of, rank, one_clock = facts.ids, facts.read_of, facts.rank, facts.one_clock
+    versions = facts.versions
     writes = [tx.writes for tx in facts.txs]
     if len(facts.write_of) < len(facts.writes):
         for t, account in sorted(_duplicates(facts.writes)):
@@ -320,13 +357,13 @@ def _installs(facts: Facts, c: Collector) -> None:
                   (name,), (account,))
         _after_end(facts, c, p, t, account)
         version, by = current.get(account, (INIT, -1))  # by: the serial rank of version's writer
-        if one_clock and replaced != version:
+        if versions and one_clock and replaced != version:
             c.add(LOST_UPDATE, f"{name}'s install of {account} replaced {account}@{replaced}, "
                   f"but the last recorded install had left {account}@{version}: that version "
                   "was overwritten without a recorded install, or an install is missing from "
                   "the trace", (name, version), (account,))
         read = read_of.get((t, account))
-        if read is not None and read[0] != replaced:
+        if versions and read is not None and read[0] != replaced:
             c.add(LOST_UPDATE, f"{name} read {account}@{read[0]} but its install replaced "
                   f"{account}@{replaced}: the update by {replaced} is lost",
                   (name, replaced), (account,))

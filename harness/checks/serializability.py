@@ -11,6 +11,10 @@ Nodes are the committed transactions. Edges, from the versions the trace records
   None when the timestamps are not on one clock (isolation reports the clock problem):
   only serializability is then judged, and the verdict says so.
 
+Without recorded versions there is no ww, wr or rw edge, and real-time edges alone form no
+cycle: the property is not judged (``N/A``), and linearizability (values) judges the same
+claim from the values read and installed.
+
 Acyclic: a witness serial order is commit order when every data edge goes forward in it
 (the fast path, which needs no graph), else a topological order (smallest batch index
 first).
@@ -42,7 +46,7 @@ from harness.checks.anomalies import (
     cycle_anomaly,
 )
 from harness.checks.facts import Facts, smallest_first_order
-from harness.checks.verdict import SERIALIZABILITY, Collector, Verdict, plural
+from harness.checks.verdict import SERIALIZABILITY, VALUES, Collector, Verdict, plural
 
 MAX_SOURCES = 256
 """Bound on the breadth-first searches per cycle search (exact for cycles among fewer nodes)."""
@@ -56,9 +60,16 @@ def check_serializability(facts: Facts) -> Verdict:
 
     Fast path: real-time edges always go forward in commit order, so if every data edge
     does too, commit order is a witness and the graph is acyclic without building it."""
+    c = Collector(SERIALIZABILITY)
+    why = facts.unversioned
+    if why is not None:
+        if facts.missing_version is not None:
+            why += " (see isolation: trace integrity)"
+        return c.verdict(f"not judged: {why}, so the serialization graph has no ww, wr or rw "
+                         f"edge: {VALUES} judges the values read and installed against "
+                         "real-time order instead", applicable=False)
     end, realtime = facts.end, facts.one_clock
     us, vs, kinds = _edges(facts, realtime=False)
-    c = Collector(SERIALIZABILITY)
     if not any(map(gt, map(end.__getitem__, us), map(end.__getitem__, vs))):
         order = sorted((t for t, ok in enumerate(facts.committed) if ok), key=end.__getitem__)
         how = "every ww, wr and rw edge goes forward in commit order" + \

@@ -8,6 +8,7 @@ is the first :class:`Violation` found and ``violations`` holds up to :data:`KEEP
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ PROPERTIES = (EQUIVALENCE, ORDER, ISOLATION, SERIALIZABILITY, CONSERVATION, ATOM
 
 KEEP = 50
 """How many violations a verdict keeps (all are counted)."""
+
+PASS, NOT_JUDGED, FAIL = "pass", "not judged", "fail"
+"""A verdict's status, from the best to the worst (:attr:`Verdict.status`)."""
+STATUSES = (PASS, NOT_JUDGED, FAIL)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,12 @@ class Verdict:
     applicable: bool = True
     witness: tuple[str, ...] | None = None
 
+    @property
+    def status(self) -> str:
+        """:data:`FAIL`, :data:`NOT_JUDGED` (nothing judged failed, but the main claim was
+        not judged: never a pass) or :data:`PASS`."""
+        return FAIL if not self.ok else PASS if self.applicable else NOT_JUDGED
+
     def anomalies(self) -> set[str]:
         """The anomaly classes among the kept violations."""
         return {v.anomaly for v in self.violations}
@@ -86,6 +97,19 @@ class Verdict:
         if self.count > min(limit, len(self.violations)):
             out.append(f"     … and {self.count - min(limit, len(self.violations))} more")
         return out
+
+
+def worst_verdicts(runs: Iterable[Iterable[Verdict]]) -> dict[str, Verdict]:
+    """Per property, the verdict that stands for one example run several times (on several
+    backends): the first that failed, else the first not judged, else the first pass."""
+    worst: dict[str, Verdict] = {}
+    rank = STATUSES.index
+    for verdicts in runs:
+        for verdict in verdicts:
+            kept = worst.get(verdict.property)
+            if kept is None or rank(verdict.status) > rank(kept.status):
+                worst[verdict.property] = verdict
+    return worst
 
 
 def plural(n: int, noun: str) -> str:

@@ -211,7 +211,12 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     echo(f"{state}: {result.examples} examples, {result.shards} shards in "
          f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
     for prop, passed, failed in result.property_rows():
-        echo(f"  {'FAIL' if failed else 'ok  '} {prop}: {passed} passed, {failed} failed")
+        unjudged = result.not_judged.get(prop, 0)
+        status = "FAIL" if failed else "N/A " if unjudged else "ok  "
+        echo(f"  {status} {prop}: {passed} passed, {failed} failed"
+             + (f", {unjudged} not judged" if unjudged else ""))
+        if unjudged:
+            echo(f"       {result.reasons[prop]}")
     ce = result.counterexample
     if ce:
         echo(f"counterexample: {ce['transactions']} transactions (shrunk from "

@@ -21,6 +21,7 @@ from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
 from harness.campaign.coverage import group_lines
 from harness.campaign.protocol import BUILTIN
+from harness.checks.verdict import FAIL, NOT_JUDGED, PASS
 from harness.report.common import (
     details,
     escape,
@@ -90,7 +91,8 @@ _COUNTEREXAMPLE = {
 _SUMMARY = {
     "ok": bool, "complete": bool, "examples": _ANY, "seconds": _NUMBER,
     "throughput_examples_per_s": _NUMBER,
-    "properties": _MapOf({"passed": int, "failed": int}),
+    "properties": _MapOf({"passed": int, "failed": int, "not_judged?": int,
+                          "not_judged_reason?": (str, None)}),
     "config": {"backends": [str], "examples": _ANY, "budget?": _ANY,
                **{key: _ANY for key in ("executor", "workers", "jobs", "profile", "seed")}},
     "cluster?": ({"address": _ANY, "workers": _ANY}, None),
@@ -154,16 +156,40 @@ def _check(value: Any, shape: Any, where: str, field: str) -> None:
 def _status(summary: dict[str, Any]) -> str:
     if not summary["ok"]:
         return "VIOLATION"
-    return "PASSED" if summary["complete"] else "INCOMPLETE (stopped early, no violation so far)"
+    if not summary["complete"]:
+        return "INCOMPLETE (stopped early, no violation so far)"
+    unjudged = [prop for prop, _ in _not_judged(summary)]
+    return f"NO VIOLATION (not judged: {', '.join(unjudged)})" if unjudged else "PASSED"
+
 
 
 def _property_rows(summary: dict[str, Any]) -> list[list[Any]]:
+    """Per property: examples passed, failed and not judged, and its status (an example not
+    judged is never a pass)."""
     rows = []
     for prop, counts in summary["properties"].items():
-        checked = counts["passed"] + counts["failed"]
-        state = "fail" if counts["failed"] else ("pass" if checked else "not checked")
-        rows.append([prop, counts["passed"], counts["failed"], state])
+        unjudged = counts.get("not_judged", 0)
+        state = FAIL if counts["failed"] else NOT_JUDGED if unjudged else (
+            PASS if counts["passed"] else "not checked")
+        rows.append([prop, counts["passed"], counts["failed"], unjudged, state])
     return rows
+
+
+NOT_JUDGED_INTRO = ("Properties some examples did not judge, and why (as the verdict of the "
+                    "first such example says):")
+
+
+def _not_judged(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(property, line) for each property some example did not judge: how many, and why."""
+    return [(prop, not_judged_line(prop, counts))
+            for prop, counts in summary["properties"].items() if counts.get("not_judged")]
+
+
+def not_judged_line(prop: str, counts: dict[str, Any]) -> str:
+    """``isolation (40 of 40 examples): not judged: no versions recorded, …``."""
+    total = counts["passed"] + counts["failed"] + counts["not_judged"]
+    return (f"{prop} ({counts['not_judged']} of {total} examples): "
+            f"{counts.get('not_judged_reason') or 'no reason given'}")
 
 
 def _config_line(summary: dict[str, Any]) -> str:
@@ -202,8 +228,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
     out = [f"# Aethel verification: {_status(summary)}", "",
            f"{summary['examples']} examples in {summary['seconds']:.1f} s "
            f"({summary['throughput_examples_per_s']:.1f} examples/s). {_config_line(summary)}.",
-           "", markdown_table(["property", "passed", "failed", "status"],
+           "", markdown_table(["property", "passed", "failed", NOT_JUDGED, "status"],
                               _property_rows(summary))]
+    unjudged = _not_judged(summary)
+    if unjudged:
+        out += ["", "## Not judged", "", NOT_JUDGED_INTRO, "",
+                *(f"- {line}" for _, line in unjudged), ""]
     ce = summary.get("counterexample")
     if ce:
         out += ["## Counterexample", "",
@@ -226,14 +256,18 @@ def render_markdown(summary: dict[str, Any]) -> str:
 def render_html(summary: dict[str, Any]) -> str:
     """The self-contained HTML page."""
     rows = _property_rows(summary)
+    unjudged = [line for _, line in _not_judged(summary)]
     parts = [
         paragraph(f"{summary['examples']} examples in {summary['seconds']:.1f} s "
                   f"({summary['throughput_examples_per_s']:.1f} examples/s). "
                   f"{_config_line(summary)}."),
         section("Verdicts", table_html(
-            ["property", "examples passed", "examples failed", "status"], rows,
-            row_classes=[{"fail": "bad", "pass": "ok"}.get(r[3], "na") for r in rows],
-            cell_classes=["text", "", "", "status"])),
+            ["property", "examples passed", "examples failed", "examples not judged",
+             "status"], rows,
+            row_classes=[{FAIL: "bad", PASS: "ok"}.get(r[4], "na") for r in rows],
+            cell_classes=["text", "", "", "", "status"]),
+            *([paragraph(NOT_JUDGED_INTRO)] if unjudged else []),
+            *(paragraph(line, "note") for line in unjudged)),
     ]
     ce = summary.get("counterexample")
     if ce:
