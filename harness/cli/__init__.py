@@ -8,6 +8,7 @@ path printed).
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing.util
 import os
 import sys
@@ -21,12 +22,17 @@ import click
 
 from aethel.errors import EnvironmentFailure, InputError, describe_exception
 from aethel.files import write_atomic
-from harness.cli import bench, check, history, run, verify
 from harness.report.terminal import echo
 
 THREADS_EXIT_GRACE = 2.0
 """Seconds non-daemon threads get to end after a command (a process pool's manager thread
 ends by itself; one that code under test left behind is abandoned)."""
+COMMANDS = {"run": "run:run", "bench": "bench:bench", "check": "check:check",
+            "history": "history:history", "verify": "verify:verify",
+            "replay": "verify:replay", "report": "verify:report"}
+"""Each command and where it lives in this package: a command's module is imported only
+when it runs (or help lists it), so ``aethel history`` never loads the campaign, the engine
+or the plotting libraries."""
 
 
 class _Cli(click.Group):
@@ -34,6 +40,15 @@ class _Cli(click.Group):
     :class:`EnvironmentFailure` or any ``OSError``) or of Aethel itself (any other
     exception, whose traceback is saved to a file) into exit code 3, with one line on
     stderr."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, name = COMMANDS[cmd_name].partition(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -70,11 +85,6 @@ def _save_traceback() -> str:
 @click.version_option(package_name="aethel-synchrony")
 def main() -> None:
     """Aethel Synchrony: parallel transaction execution you can trust."""
-
-
-for _command in (run.run, bench.bench, check.check, history.history, verify.verify,
-                 verify.replay, verify.report):
-    main.add_command(_command)
 
 
 def entry() -> None:
