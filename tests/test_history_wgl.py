@@ -4,6 +4,7 @@ concurrent objects, agreement with a brute-force checker, timeouts and partition
 from __future__ import annotations
 
 import itertools
+import os
 import random
 
 import pytest
@@ -14,6 +15,7 @@ from harness.history import check, explain, make_model, parse_history, wgl
 from harness.history.bench import cas_register, concurrent_writes, key_value, perturb, record
 from harness.history.formats import Event
 from harness.history.model import Input
+from harness.history.models import KeyValue
 from harness.history.operations import operations
 
 
@@ -327,3 +329,31 @@ def test_without_the_plain_search_the_pruned_candidate_names_the_get(monkeypatch
     assert result.partitions[0].culprit.f == "append"
     assert ('but then process 1 key "k" get "ba" (ok, lines 3-4) can no longer take '
             'effect') in explain(result)
+
+
+@pytest.mark.parametrize("model", ["register", "cas-register"])
+def test_registers_with_keys_are_checked_key_by_key(model):
+    # Jepsen's independent registers: a read of key b cannot see a write of key a
+    events = parse_history("\n".join([
+        "{:process 0 :type :invoke :f :write :key :a :value 1}",
+        "{:process 0 :type :ok :f :write :key :a :value 1}",
+        "{:process 1 :type :invoke :f :read :key :b :value nil}",
+        "{:process 1 :type :ok :f :read :key :b :value 1}"]))
+    result = check(events, make_model(model, 0))
+    assert result.outcome == "not linearizable"
+    assert len(result.partitions) == 2
+    assert [op.key for op in result.partitions[1].prefix] == []
+
+
+class _DiesInWorkers(KeyValue):
+    """The kv model, except that a worker process dies as it receives it."""
+
+    def __setstate__(self, state):
+        os._exit(1)
+
+
+def test_a_worker_that_dies_leaves_its_partitions_to_this_process():
+    events = _slow_and_violating()[:-4] + history(*_appends_then_get("w", 16, 40))
+    result = check(events, _DiesInWorkers(), timeout=60, jobs=2)
+    assert result.outcome == "not linearizable"
+    assert result.seconds < 45  # not the whole timeout: the dead workers are noticed

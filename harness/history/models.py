@@ -37,6 +37,11 @@ class Register(Model):
             return value is None or freeze(value) == state, state
         return True, freeze(value)
 
+    def partition(self, ops: list[Operation]) -> list[list[Operation]]:
+        """One register per ``key`` (Jepsen's independent registers); a history without
+        keys is one register."""
+        return by_key(ops)
+
     def describe_state(self, state: Hashable) -> str:
         return f"the register holds {show(state)}"
 
@@ -107,12 +112,8 @@ class KeyValue(Model):
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
         """One partition per key; keys that Python equates but EDN does not (``1``,
         ``1.0`` and ``true``) stay apart."""
-        keys: dict[Hashable, list[Operation]] = {}
-        for op in ops:
-            if op.key is None:
-                op = replace(op, key=freeze(op.value[0]), value=op.value[1])
-            keys.setdefault(_identity(op.key), []).append(op)
-        return list(keys.values())
+        return by_key([op if op.key is not None else
+                       replace(op, key=freeze(op.value[0]), value=op.value[1]) for op in ops])
 
     def pruner(self, ops: list[Operation]) -> Callable[[Hashable, int], int | None]:
         """A get still to take effect reads, when it does, the current state or the value
@@ -286,6 +287,15 @@ def _composed(text: str, pieces: list[str]) -> bool:
                 reached.add(at + len(piece))
                 todo.append(at + len(piece))
     return False
+
+
+def by_key(ops: list[Operation]) -> list[list[Operation]]:
+    """``ops`` grouped by key, in order of first appearance; keys that Python equates but
+    EDN does not (``1``, ``1.0`` and ``true``) stay apart."""
+    keys: dict[Hashable, list[Operation]] = {}
+    for op in ops:
+        keys.setdefault(_identity(op.key), []).append(op)
+    return list(keys.values())
 
 
 def _identity(key: Any) -> Hashable:

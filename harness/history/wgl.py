@@ -36,6 +36,8 @@ EXPLAIN_STEPS = 65536
 """Steps of the plain search (without the model's pruner) that explains a violation."""
 WARMUP = 0.2
 """Seconds partitions are interleaved in this process before the rest go to processes."""
+WORKER_POLL = 0.2
+"""Seconds between looks at whether a worker process has died."""
 _RET = -1  # match of a return entry
 _NORET = -2  # match of an info operation's call: it has no return
 
@@ -261,10 +263,10 @@ def _interleave(searches: dict[int, _Search], until: float) -> int | None:
     return None
 
 
-def _worker(parts: dict[int, list[Operation]], model: Model, until: float,
+def _worker(share: int, parts: dict[int, list[Operation]], model: Model, until: float,
             results: Any) -> None:
     """A process's share of the partitions: each result is put on ``results`` once known
-    (all of them, finished or not, by ``until``), then None."""
+    (all of them, finished or not, by ``until``), then ``(None, share)``."""
     searches = {i: _Search(ops, model) for i, ops in parts.items()}
     sent: set[int] = set()
     while len(sent) < len(searches):
@@ -276,34 +278,35 @@ def _worker(parts: dict[int, list[Operation]], model: Model, until: float,
                 sent.add(i)
         if violating is not None:
             break
-    results.put(None)
+    results.put((None, share))
 
 
 def _in_processes(searches: dict[int, _Search], model: Model, until: float, jobs: int
                   ) -> dict[int, PartitionResult]:
-    """Finish the unfinished searches in ``jobs`` processes (started afresh there)."""
+    """Finish the unfinished searches in ``jobs`` processes (started afresh there). A
+    worker that dies leaves the partitions it did not report to the caller."""
     pending = [i for i, s in searches.items() if s.outcome is None]
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     shares = [pending[j::jobs] for j in range(min(jobs, len(pending)))]
     workers = [ctx.Process(target=_worker, daemon=True, name="aethel-history",
-                           args=({i: searches[i].ops for i in share}, model, until, results))
-               for share in shares]
+                           args=(j, {i: searches[i].ops for i in share}, model, until,
+                                 results))
+               for j, share in enumerate(shares)]
     for worker in workers:
         worker.start()
     found: dict[int, PartitionResult] = {}
-    running = len(workers)
+    running = set(range(len(workers)))
     try:
-        while running:
+        while running and time.monotonic() < until + 1.0:
             try:
-                item = results.get(timeout=None if until == math.inf
-                                   else max(0.05, until - time.monotonic() + 1.0))
+                index, partial = results.get(timeout=WORKER_POLL)
             except queue.Empty:
-                break
-            if item is None:
-                running -= 1
+                running -= {j for j in running if not workers[j].is_alive()}
                 continue
-            index, partial = item
+            if index is None:
+                running.discard(partial)
+                continue
             found[index] = partial
             if partial.outcome == "not linearizable":
                 break
