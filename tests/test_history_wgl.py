@@ -346,14 +346,32 @@ def test_registers_with_keys_are_checked_key_by_key(model):
 
 
 class _DiesInWorkers(KeyValue):
-    """The kv model, except that a worker process dies as it receives it."""
+    """The kv model, except that a worker process dies as soon as it steps it."""
 
-    def __setstate__(self, state):
-        os._exit(1)
+    def __init__(self) -> None:
+        super().__init__()
+        self.parent = os.getpid()
+
+    def step(self, state, input, output):
+        if os.getpid() != self.parent:
+            os._exit(1)
+        return super().step(state, input, output)
 
 
-def test_a_worker_that_dies_leaves_its_partitions_to_this_process():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_worker_that_dies_leaves_its_partitions_to_this_process(monkeypatch, threads):
+    # with another thread running the workers are spawned, else forked
+    monkeypatch.setattr(wgl.threading, "active_count", lambda: threads)
     events = _slow_and_violating()[:-4] + history(*_appends_then_get("w", 16, 40))
     result = check(events, _DiesInWorkers(), timeout=60, jobs=2)
     assert result.outcome == "not linearizable"
     assert result.seconds < 45  # not the whole timeout: the dead workers are noticed
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forked_and_spawned_workers_agree(monkeypatch, threads):
+    monkeypatch.setattr(wgl.threading, "active_count", lambda: threads)
+    events = _slow_and_violating()[:-4] + history(*_appends_then_get("w", 16, 40))
+    result = check(events, make_model("kv"), timeout=60, jobs=2)
+    assert {p.key: p.outcome for p in result.partitions} == {
+        "w": "not linearizable", "slow": "unknown"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import queue
+import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -263,11 +264,14 @@ def _interleave(searches: dict[int, _Search], until: float) -> int | None:
     return None
 
 
-def _worker(share: int, parts: dict[int, list[Operation]], model: Model, until: float,
-            results: Any) -> None:
-    """A process's share of the partitions: each result is put on ``results`` once known
-    (all of them, finished or not, by ``until``), then ``(None, share)``."""
-    searches = {i: _Search(ops, model) for i, ops in parts.items()}
+def _worker(share: int, parts: dict[int, _Search | list[Operation]], model: Model,
+            until: float, results: Any) -> None:
+    """A process's share of the partitions (searches carried on from where they were, in a
+    forked process, or started afresh from their operations): each result is put on
+    ``results`` once known (all of them, finished or not, by ``until``), then
+    ``(None, share)``."""
+    searches = {i: part if isinstance(part, _Search) else _Search(part, model)
+                for i, part in parts.items()}
     sent: set[int] = set()
     while len(sent) < len(searches):
         violating = _interleave(searches, min(until, time.monotonic() + 0.05))
@@ -283,15 +287,18 @@ def _worker(share: int, parts: dict[int, list[Operation]], model: Model, until: 
 
 def _in_processes(searches: dict[int, _Search], model: Model, until: float, jobs: int
                   ) -> dict[int, PartitionResult]:
-    """Finish the unfinished searches in ``jobs`` processes (started afresh there). A
-    worker that dies leaves the partitions it did not report to the caller."""
+    """Finish the unfinished searches in ``jobs`` processes: forked, where they carry on
+    from where this process left them, when this process runs no other thread (forking
+    one that does can deadlock the child); else spawned, where they start afresh. A worker
+    that dies leaves the partitions it did not report to the caller."""
     pending = [i for i, s in searches.items() if s.outcome is None]
-    ctx = multiprocessing.get_context("spawn")
+    fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
     results = ctx.Queue()
     shares = [pending[j::jobs] for j in range(min(jobs, len(pending)))]
     workers = [ctx.Process(target=_worker, daemon=True, name="aethel-history",
-                           args=(j, {i: searches[i].ops for i in share}, model, until,
-                                 results))
+                           args=(j, {i: searches[i] if fork else searches[i].ops
+                                     for i in share}, model, until, results))
                for j, share in enumerate(shares)]
     for worker in workers:
         worker.start()
