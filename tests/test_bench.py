@@ -3,7 +3,6 @@ files. Behaviour only: nothing here asserts a timing."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -165,32 +164,38 @@ def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):
     assert 8 in sleep["workers"]
     assert set(doc["latency"]["operations"]) == {"spin-1ms", "deposit"}
     assert len(doc["targets"]) == 8
-    measured = {t["cell"].split()[0] for t in doc["targets"] if t["met"] is not None}
+    measured = {t["cell"].split()[0] for t in doc["targets"] if t["measured"] is not None}
     assert {"cpu-1ms", "hash", "sleep", "dag-skewed", "latency"} <= measured
-    assert all(isinstance(t["noisy"], bool) for t in doc["targets"])
+    for t in doc["targets"]:
+        assert isinstance(t["noisy"], bool)
+        if t["scope"] == ["full"]:
+            assert t["met"] is None and t["status"] in {"not judged", "not measured"}
+        else:
+            assert t["status"] in {"met", "missed"} and t["met"] == (t["status"] == "met")
     assert all(w["ceiling"][k]["foreign_cpu"]["max"] >= 0 for w in doc["workloads"]
                for k in w["ceiling"])
     assert doc["targets"] == evaluate_targets(doc)
     assert re.search(r"\[\d+/\d+\]", result.stderr)
+    assert re.search(r"^\d+ of \d+ targets? met \(quick run, indicative\)$", result.stdout,
+                     flags=re.M)
+    assert "not judged" in result.stdout and "MISSED" not in result.stdout
 
 
-def test_markdown_has_command_targets_and_every_cell(quick_run):
+def test_markdown_has_verdict_command_targets_and_every_cell(quick_run):
     _, directory, doc = quick_run
     text = (directory / "bench.md").read_text()
+    assert re.match(r"# \d+ of \d+ targets? met \(quick run, indicative\)\n", text)
     assert "Command: `aethel bench" in text and "## Targets" in text
-    assert text.count("| thread | dataflow |") == sum(len(w["workers"])
-                                                       for w in doc["workloads"])
+    rows = sum(len(w["workers"]) for w in doc["workloads"])
+    assert text.count("| thread · dataflow |") == 2 * rows  # time and resources
 
 
-def test_html_is_self_contained_with_embedded_plots(quick_run):
-    _, directory, _ = quick_run
+def test_html_is_self_contained_with_inline_svg_figures(quick_run):
+    _, directory, doc = quick_run
     html = (directory / "index.html").read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
-    sources = re.findall(r'src="([^"]*)"', html)
-    assert len(sources) == 3
-    for src in sources:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<img" not in html and "src=" not in html
+    assert len(re.findall(r"<svg\b", html)) == len(doc["workloads"]) + 3
     assert "<style>" in html and "speedup vs workers" in html
 
 

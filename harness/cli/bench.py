@@ -1,4 +1,5 @@
-"""``aethel bench``: the command, its progress display and where the report goes."""
+"""``aethel bench``: the command, its progress display, the verdict it prints and where the
+report goes."""
 
 from __future__ import annotations
 
@@ -8,17 +9,28 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.box import SIMPLE
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from harness.bench.measure import Bench, BenchConfig, ProgressCallback
 from harness.bench.summary import PARALLEL_BACKENDS
+from harness.bench.targets import NOISY_CPU
 from harness.bench.workloads import WORKLOADS
 from harness.cli.options import choose_names, positive_counts, positive_option
 from harness.cli.progress import progress_display
 from harness.process import exit_code, stop_on_signals, terminate_children
-from harness.report.bench import write_report
+from harness.report.bench import (
+    PAGE_MARKS,
+    STATUS_WORDS,
+    measured_text,
+    verdict,
+    write_report,
+)
 from harness.report.common import new_run_dir
 from harness.report.terminal import echo
 
@@ -38,6 +50,33 @@ def bench_progress(console: Console) -> Iterator[ProgressCallback]:
             display.update(done, total, detail, stage=stage, line=line)
 
         yield update
+
+
+STATUS_STYLES = {"met": "green", "missed": "bold red", "not judged": "dim",
+                 "not measured": "dim"}
+
+
+def target_table(doc: dict[str, Any]) -> Table:
+    """A narrow table of the targets: status (``*``: noisy figures), short name, measured,
+    needed."""
+    table = Table(box=SIMPLE, pad_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("target")
+    table.add_column("measured", justify="right", no_wrap=True)
+    table.add_column("needed", justify="right")
+    for t in doc["targets"]:
+        status = STATUS_WORDS[t["status"]].translate(PAGE_MARKS) + ("*" if t["noisy"] else "")
+        table.add_row(Text(status, STATUS_STYLES[t["status"]]), t["name"], measured_text(t),
+                      t["needed"])
+    return table
+
+
+def print_targets(doc: dict[str, Any]) -> None:
+    """The verdict, the targets' table and what ``*`` means."""
+    echo(verdict(doc))
+    Console(highlight=False).print(target_table(doc))
+    if any(t["noisy"] for t in doc["targets"]):
+        echo(f"* noisy: other processes used more than {NOISY_CPU} cores during its runs")
 
 
 @click.command()
@@ -77,10 +116,7 @@ def bench(quick: bool, workloads: tuple[str, ...], backends: tuple[str, ...],
     doc["command"] = shlex.join(["aethel", "bench", *sys.argv[2:]]) \
         if sys.argv[1:2] == ["bench"] else "aethel bench"
     paths = write_report(doc, directory)
-    for t in doc["targets"]:
-        status = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
-        status += " (noisy)" if t["noisy"] else ""
-        echo(f"{status:>20}  {t['target']} — {t['detail']}")
+    print_targets(doc)
     echo(f"report: {paths['html']} (also {paths['md'].name}, {paths['json'].name})")
     if signum is not None:
         echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
