@@ -20,14 +20,24 @@ from aethel.errors import (
 )
 from aethel.executor import ExecutionResult, ParallelExecutor
 from aethel.model import Batch, Transaction
-from aethel.operations import Call, Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
+from aethel.operations import (
+    Call,
+    Deposit,
+    GuardedWithdraw,
+    Hash,
+    Read,
+    Sleep,
+    Spin,
+    Transfer,
+    Withdraw,
+)
 from aethel.outcome import Outcome
 from aethel.trace import Event, read_jsonl, write_jsonl
 
 __all__ = [
     "AethelError", "Batch", "BatchFormatError", "Call", "CircularDependencyError", "Deposit",
-    "Event", "ExecutionContext", "ExecutionResult", "ExecutionTimeout", "Hash", "InputError",
-    "Outcome", "ParallelExecutor", "Read", "Sleep", "Spin", "Transaction", "Transfer",
+    "Event", "ExecutionContext", "ExecutionResult", "ExecutionTimeout", "GuardedWithdraw", "Hash",
+    "InputError", "Outcome", "ParallelExecutor", "Read", "Sleep", "Spin", "Transaction", "Transfer",
     "UndeclaredAccessError", "Withdraw", "WorkerCrashedError", "batch_from_json", "batch_to_json",
     "conflict_report", "critical_path", "dependency_graph", "dump_batch", "independent_sets",
     "load_batch", "loads_batch", "read_jsonl", "serial_order", "write_jsonl",

@@ -15,10 +15,11 @@ from typing import Any
 from aethel.allowed import check_allowed, is_module_name
 from aethel.errors import BatchFormatError
 from aethel.files import MAX_INPUT_BYTES, parse_json, read_input, write_atomic
-from aethel.model import MODES, Batch, Transaction, check_amount
+from aethel.model import MODES, Batch, Transaction, check_amount, check_floor
 from aethel.operations import (
     Call,
     Deposit,
+    GuardedWithdraw,
     Hash,
     Operation,
     Read,
@@ -35,6 +36,7 @@ _OP_FIELDS = {
     "transfer": {"from", "to", "amount"},
     "deposit": {"account", "amount"},
     "withdraw": {"account", "amount"},
+    "guarded_withdraw": {"account", "other", "amount", "floor"},
     "read": {"account"},
     "spin": {"us", "iterations"},
     "hash": {"bytes"},
@@ -109,6 +111,10 @@ def _operation(doc: Any, where: str) -> Operation:
         return Deposit(_name(doc, "account", where), _amount(doc, where))
     if kind == "withdraw":
         return Withdraw(_name(doc, "account", where), _amount(doc, where))
+    if kind == "guarded_withdraw":
+        return GuardedWithdraw(_name(doc, "account", where), _name(doc, "other", where),
+                               _amount(doc, where),
+                               check_floor(_field(doc, "floor", where), f"{where}.floor"))
     if kind == "read":
         return Read(_name(doc, "account", where))
     if kind == "spin":
@@ -207,6 +213,9 @@ def operation_to_json(op: Operation) -> dict[str, Any]:
             return {"op": "transfer", "from": op.src, "to": op.dst, "amount": op.amount}
         case Deposit() | Withdraw():
             return {"op": op.kind, "account": op.account, "amount": op.amount}
+        case GuardedWithdraw():
+            return {"op": "guarded_withdraw", "account": op.account, "other": op.other,
+                    "amount": op.amount, "floor": op.floor}
         case Read():
             return {"op": "read", "account": op.account}
         case Spin():

@@ -2,8 +2,8 @@
 
 A :class:`Batch` holds the initial balances, the transactions in their serial (batch)
 order and the batch mode. Constructing one validates everything that does not need the
-dependency graph: names (account names and transaction ids), amounts, duplicate ids,
-unknown accounts and unknown ``after`` ids.
+dependency graph: names (account names and transaction ids), amounts, the floors of
+guarded withdrawals, duplicate ids, unknown accounts and unknown ``after`` ids.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aethel.errors import (
     UnknownAccountError,
     UnknownDependencyError,
 )
-from aethel.operations import Operation
+from aethel.operations import GuardedWithdraw, Operation
 
 ATOMIC = "atomic"
 INDEPENDENT = "independent"
@@ -103,6 +103,16 @@ def check_amount(value: object, where: str) -> int:
     return value
 
 
+def check_floor(value: object, where: str) -> int:
+    """Return ``value`` if it is an integer in [-(2^63-1), 2^63-1], else raise naming
+    ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BatchFormatError(f"must be an integer, got {value!r}", where)
+    if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        raise BatchFormatError(f"must be in [-(2^63-1), 2^63-1], got {value}", where)
+    return value
+
+
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs"})
 
 
@@ -145,8 +155,10 @@ def _check_transactions(transactions: Iterable[Transaction], accounts: Mapping[s
                     f"unknown account {account!r} (not in 'accounts')", f"transactions[{index}]"
                 )
         for op_index, op in enumerate(tx.ops):
-            amount = getattr(op, "amount", 0)
-            check_amount(amount, f"transactions[{index}].ops[{op_index}].amount")
+            where = f"transactions[{index}].ops[{op_index}]"
+            check_amount(getattr(op, "amount", 0), f"{where}.amount")
+            if isinstance(op, GuardedWithdraw):
+                check_floor(op.floor, f"{where}.floor")
     for index, tx in enumerate(txs):
         for dep in tx.after:
             if dep not in seen:

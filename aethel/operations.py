@@ -145,6 +145,48 @@ class Withdraw(_UpdatesOne):
 
 
 @dataclass(frozen=True, slots=True)
+class GuardedWithdraw:
+    """Take ``amount`` from ``account`` only if ``account`` and ``other`` together keep at
+    least ``floor``; otherwise do nothing.
+
+    Reads both accounts and writes only ``account``: two guarded withdrawals from the two
+    sides of one pair are the classic write skew (Adya's G2-item). The guard is
+    ``balance(account) + balance(other) - amount >= floor``, computed exactly (an
+    ``other`` equal to ``account`` is counted once). A blocked withdrawal never fails; one
+    the guard lets through fails like :class:`Withdraw` if ``account`` holds less than
+    ``amount``.
+    """
+
+    account: str
+    other: str
+    amount: int
+    floor: int
+    kind: str = field(default="guarded_withdraw", init=False, repr=False)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.account, self.other)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.account,)
+
+    def apply(self, ctx: Context, cancel: threading.Event | None) -> None:
+        balance = ctx.read(self.account)
+        total = balance if self.other == self.account else balance + ctx.read(self.other)
+        if total - self.amount < self.floor:
+            return
+        if balance < self.amount:
+            raise InsufficientFundsError(
+                f"insufficient funds: {self.account} has {balance}, withdrawal needs {self.amount}"
+            )
+        ctx.write(self.account, balance - self.amount)
+
+    def cost_us(self) -> float:
+        return 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Read:
     """Read ``account`` (recorded in the trace with the version observed)."""
 

@@ -14,11 +14,18 @@ balances include 0 and 1; by default amounts also hit the balance of the paying 
 less and one more (``boundaries``). With ``overflow``, amounts and balances also reach within
 a few units of 2^63-1, on both sides of an overflow.
 
+A guarded withdrawal (``guarded_withdraw``, in :data:`CAMPAIGN_OPS`) takes an amount from one
+account of a pair unless the pair would keep less than its floor; two of them on the two
+sides of a pair are write skew. Its floor is 0, or what the pair's initial balances keep
+after the withdrawal (the guard passes with nothing to spare), or one more (it blocks by
+one), so that guards passing and guards blocking are both common.
+
 Everything shrinks towards fewer, simpler transactions on fewer accounts: one operation,
 amounts of 1 between two distinct accounts holding at least 1 (so that a shrunk example
-still moves money), no shape. Zero amounts, self-transfers and boundaries are generated,
-just not preferred: each is a later choice than the preferred case, and draws at least as
-much (Hypothesis takes a shorter draw for a simpler one).
+still moves money), floors of 0, no shape. Zero amounts, self-transfers, floors at the
+pair's total and boundaries are generated, just not preferred: each is a later choice than
+the preferred case, and draws at least as much (Hypothesis takes a shorter draw for a
+simpler one).
 
 >>> from hypothesis import given
 >>> from harness.campaign.strategies import batches
@@ -45,6 +52,7 @@ from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
 from aethel.operations import (
     Call,
     Deposit,
+    GuardedWithdraw,
     Operation,
     Read,
     Sleep,
@@ -56,10 +64,11 @@ from aethel.operations import (
 
 OPS = ("transfer", "deposit", "withdraw", "read")
 """The default operation mix."""
-CAMPAIGN_OPS = (*OPS, "assign", "touch")
-"""A wider mix: also blind writes and user code touching an account it did not declare
-(which a correct executor aborts)."""
-SHARED_OPS = ("transfer", "deposit", "withdraw", "read", "assign")
+CAMPAIGN_OPS = (*OPS, "assign", "touch", "guarded_withdraw")
+"""A wider mix: also blind writes, user code touching an account it did not declare (which a
+correct executor aborts) and guarded withdrawals (which read two accounts and write one, the
+stuff of write skew)."""
+SHARED_OPS = ("transfer", "deposit", "withdraw", "read", "assign", "guarded_withdraw")
 """The operations that may share an account within a transaction (of those in the mix)."""
 FAILING_FUNCTION = object_name(examples.fail)
 ASSIGN_FUNCTION = object_name(examples.assign)
@@ -75,6 +84,13 @@ _FORMS = ((20, _PLAIN), (4, _SHARED), (1, _EMPTY), (1, _COST_ONLY), (1, _EXTRA_R
 plain transaction that also declares an account it does not use)."""
 _SMALL, _ZERO, _AT_BALANCE, _NEAR_MAX = "small", "zero", "at balance", "near max"
 """Kinds of amounts and balances."""
+_FLOOR_ZERO, _FLOOR_AT_TOTAL, _FLOOR_ABOVE_TOTAL = "zero", "at total", "above total"
+_FLOORS = ((3, _FLOOR_ZERO), (3, _FLOOR_AT_TOTAL), (2, _FLOOR_ABOVE_TOTAL))
+"""Kinds of floors of a guarded withdrawal with their weights: 0, what the pair keeps after
+the withdrawal (the guard passes with nothing to spare) and one more (the guard blocks by
+one), the last two judged from the initial balances."""
+_PAIRED = ("transfer", "guarded_withdraw")
+"""Operation kinds on two accounts."""
 _T = TypeVar("_T")
 
 
@@ -162,8 +178,8 @@ def _draw_account(draw: st.DrawFn, plan: _Plan, count: int | None = None) -> int
 
 
 def _draw_other(draw: st.DrawFn, plan: _Plan, account: int) -> int:
-    """The other side of a transfer: preferably the next account, any other, and with
-    ``shapes`` sometimes ``account`` itself."""
+    """The other side of a transfer or a guarded withdrawal: preferably the next account,
+    any other, and with ``shapes`` sometimes ``account`` itself."""
     itself = plan.shapes and _pick(draw, ((9, False), (1, True)))
     n = plan.n_accounts
     other = (account + 1 + _draw_account(draw, plan, n - 1)) % n
@@ -186,10 +202,21 @@ def _draw_amount(draw: st.DrawFn, plan: _Plan, source: int, target: int) -> int:
     return min(MAX_AMOUNT, max(0, room + draw(st.integers(-3, 3))))
 
 
+def _draw_floor(draw: st.DrawFn, plan: _Plan, account: int, other: int, amount: int) -> int:
+    """The floor of a guarded withdrawal of ``amount`` from ``account`` beside ``other``:
+    0 first, then the pair's initial total less ``amount`` (the guard passes exactly) or one
+    more (it blocks by one), within [-(2^63-1), 2^63-1]."""
+    kind = _pick(draw, _FLOORS)
+    if kind == _FLOOR_ZERO:
+        return 0
+    kept = sum(plan.balances[i] for i in {account, other}) - amount
+    return max(-MAX_AMOUNT, min(MAX_AMOUNT, kept + (kind == _FLOOR_ABOVE_TOTAL)))
+
+
 def _draw_operation(draw: st.DrawFn, plan: _Plan, kind: str, account: int, other: int
                     ) -> Operation:
-    """One operation of ``kind`` on ``account`` (a transfer: from ``account`` to
-    ``other``)."""
+    """One operation of ``kind`` on ``account`` (a transfer: from ``account`` to ``other``;
+    a guarded withdrawal: from ``account``, guarded by the pair with ``other``)."""
     a, b = account_name(account), account_name(other)
     if kind == "read":
         return Read(a)
@@ -202,20 +229,23 @@ def _draw_operation(draw: st.DrawFn, plan: _Plan, kind: str, account: int, other
         return Deposit(a, amount)
     if kind == "withdraw":
         return Withdraw(a, amount)
+    if kind == "guarded_withdraw":
+        return GuardedWithdraw(a, b, amount, _draw_floor(draw, plan, account, other, amount))
     return Call(ASSIGN_FUNCTION, (), (a,), (("account", a), ("value", amount)))
 
 
 def _draw_operations(draw: st.DrawFn, plan: _Plan, kinds: tuple[str, ...], count: int
                      ) -> list[Operation]:
     """``count`` operations of ``kinds``. Each after the first acts on an account an
-    earlier one touched (a transfer on either side), so that they share an account."""
+    earlier one touched (a transfer or a guarded withdrawal on either side), so that they
+    share an account."""
     touched = [_draw_account(draw, plan)]
     ops = []
     for i in range(count):
         kind = draw(st.sampled_from(kinds))
         account = draw(st.sampled_from(touched))
         other = account
-        if kind == "transfer":
+        if kind in _PAIRED:
             other = _draw_other(draw, plan, account)
             if other not in touched:
                 touched.append(other)
@@ -313,7 +343,8 @@ def batches(draw: st.DrawFn, min_transactions: int = 1, max_transactions: int = 
 
     ``contention``: ``"low"`` (uniform accounts) or ``"high"`` (half the accesses hit one
     hot account). ``ops``: the operation mix, from ``transfer``, ``deposit``, ``withdraw``,
-    ``read``, ``assign`` (a blind write) and ``touch`` (an undeclared access).
+    ``read``, ``guarded_withdraw`` (a withdrawal guarded by the total of two accounts),
+    ``assign`` (a blind write) and ``touch`` (an undeclared access).
     ``explicit_deps``: some transactions run ``after`` one of the four before them;
     ``forward_deps``: or after one of the four after them, which moves the serial order
     (an ``after`` that would close a cycle is dropped).

@@ -2,7 +2,9 @@
 
 * Per committed transaction without user-defined (``call``) operations: the sum of what it
   installed minus the sum of what it read of those accounts equals its deposits minus its
-  withdrawals (transfers conserve the sum).
+  withdrawals (transfers conserve the sum). A guarded withdrawal withdraws only if its guard
+  passes, so a transaction with one is run again on the values it read to learn its change;
+  without those values it is judged like one with a ``call``.
 * The final balances sum to the initial sum plus the deposits minus the withdrawals of the
   committed transactions (nothing, if an atomic batch failed). Not applicable when a
   committed transaction contains a ``call`` operation (user code may change the sum), or
@@ -13,16 +15,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from aethel.context import run_transaction
 from aethel.model import ATOMIC, Transaction
-from aethel.operations import Call, Deposit, Withdraw
+from aethel.operations import Call, Deposit, GuardedWithdraw, Withdraw
+from aethel.trace import INIT
 from harness.checks.anomalies import CREATED, NEGATIVE
 from harness.checks.facts import Facts
 from harness.checks.verdict import CONSERVATION, Collector, Verdict, plural
 
 
-def net_change(tx: Transaction) -> int | None:
-    """What ``tx`` adds to the sum of balances, or ``None`` if it has user-defined code."""
+def net_change(tx: Transaction, read: Mapping[str, int] | None = None) -> int | None:
+    """What ``tx`` adds to the sum of balances, given the values it ``read`` (needed only
+    for a guarded withdrawal), or ``None`` if it has user-defined code or the values it
+    needs are not known."""
     total = 0
+    guarded = False
     for op in tx.ops:
         if isinstance(op, Call):
             return None
@@ -30,7 +39,22 @@ def net_change(tx: Transaction) -> int | None:
             total += op.amount
         elif isinstance(op, Withdraw):
             total -= op.amount
-    return total
+        guarded |= isinstance(op, GuardedWithdraw)
+    return _replayed_change(tx, read or {}) if guarded else total
+
+
+def _replayed_change(tx: Transaction, read: Mapping[str, int]) -> int | None:
+    """What ``tx`` adds to the sum of balances when run on the values it ``read``; ``None``
+    if it needs one it did not read, or fails on them."""
+    result = run_transaction(0, tx, {a: (v, INIT) for a, v in read.items()}, 0, 0,
+                             _discard)
+    if not result.ok:
+        return None
+    return sum(value - read[account] for account, value in result.writes.items())
+
+
+def _discard(event: object) -> None:
+    """The replay keeps no trace."""
 
 
 def check_conservation(facts: Facts) -> Verdict:
@@ -53,13 +77,17 @@ def check_conservation(facts: Facts) -> Verdict:
             unknown.add(t)
         else:
             delta[t] = delta.get(t, 0) + value - read[1]
+    values_read: dict[int, dict[str, int]] = {}
+    for (t, account), (_, value) in read_of.items():
+        if value is not None:
+            values_read.setdefault(t, {})[account] = value
     expected_total = 0
     opaque = []
     checked = 0
     for t, tx in enumerate(txs):
         if not committed[t]:
             continue
-        want = net_change(tx)
+        want = net_change(tx, values_read.get(t, {}))
         if want is None:
             opaque.append(ids[t])
             continue
