@@ -7,53 +7,39 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from aethel.model import Batch
-from harness.checks import (
-    ATOMICITY,
-    CONSERVATION,
-    ISOLATION,
-    SERIALIZABILITY,
-    VALUES,
-    Observed,
-    Verdict,
-    check_all,
-    derive_facts,
-)
-from harness.checks.anomalies import FUTURE, STALE, WRITE_ORDER
+from aethel.trace import ABORT, START, Event
+from harness.checks import ANY, Observed, Verdict, check_all, derive_facts
 from harness.cli import main
 
-ORDER_FREE = (SERIALIZABILITY, CONSERVATION, ATOMICITY, VALUES)
-"""The properties that do not depend on which serial order a database chose."""
-ORDER_ANOMALIES = (STALE, FUTURE, WRITE_ORDER)
-"""The isolation anomalies that say only that a database chose another serial order than
-batch order."""
+
+def verdicts(batch: Batch, result: object, order: str = ANY) -> dict[str, Verdict]:
+    """Every checker's verdict on one execution, by property, judged in ``order`` (by
+    default in any serial order, as a database promises)."""
+    facts = derive_facts(batch, Observed.from_result(result))
+    return {v.property: v for v in check_all(facts, order=order)}
 
 
-def verdicts(batch: Batch, result: object) -> dict[str, Verdict]:
-    """Every checker's verdict on one execution, by property."""
-    return {v.property: v for v in check_all(derive_facts(batch, Observed.from_result(result)))}
+def failures(batch: Batch, result: object, order: str = ANY) -> list[str]:
+    """The lines of the verdicts that fail, judged in ``order``."""
+    return [line for v in verdicts(batch, result, order).values() if not v.ok
+            for line in v.lines()]
 
 
-def failures(batch: Batch, result: object, properties: tuple[str, ...] | None = None
-             ) -> list[str]:
-    """The lines of the verdicts that fail (among ``properties``, default all)."""
-    return [line for name, v in verdicts(batch, result).items()
-            if not v.ok and (properties is None or name in properties) for line in v.lines()]
+def retried_aborts(trace: list[Event]) -> list[Event]:
+    """The ABORTs of attempts that were run again: each followed by a START of its
+    transaction."""
+    started_again = []
+    for i, event in enumerate(trace):
+        if event.kind == ABORT and any(e.kind == START and e.txn == event.txn
+                                       for e in trace[i + 1:]):
+            started_again.append(event)
+    return started_again
 
 
-def unexplained(batch: Batch, result: object) -> list[str]:
-    """The violations a serializable database must not show, whichever serial order it
-    chose: those of :data:`ORDER_FREE`'s verdicts and isolation's other than
-    :data:`ORDER_ANOMALIES`."""
-    judged = verdicts(batch, result)
-    return [line for name in ORDER_FREE if not judged[name].ok
-            for line in judged[name].lines()] + \
-        [line for v in judged[ISOLATION].violations if v.anomaly not in ORDER_ANOMALIES
-         for line in v.lines()]
-
-
-def verify(executor: str, report: Path, examples: int = 30, env: dict[str, str] | None = None
-           ) -> Result:
-    """``aethel verify`` of ``executor`` on the thread backend, in one job process."""
+def verify(executor: str, report: Path, examples: int = 30, env: dict[str, str] | None = None,
+           order: str = ANY) -> Result:
+    """``aethel verify`` of ``executor`` on the thread backend, in one job process, judged
+    in ``order``."""
     return CliRunner().invoke(main, [
         "verify", "--executor", executor, "--backends", "thread", "--jobs", "1",
-        "--examples", str(examples), "--report", str(report)], env=env)
+        "--examples", str(examples), "--order", order, "--report", str(report)], env=env)

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.campaign.protocol import BUILTIN
 from harness.campaign.strategies import CAMPAIGN_OPS, batches, race_batches
+from harness.checks.orders import BATCH
 
 GENERATION: dict[str, Any] = {"forward_deps": True, "overflow": True}
 """What every profile generates besides the strategy's defaults (shapes and boundaries):
@@ -54,7 +55,8 @@ EXAMPLE_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class CampaignConfig:
     """What to verify and how hard. ``jobs`` is how many processes run shards at once: it
-    never changes which batches are run."""
+    never changes which batches are run. ``order`` is the serial order runs are judged
+    against: ``batch`` or ``any`` (:mod:`harness.checks.orders`)."""
 
     executor: str = BUILTIN
     backends: tuple[str, ...] = ("thread", "process")
@@ -67,6 +69,7 @@ class CampaignConfig:
     shard_size: int = SHARD_SIZE
     contention: str | None = None
     example_timeout: float = EXAMPLE_TIMEOUT
+    order: str = BATCH
 
     @property
     def switch_interval(self) -> float:

@@ -16,7 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aethel.errors import ExecutionError, ExecutionTimeout, InputError, describe_exception
+from aethel.errors import (
+    EnvironmentFailure,
+    ExecutionError,
+    ExecutionTimeout,
+    InputError,
+    describe_exception,
+)
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch
 from aethel.operations import load_object
@@ -61,13 +67,16 @@ def make_executor(factory: ExecutorFactory, spec: str, backend: str, workers: in
                   timeout: float | None = None) -> Any:
     """``factory(backend=..., workers=...)`` (with ``timeout=...`` if given and the factory
     takes it), which must return an object with ``execute``; anything else (the call raising
-    included) is an :class:`InputError` naming --executor."""
+    included) is an :class:`InputError` naming --executor, except an
+    :class:`EnvironmentFailure` (e.g. a database server that is down), raised as it is."""
     kwargs: dict[str, Any] = {"backend": backend, "workers": workers}
     if timeout is not None and accepts_timeout(factory):
         kwargs["timeout"] = timeout
     try:
         executor = factory(**kwargs)
-    except Exception as exc:  # user code: any failure to build an executor is bad input
+    except EnvironmentFailure:
+        raise
+    except Exception as exc:  # user code: any other failure to build an executor is bad input
         raise InputError(f"{spec!r} did not make an executor: {describe_exception(exc)}",
                          "--executor") from None
     if not callable(getattr(executor, "execute", None)):

@@ -37,7 +37,7 @@ from harness.campaign.coverage import exercised
 from harness.campaign.protocol import Run, accepts_timeout, execute, load_factory, make_executor
 from harness.campaign.strategies import without_local_constants
 from harness.campaign.timeouts import executor_timeout, timeout_position, with_slow_transaction
-from harness.checks import Observed, OracleResult, check_all, derive_facts, serial_oracle
+from harness.checks import BATCH, Observed, OracleResult, check_all, derive_facts, serial_oracle
 from harness.checks.verdict import FAIL, NOT_JUDGED, PASS, Verdict, worst_verdicts
 from harness.process import become_job, descendants, terminate_children
 
@@ -235,9 +235,10 @@ def _end_job() -> None:
     terminate_children(timeout=JOB_END_CLOSE)
 
 
-def check_run(batch: Batch, run: Run, oracle: OracleResult) -> list[Verdict]:
-    """Every checker's verdict on one run."""
-    return check_all(derive_facts(batch, Observed.from_result(run)), oracle)
+def check_run(batch: Batch, run: Run, oracle: OracleResult, order: str = BATCH
+              ) -> list[Verdict]:
+    """Every checker's verdict on one run, judged against ``order`` (``batch`` or ``any``)."""
+    return check_all(derive_facts(batch, Observed.from_result(run)), oracle, order)
 
 
 
@@ -288,7 +289,7 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
                 return checked, _failure(batch, backend, workers, timeout, CRASHED,
                                          f"the executor {config.executor} ({backend}) raised "
                                          f"{describe_exception(exc)}")
-            verdicts = check_run(batch, run, oracle)
+            verdicts = check_run(batch, run, oracle, config.order)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):
                 return checked, Failure(

@@ -3,8 +3,8 @@
 The failing shard is re-run locally with Hypothesis's shrinker, at the campaign's GIL switch
 interval; then single transactions are dropped while the batch still fails, and smaller
 batches are searched for. The counterexample records what ``aethel replay`` needs to run it
-as the campaign did: the backend, the worker count, the switch interval, the example timeout
-and the timeout the executor was made with.
+as the campaign did: the backend, the worker count, the switch interval, the example timeout,
+the timeout the executor was made with, and the serial order runs are judged against.
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, ori
         "switch_interval": config.switch_interval,
         "example_timeout": config.example_timeout,
         "executor_timeout": failure.executor_timeout,
+        "order": config.order,
         "transactions": failure.transactions,
         "transactions_before_shrinking": original.transactions,
         "failed_properties": failure.failed_properties(),

@@ -26,6 +26,7 @@ from harness.checks.facts import (
 from harness.checks.isolation import check_isolation
 from harness.checks.oracle import OracleResult, serial_oracle
 from harness.checks.order import check_order
+from harness.checks.orders import ANY, BATCH, ORDERS, check_in_any_order
 from harness.checks.serializability import check_serializability
 from harness.checks.values import check_values
 from harness.checks.verdict import (
@@ -42,18 +43,25 @@ from harness.checks.verdict import (
 )
 
 __all__ = [
-    "ATOMICITY", "CONSERVATION", "EQUIVALENCE", "ISOLATION", "ORDER", "PROPERTIES",
-    "SERIALIZABILITY", "VALUES", "ExecutionRecord", "Facts", "Observed", "OracleResult",
-    "Verdict", "Violation", "check_all", "check_atomicity", "check_conservation",
-    "check_equivalence", "check_isolation", "check_order", "check_serializability",
-    "check_values", "derive_facts", "serial_oracle",
+    "ANY", "ATOMICITY", "BATCH", "CONSERVATION", "EQUIVALENCE", "ISOLATION", "ORDER",
+    "ORDERS", "PROPERTIES", "SERIALIZABILITY", "VALUES", "ExecutionRecord", "Facts",
+    "Observed", "OracleResult", "Verdict", "Violation", "check_all", "check_atomicity",
+    "check_conservation", "check_equivalence", "check_isolation", "check_order",
+    "check_serializability", "check_values", "derive_facts", "serial_oracle",
 ]
 
 
-def check_all(facts: Facts, oracle: OracleResult | None = None) -> list[Verdict]:
-    """Every checker, in the order of :data:`PROPERTIES` (the oracle is run if not given)."""
+def check_all(facts: Facts, oracle: OracleResult | None = None, order: str = BATCH
+              ) -> list[Verdict]:
+    """Every checker, in the order of :data:`PROPERTIES` (the oracle, in serial order, is
+    run if not given). ``order`` is ``"batch"`` (judge against serial order) or ``"any"``
+    (judge against a witness serial order: :mod:`harness.checks.orders`)."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     with paused_gc():
         oracle = oracle if oracle is not None else serial_oracle(facts.batch)
+        if order == ANY:
+            return check_in_any_order(facts, oracle)
         return [
             check_equivalence(facts, oracle),
             check_order(facts),

@@ -1,12 +1,14 @@
 """Atomicity: failures leave nothing behind.
 
-* Any mode: a transaction that ended with ABORT has no WRITE in the trace.
+* Any mode: a transaction that ended with ABORT, or an attempt of it that was run again,
+  has no WRITE in the trace.
 * Atomic mode: if the batch failed (the trace shows a transaction failing, or serial
   execution fails), the final state is exactly the initial state.
 * A stopped batch (the executor raised an ExecutionError: a timeout, a lost worker): the
   final state it carried is exactly the initial state or, in independent mode, exactly the
-  state after the transactions the trace shows committed, run serially in serial order
-  (by the checker); any transaction the trace does not show committed left nothing.
+  state after the transactions the trace shows committed, run serially in the order the
+  facts are judged in (by the checker); any transaction the trace does not show committed
+  left nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict
         if facts.end_kind[t] == ABORT:
             c.add(ABORTED_WRITE, f"{ids[t]} aborted ({facts.reason[t]}), but the trace shows "
                   f"its install of {account}={value}", (ids[t],), (account,))
+    for p, t, account, value, _ in facts.retried_writes:
+        reason = facts.attempt_reason(t, p)
+        why = f" ({reason})" if reason else ""
+        c.add(ABORTED_WRITE, f"an attempt of {ids[t]} aborted{why} and was run again, but the "
+              f"trace shows its install of {account}={value}", (ids[t],), (account,))
     if facts.stopped is not None:
         return _check_stopped(c, facts)
     if facts.mode != ATOMIC:
@@ -64,7 +71,8 @@ def _check_stopped(c: Collector, facts: Facts) -> Verdict:
     if final == initial:
         return c.verdict(f"the executor reported {facts.stopped} and all {accounts} hold their "
                          "initial balances")
-    after = serial_state(facts.batch, set(committed)) if facts.mode != ATOMIC else None
+    after = serial_state(facts.batch, set(committed), facts.order) \
+        if facts.mode != ATOMIC else None
     shown = f"{plural(len(committed), 'transaction')} the trace shows committed"
     if final == after:
         return c.verdict(f"the executor reported {facts.stopped} and all {accounts} hold the "

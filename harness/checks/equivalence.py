@@ -9,6 +9,9 @@ rest (which may have run, or not, before the failure was known).
 A stopped batch (the executor raised an ExecutionError) did not finish: only the
 transactions the trace shows committed are judged (serial execution must not abort them),
 and its final balances are judged under atomicity.
+
+Under ``--order any`` the oracle ran in a witness order (:mod:`harness.checks.orders`): the
+verdict names it, and the checker that found it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from harness.checks.oracle import ROLLED_BACK, OracleResult
 from harness.checks.oracle import SKIPPED as SERIALLY_SKIPPED
 from harness.checks.verdict import EQUIVALENCE, Collector, Verdict, plural
 
+MAX_SHOWN = 8
+"""Transactions of a witness order named in a verdict (all are in :attr:`Verdict.witness`)."""
 IN_TRACE = {
     COMMITTED: "commits in the trace",
     ABORTED: "aborts in the trace ({reason})",
@@ -43,11 +48,21 @@ def _serially(status: str, reason: str | None) -> str:
     return f"serial execution has it {status}"
 
 
-def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
-    """Final balances and per-transaction outcomes against the serial oracle."""
+def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None = None
+                      ) -> Verdict:
+    """Final balances and per-transaction outcomes against the serial oracle; ``found_by``
+    names the property whose checker found the order the oracle ran in (None: it ran in
+    serial order)."""
     c = Collector(EQUIVALENCE)
+    if found_by is None:
+        where, note, witness = "in serial order", "", None
+    else:
+        shown = ", ".join(oracle.order[:MAX_SHOWN]) + (", …" if len(oracle.order) > MAX_SHOWN
+                                                       else "")
+        where = f"in the witness order {shown or '(empty)'} (found by {found_by})"
+        note, witness = f"serial execution ran {where}", oracle.order
     if facts.stopped is not None:
-        return _check_stopped(c, facts, oracle)
+        return _check_stopped(c, facts, oracle, note, witness)
     final = facts.final_state
     if final is not None:
         last_install = {account: facts.ids[t] for account, (_, t) in facts.last_install.items()}
@@ -85,15 +100,16 @@ def check_equivalence(facts: Facts, oracle: OracleResult) -> Verdict:
     if final is not None:
         holds = (f"the final balances of {plural(len(oracle.final_state), 'account')} and the "
                  f"outcomes of {plural(len(facts.ids), 'transaction')} match serial execution "
-                 "in serial order")
+                 f"{where}")
     else:
         holds = (f"the outcomes of {plural(len(facts.ids), 'transaction')} match serial "
-                 "execution in serial order (balances not compared: the atomic batch failed and "
+                 f"execution {where} (balances not compared: the atomic batch failed and "
                  "no final state was given)")
-    return c.verdict(holds)
+    return c.verdict(holds, witness, note=note)
 
 
-def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult) -> Verdict:
+def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult, note: str,
+                   witness: tuple[str, ...] | None) -> Verdict:
     """A stopped batch: every transaction the trace shows committed commits serially too."""
     committed = [tx_id for t, tx_id in enumerate(facts.ids) if facts.committed[t]]
     for tx_id in committed:
@@ -103,7 +119,8 @@ def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult) -> Verdict:
                   f"{facts.stopped}, but {_serially(want_status, want_reason)}", txns=(tx_id,))
     return c.verdict(f"the batch did not finish (the executor reported {facts.stopped}); the "
                      f"{plural(len(committed), 'transaction')} the trace shows committed commit "
-                     "serially too; the final balances are judged under atomicity")
+                     "serially too; the final balances are judged under atomicity"
+                     f"{f'; {note}' if note else ''}", witness, note=note)
 
 
 def _describe(outcome: tuple[str, str | None] | None) -> str:

@@ -17,6 +17,16 @@ the one of the version serial order says it should have read, is indexed with th
 (:attr:`Facts.relabelled` keeps what was recorded): the data is right, the label is not,
 and isolation reports it once as a trace inconsistency.
 
+Retries. A transaction may run several attempts: ``START … ABORT`` then ``START`` again.
+Only the last attempt is the transaction (:attr:`Facts.start`, :attr:`Facts.end`, its
+outcome, :attr:`Facts.reads` and :attr:`Facts.writes`); the READs and WRITEs of the earlier
+attempts are aborted attempts' (:attr:`Facts.retried_reads`, :attr:`Facts.retried_writes`):
+they had no effect, and a write of theirs that someone read is a dirty read.
+
+Serial order. The checkers judge against batch order moved only by ``after``
+(:func:`serial_indices`); :meth:`Facts.reorder` gives the same facts indexed against another
+serial order (a witness found for ``--order any``), or against none.
+
 One clock. Time order is only meaningful if every timestamp comes from one clock.
 :attr:`Facts.clock` collects the evidence that they do not: a stretch with no transaction
 running that is far longer than the time transactions ran (one worker's clock minutes away
@@ -36,8 +46,9 @@ need it say so.
 
 from __future__ import annotations
 
+import copy
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +80,8 @@ transactions ran)."""
 IDLE_FACTOR = 10
 """How many times longer than the time transactions ran an idle stretch must be."""
 
+SERIAL_ORDER = "serial order"
+"""What the verdicts call the order they judge against, by default."""
 NO_VERSIONS = "no versions recorded"
 SOME_VERSIONS = "versions recorded on only some READ and WRITE events"
 
@@ -246,9 +259,10 @@ class Facts:
     """One pass over the trace, indexed for the checkers.
 
     Transactions are referred to by their index in the batch; :attr:`order` lists them in
-    serial order and :attr:`rank` gives each one's position in it. Event positions are
-    indices into :attr:`events`, the trace in time order (by ``ts``, ties in trace order);
-    :attr:`ts` holds their timestamps.
+    serial order and :attr:`rank` gives each one's position in it (:attr:`serial_order`
+    names that order in the verdicts; :attr:`ordered` is false when no serial order fits).
+    Event positions are indices into :attr:`events`, the trace in time order (by ``ts``,
+    ties in trace order); :attr:`ts` holds their timestamps.
     """
 
     def __init__(self, batch: Batch, observed: Observed) -> None:
@@ -257,15 +271,12 @@ class Facts:
         self.txs = batch.transactions
         self.ids = [tx.id for tx in self.txs]
         self.index = {t: i for i, t in enumerate(self.ids)}
-        self.order = serial_indices(batch)
-        self.rank = [0] * len(self.order)
-        for r, t in enumerate(self.order):
-            self.rank[t] = r
+        self.serial_order = SERIAL_ORDER
         self.claimed = observed.outcomes
         self.stopped = observed.stopped
         self._scan_file_order(list(observed.events))
         self._scan()
-        self._check_versions()
+        self._index_versions(serial_indices(batch))
         self._check_clock()
         self.last_install = self._last_installs()
         self._derive_final(observed.final_state)
@@ -312,40 +323,83 @@ class Facts:
             if t is not None:
                 self.first[t] = p
         self.has_events = [p >= 0 for p in self.first]
+        self._scan_attempts(tix, kinds, by_kind)
         reads = _columns(events, tix, by_kind[READ], 7)
         writes = _columns(events, tix, by_kind[WRITE], 8)
+        self._scan_versions(reads, writes)
+        reads, self.retried_reads = self._split_attempts(reads)
+        writes, self.retried_writes = self._split_attempts(writes)
         self.reads: list[tuple[int, int, str, int, str]] = list(zip(*reads, strict=True))
         self.writes: list[tuple[int, int, str, int, str]] = list(zip(*writes, strict=True))
-        self._scan_versions(reads, writes)
         # (transaction, account) → (version, value) of its READ; → (value, position) of its WRITE
         self.read_of = dict(zip(zip(reads[1], reads[2], strict=True),
                                 zip(reads[4], reads[3], strict=True), strict=True))
         self.write_of = dict(zip(zip(writes[1], writes[2], strict=True),
                                  zip(writes[3], writes[0], strict=True), strict=True))
         self.nreads, self.nwrites = _per_transaction(reads[1], n), _per_transaction(writes[1], n)
+
+    def _scan_attempts(self, tix: list[int | None], kinds: list[str],
+                       by_kind: dict[str, list[int]]) -> None:
+        """STARTs and ends per transaction: :attr:`start` is the START of its last attempt
+        (:attr:`began` its first START), :attr:`end` the first COMMIT or ABORT after it (its
+        first one, if it has one START); :attr:`lifecycle` lists the START, COMMIT and ABORT
+        positions of every transaction with more than one START or end, in time order."""
+        n = len(self.ids)
+        events = self.events
         self.start = start = [-1] * n
+        self.began = began = [-1] * n
         self.starts = starts = [0] * n
         for p in by_kind[START]:
             t = tix[p]
             starts[t] += 1
-            if start[t] < 0:
-                start[t] = p
+            if began[t] < 0:
+                began[t] = p
+            start[t] = p
         self.end = end = [-1] * n
         self.ends = ends = [0] * n
         self.end_kind: list[str | None] = [None] * n
         self.reason: list[str | None] = [None] * n
-        for p in sorted(by_kind[COMMIT] + by_kind[ABORT]):
+        finals = sorted(by_kind[COMMIT] + by_kind[ABORT])
+        for p in finals:
             t = tix[p]
             ends[t] += 1
-            if end[t] < 0:
+            if end[t] < 0 and (starts[t] < 2 or p > start[t]):
                 end[t] = p
                 self.end_kind[t] = kinds[p]
                 self.reason[t] = events[p][9]
         self.committed = [k == COMMIT for k in self.end_kind]
-        # First STARTs (t) and first ends that are COMMITs (~t), in time order.
+        self.lifecycle: dict[int, list[int]] = {}
+        if any(k > 1 for k in starts) or any(k > 1 for k in ends):
+            for p in sorted(by_kind[START] + finals):
+                t = tix[p]
+                if starts[t] > 1 or ends[t] > 1:
+                    self.lifecycle.setdefault(t, []).append(p)
+        # STARTs of last attempts (t) and their ends that are COMMITs (~t), in time order.
         marks = sorted([p for p in start if p >= 0] +
                        [e for e, c in zip(end, self.committed, strict=True) if c])
         self.boundaries = [tix[p] if kinds[p] == START else ~tix[p] for p in marks]
+
+    def _split_attempts(self, columns: tuple[list, ...]
+                        ) -> tuple[tuple[list, ...], list[tuple[int, int, str, int, str]]]:
+        """Columns of READ or WRITE events split into those of each transaction's last
+        attempt (and any before its first START) and the rows of its earlier attempts."""
+        began, start = self.began, self.start
+        if not self.lifecycle or not any(began[t] < start[t] for t in self.lifecycle):
+            return columns, []
+        rows = list(zip(*columns, strict=True))
+        earlier = [r for r in rows if began[r[1]] < r[0] < start[r[1]]]
+        if not earlier:
+            return columns, []
+        last = [r for r in rows if not began[r[1]] < r[0] < start[r[1]]]
+        return tuple(map(list, zip(*last, strict=True))) if last else \
+            tuple([] for _ in columns), earlier
+
+    def attempt_reason(self, t: int, p: int) -> str | None:
+        """The reason of the ABORT that ended the attempt of ``t`` holding event ``p``
+        (None: no ABORT ended it, or it gave no reason)."""
+        marks = self.lifecycle.get(t, [])
+        i = bisect_right(marks, p)
+        return self.events[marks[i]].reason if i < len(marks) else None
 
     def _scan_versions(self, reads: tuple[list, ...], writes: tuple[list, ...]) -> None:
         """:attr:`versions`: whether every READ and WRITE records its version (vacuously
@@ -365,24 +419,34 @@ class Facts:
             return None
         return NO_VERSIONS if self.missing_version is None else SOME_VERSIONS
 
-    def _check_versions(self) -> None:
-        """The version each READ should have seen and the READs whose recorded version
+    def _index_versions(self, order: Sequence[int] | None) -> None:
+        """Against the serial order ``order`` (transaction indices; None: no serial order
+        fits), the version each READ should have seen and the READs whose recorded version
         contradicts their value although the value is that version's.
 
-        :attr:`expected` (aligned with :attr:`reads`) is the last committed writer of the
-        account preceding the reader in serial order (``None``: the initial balance).
-        :attr:`relabelled` maps the position of each READ whose recorded version holds
-        another value (the initial balance, or what that version's writer installed) while
-        the value read is the expected version's, to the version it recorded; :attr:`reads`
-        and :attr:`read_of` index such a READ with the expected version (none without
-        versions)."""
-        ids, index, order, rank, write_of = self.ids, self.index, self.order, self.rank, \
-            self.write_of
+        Sets :attr:`order` and :attr:`rank` (kept as they were for None) and
+        :attr:`ordered`. :attr:`expected` (aligned with :attr:`reads`) is the last committed
+        writer of the account preceding the reader in that order (``None``: the initial
+        balance; always without an order). :attr:`relabelled` maps the position of each READ
+        whose recorded version holds another value (the initial balance, or what that
+        version's writer installed) while the value read is the expected version's, to the
+        version it recorded; :attr:`reads` and :attr:`read_of` index such a READ with the
+        expected version (none without versions or without an order)."""
+        self.ordered = order is not None
+        self.relabelled: dict[int, str] = {}
+        if order is None:
+            self.expected: list[int | None] = [None] * len(self.reads)
+            return
+        self.order = list(order)
+        self.rank = [0] * len(self.order)
+        for r, t in enumerate(self.order):
+            self.rank[t] = r
+        ids, index, write_of = self.ids, self.index, self.write_of
+        order, rank = self.order, self.rank
         versions = self.versions
         initial = self.batch.accounts
         writers = self.committed_writers()
-        self.expected: list[int | None] = []
-        self.relabelled: dict[int, str] = {}
+        self.expected = []
         reads, expect, find = self.reads, self.expected.append, bisect_left
         for k, (p, t, account, value, version) in enumerate(reads):
             ws = writers.get(account)
@@ -407,18 +471,18 @@ class Facts:
 
         Fast path: idle stretches and early READs need a trace spanning over
         :data:`CLOCK_SLACK`, and an event precedes its START only if its transaction's first
-        event is not its START."""
-        ts, start, first = self.ts, self.start, self.first
+        event is not its (first) START."""
+        ts, start, began, first = self.ts, self.start, self.began, self.first
         self.clock: list[ClockEvidence] = []
         if ts and ts[-1] - ts[0] > CLOCK_SLACK:
             busy, gaps = self._activity
             self.clock.extend(IdleGap(a, b) for a, b in gaps
                               if ts[b] - ts[a] > max(CLOCK_SLACK, IDLE_FACTOR * busy))
-        if any(map(lt, first, start)):
+        if any(map(lt, first, began)):
             for t, p in enumerate(first):
-                if p < start[t] and ts[p] < ts[start[t]]:
+                if p < began[t] and ts[p] < ts[began[t]]:
                     early = [q for q, e in enumerate(self.events)
-                             if e.txn == self.ids[t] and e.ts < ts[start[t]]]
+                             if e.txn == self.ids[t] and e.ts < ts[began[t]]]
                     self.clock.append(EarlyEvent(t, early[0], len(early)))
         if not self.versions:
             return
@@ -435,11 +499,11 @@ class Facts:
 
     @cached_property
     def _activity(self) -> tuple[int, list[tuple[int, int]]]:
-        """The time during which transactions ran (ns: the union of their START…end spans,
-        an unfinished one's to the end of the trace) and the stretches between those spans
-        (pairs of positions)."""
+        """The time during which transactions ran (ns: the union of their spans from their
+        first START to their end, an unfinished one's to the end of the trace) and the
+        stretches between those spans (pairs of positions)."""
         ts, last = self.ts, len(self.ts) - 1
-        spans = sorted((s, e if e >= 0 else last) for s, e in zip(self.start, self.end,
+        spans = sorted((s, e if e >= 0 else last) for s, e in zip(self.began, self.end,
                                                                    strict=True)
                        if s >= 0 and (e < 0 or ts[s] <= ts[e]))
         busy = 0
@@ -476,6 +540,25 @@ class Facts:
     def one_clock(self) -> bool:
         """Whether the timestamps may be on one clock (nothing in :attr:`clock` says not)."""
         return not self.clock
+
+    def reorder(self, order: Sequence[int] | None, name: str = SERIAL_ORDER) -> Facts:
+        """These facts indexed against another serial order: ``order`` lists every
+        transaction once (indices), and the verdicts call it ``name``; None: no serial order
+        fits, and nothing is judged against one. The READs are taken with the versions they
+        recorded, then indexed as :meth:`_index_versions` does."""
+        facts = copy.copy(self)
+        facts.serial_order = name
+        facts.reads = list(self.reads)
+        facts.read_of = dict(self.read_of)
+        if self.relabelled:
+            for k, (p, t, account, value, _) in enumerate(self.reads):
+                recorded = self.relabelled.get(p)
+                if recorded is not None:
+                    facts.reads[k] = (p, t, account, value, recorded)
+                    facts.read_of[(t, account)] = (recorded, value)
+        facts._index_versions(order)
+        facts.failure = facts._first_failure()
+        return facts
 
     def _last_installs(self) -> dict[str, tuple[int, int]]:
         """Account → (value, transaction) of its last install: the last WRITE in time order

@@ -8,8 +8,9 @@ Anomaly classes reported:
   far (over 10 s) before the writer of the version it read started. Ordering events by time
   is then meaningless: the checks marked *(time)* below are skipped, and the verdict says
   so.
-* ``trace integrity`` — an event for an unknown transaction; a transaction without exactly
-  one START and one COMMIT/ABORT; a READ or WRITE after its transaction's end *(time)*; an
+* ``trace integrity`` — an event for an unknown transaction; a transaction whose STARTs and
+  ends are not one START and one COMMIT/ABORT, or retried attempts (START … ABORT) before
+  its last one; a READ or WRITE after its transaction's end *(time)*; an
   account read or installed twice by one transaction; a worker's timestamps going back in
   file order; a committed transaction of built-in operations without the READ or WRITE its
   operations imply.
@@ -19,17 +20,23 @@ Anomaly classes reported:
   wrong, not the data. The other checks judge that READ by the version its value shows.
 * ``undeclared access`` — a READ outside the declared accounts, a WRITE outside the
   declared writes.
-* ``dirty read`` — a READ of a version whose writer aborted, never installed it or never
-  committed, or committed only after the READ *(time)*.
+* ``dirty read`` — a READ of a version whose writer aborted, never installed it (a retried
+  attempt's write included) or never committed, or committed only after the READ *(time)*.
 * ``stale read`` / ``read from the future`` — a READ of another version than the one
   installed by the last committed writer of that account preceding the reader in serial
-  order (``init`` if none).
+  order (``init`` if none). Judged in the order the facts are indexed against (a witness
+  order under ``--order any``); not judged when no serial order fits.
 * ``wrong value`` — a READ whose value is not the value its version was installed with.
 * ``lost update`` — an install that replaced another version than the one its transaction
   read; an install that replaced another version than the last recorded install left (a
   version overwritten behind the trace's back) *(time)*; a final balance other than the
   last install (not judged for a stopped batch: see atomicity).
-* ``write order`` — installs of one account not in serial order *(time)*.
+* ``write order`` — installs of one account not in serial order *(time)*; not judged when
+  no serial order fits.
+
+The READs of a retried attempt (every attempt of a transaction before its last) had no
+effect: they are judged for what does not depend on a serial order (undeclared accesses,
+dirty reads, wrong values), never as stale reads or reads from the future.
 
 Without recorded versions (a trace records them on all its READ and WRITE events or on
 none) the checks that read them are not judged: dirty, stale and future reads, wrong values,
@@ -46,7 +53,7 @@ from collections import Counter
 
 from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
-from aethel.trace import ABORT, INIT, READ, Event
+from aethel.trace import ABORT, COMMIT, INIT, READ, START, Event
 from harness.checks.anomalies import (
     CLOCK,
     DIRTY,
@@ -71,7 +78,9 @@ WITHOUT_VERSIONS = ("so which version each READ saw and each install replaced is
                     "(dirty, stale and future reads, wrong values, lost updates between "
                     f"installs: {VALUES} judges the values read instead)")
 JUDGED_WITHOUT_VERSIONS = ("judged without them: the trace is well-formed, no access is "
-                           "undeclared and the installs of each account are in serial order")
+                           "undeclared and the installs of each account are in {order}")
+UNORDERED = ("stale reads, reads from the future and the order of installs not judged: no "
+             "serial order fits (see strict serializability)")
 
 
 def check_isolation(facts: Facts) -> Verdict:
@@ -81,20 +90,28 @@ def check_isolation(facts: Facts) -> Verdict:
     _integrity(facts, c)
     _completeness(facts, c)
     _reads(facts, c)
+    _retried_reads(facts, c)
     _installs(facts, c)
     _final_state(facts, c)
-    clock = "" if facts.one_clock else SKIPPED_BY_CLOCK
+    notes = ("" if facts.one_clock else SKIPPED_BY_CLOCK, "" if facts.ordered else UNORDERED)
     why = facts.unversioned
     if why is None:
         ran = sum(facts.has_events)
-        return c.verdict(
-            f"all {plural(len(facts.reads), 'read')} saw the version of the last preceding "
-            f"committed writer and all {plural(len(facts.writes), 'install')} replaced the "
-            "version their transaction read, in serial order; no dirty read, no undeclared "
-            f"access; the trace of {plural(ran, 'transaction')} is well-formed", note=clock)
+        if facts.ordered:
+            reads = (f"all {plural(len(facts.reads), 'read')} saw the version of the last "
+                     f"preceding committed writer and all "
+                     f"{plural(len(facts.writes), 'install')} replaced the version their "
+                     f"transaction read, in {facts.serial_order}")
+        else:
+            reads = (f"all {plural(len(facts.writes), 'install')} replaced the version their "
+                     f"transaction read ({UNORDERED})")
+        note = "; ".join(filter(None, notes))
+        return c.verdict(f"{reads}; no dirty read, no undeclared access; the trace of "
+                         f"{plural(ran, 'transaction')} is well-formed", note=note)
     unjudged = f"not judged: {why}, {WITHOUT_VERSIONS}"
-    return c.verdict(f"{unjudged}; {JUDGED_WITHOUT_VERSIONS}", applicable=False,
-                     note="; ".join(filter(None, (unjudged, clock))))
+    judged = JUDGED_WITHOUT_VERSIONS.format(order=facts.serial_order)
+    return c.verdict(f"{unjudged}; {judged}", applicable=False,
+                     note="; ".join(filter(None, (unjudged, *notes))))
 
 
 def _recorder(event: Event) -> str:
@@ -105,7 +122,7 @@ def _clock(facts: Facts, c: Collector) -> None:
     """The evidence that the timestamps are not on one clock, in plain words."""
     if facts.one_clock:
         return
-    events, ids, start = facts.events, facts.ids, facts.start
+    events, ids, start = facts.events, facts.ids, facts.began
     ran = f"the run's transactions ran for {duration(facts.run_time)} in all"
     for evidence in facts.clock:
         if isinstance(evidence, EarlyEvent):
@@ -161,10 +178,11 @@ def _integrity(facts: Facts, c: Collector) -> None:
             continue
         name = ids[t]
         starts, ends = facts.starts[t], facts.ends[t]
+        if starts and t in facts.lifecycle:
+            _attempts(facts, c, t)
+            continue
         if not starts:
             c.add(INTEGRITY, f"{name} has events but no START", txns=(name,))
-        elif starts > 1:
-            c.add(INTEGRITY, f"{name} has {starts} START events", txns=(name,))
         if not ends:
             c.add(INTEGRITY, f"{name} has events but no COMMIT or ABORT", txns=(name,))
         elif ends > 1:
@@ -175,6 +193,35 @@ def _integrity(facts: Facts, c: Collector) -> None:
               "ns before that worker's previous event", txns=(event.txn,))
     if facts.missing_version is not None:
         _some_versions(facts, c, facts.missing_version)
+
+
+def _attempts(facts: Facts, c: Collector, t: int) -> None:
+    """A transaction with several STARTs or ends: attempts ``START … ABORT`` (retried)
+    followed by its last attempt ``START … COMMIT|ABORT``, and nothing else."""
+    name, events = facts.ids[t], facts.events
+    starts, ends = facts.starts[t], facts.ends[t]
+    running = previous = -1
+    extra = False
+    for p in facts.lifecycle[t]:
+        if events[p].kind != START:
+            extra |= running < 0
+            previous, running = p, -1
+            continue
+        if running >= 0:
+            c.add(INTEGRITY, f"{name} starts again at {facts.at(p)} while its attempt started "
+                  f"at {facts.at(running)} has not ended: a transaction is run again only "
+                  "after an ABORT", txns=(name,))
+        elif previous >= 0 and events[previous].kind == COMMIT:
+            c.add(INTEGRITY, f"{name} starts again at {facts.at(p)} after it committed at "
+                  f"{facts.at(previous)}: only an aborted attempt is run again", txns=(name,))
+        running = p
+    if extra:
+        c.add(INTEGRITY, f"{name} has {ends} COMMIT/ABORT events" +
+              (f" for {starts} START events" if starts > 1 else ""), txns=(name,))
+    if running >= 0:
+        c.add(INTEGRITY, f"{name} has events but no COMMIT or ABORT" if not ends else
+              f"{name}'s last attempt, started at {facts.at(running)}, has no COMMIT or "
+              "ABORT", txns=(name,))
 
 
 def _some_versions(facts: Facts, c: Collector, p: int) -> None:
@@ -240,11 +287,10 @@ def _after_end(facts: Facts, c: Collector, p: int, t: int, account: str) -> None
 
 
 def _reads(facts: Facts, c: Collector) -> None:
-    ids, index, end = facts.ids, facts.index, facts.end
+    ids, index, write_of = facts.ids, facts.index, facts.write_of
     accounts = [tx.accounts for tx in facts.txs]
-    committed, end_kind, write_of = facts.committed, facts.end_kind, facts.write_of
     initial = facts.batch.accounts
-    one_clock, relabelled, versions = facts.one_clock, facts.relabelled, facts.versions
+    relabelled, versions = facts.relabelled, facts.versions
     if len(facts.read_of) < len(facts.reads):
         for t, account in sorted(_duplicates(facts.reads)):
             c.add(INTEGRITY, f"{ids[t]} has more than one READ of {account}", (ids[t],),
@@ -272,23 +318,75 @@ def _reads(facts: Facts, c: Collector) -> None:
             c.add(INTEGRITY, f"{ids[t]} read {account}@{version}, but no transaction "
                   f"{version!r} is in the batch", (ids[t],), (account,))
             continue
-        installed = write_of.get((u, account))
-        if end_kind[u] == ABORT:
-            c.add(DIRTY, f"{ids[t]} read {account}@{version}, written by {version}, which "
-                  "aborted", (ids[t], version), (account,))
-        elif installed is None:
-            c.add(DIRTY, f"{ids[t]} read {account}@{version}, but {version} never "
-                  f"installed {account}", (ids[t], version), (account,))
-        elif not committed[u] or (one_clock and end[u] > p):
-            when = f"at {facts.at(end[u])}" if committed[u] else "never"
-            c.add(DIRTY, f"{ids[t]} read {account}@{version} at {facts.at(p)}, but "
-                  f"{version} committed {when}", (ids[t], version), (account,))
-        else:
-            if installed[0] != value:
-                c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@{version}, but {version} "
-                      f"installed {account}={installed[0]}", (ids[t], version), (account,))
-            if u != expected:
-                _wrong_version(facts, c, p, t, account, version, u, expected)
+        if _dirty(facts, c, p, t, account, version, u):
+            continue
+        installed = write_of[(u, account)]
+        if installed[0] != value:
+            c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@{version}, but {version} "
+                  f"installed {account}={installed[0]}", (ids[t], version), (account,))
+        if facts.ordered and u != expected:
+            _wrong_version(facts, c, p, t, account, version, u, expected)
+
+
+def _dirty(facts: Facts, c: Collector, p: int, t: int, account: str, version: str, u: int
+           ) -> bool:
+    """Whether the READ at ``p`` of ``account``@``version`` (written by ``u``) is dirty:
+    ``u`` aborted, installed ``account`` only in an attempt it ran again, never installed
+    it, or had not committed by then (reported). Else it read a committed install."""
+    name = facts.ids[t]
+    installed = facts.write_of.get((u, account))
+    late = facts.one_clock and facts.end[u] > p
+    retried = next((q for q, w, a, _, _ in facts.retried_writes
+                    if w == u and a == account and (installed is None or late and q < p)),
+                   None) if facts.retried_writes else None
+    if facts.end_kind[u] == ABORT:
+        c.add(DIRTY, f"{name} read {account}@{version}, written by {version}, which aborted",
+              (name, version), (account,))
+    elif retried is not None:
+        reason = facts.attempt_reason(u, retried)
+        when = f"; {version} committed only at {facts.at(facts.end[u])}" \
+            if facts.committed[u] and installed is not None else ""
+        c.add(DIRTY, f"{name} read {account}@{version}, written by an attempt of {version} "
+              f"that aborted{f' ({reason})' if reason else ''} and was run again{when}",
+              (name, version), (account,))
+    elif installed is None:
+        c.add(DIRTY, f"{name} read {account}@{version}, but {version} never installed "
+              f"{account}", (name, version), (account,))
+    elif not facts.committed[u] or late:
+        when = f"at {facts.at(facts.end[u])}" if facts.committed[u] else "never"
+        c.add(DIRTY, f"{name} read {account}@{version} at {facts.at(p)}, but {version} "
+              f"committed {when}", (name, version), (account,))
+    else:
+        return False
+    return True
+
+
+def _retried_reads(facts: Facts, c: Collector) -> None:
+    """The READs of retried attempts: declared, not dirty, of the value their version holds
+    (never judged against a serial order: they had no effect)."""
+    ids, initial, accounts = facts.ids, facts.batch.accounts, facts.txs
+    for p, t, account, value, version in facts.retried_reads:
+        name = ids[t]
+        if account not in accounts[t].accounts:
+            c.add(UNDECLARED, f"{name} read {account}, which it did not declare", (name,),
+                  (account,))
+        if not facts.versions:
+            continue
+        if version == INIT:
+            if value != initial.get(account):
+                c.add(WRONG_VALUE, f"{name} read {account}={value}@init in an attempt it ran "
+                      f"again, but {account} was {initial.get(account)} initially", (name,),
+                      (account,))
+            continue
+        u = facts.index.get(version)
+        if u is None:
+            c.add(INTEGRITY, f"{name} read {account}@{version}, but no transaction "
+                  f"{version!r} is in the batch", (name,), (account,))
+        elif not _dirty(facts, c, p, t, account, version, u) and \
+                facts.write_of[(u, account)][0] != value:
+            c.add(WRONG_VALUE, f"{name} read {account}={value}@{version} in an attempt it ran "
+                  f"again, but {version} installed {account}={facts.write_of[(u, account)][0]}",
+                  (name, version), (account,))
 
 
 def _inconsistent(facts: Facts, c: Collector, t: int, account: str, value: int,
@@ -304,11 +402,11 @@ def _inconsistent(facts: Facts, c: Collector, t: int, account: str, value: int,
     if expected is None:
         want = INIT
         why = f"{account} was {value} initially and no committed transaction writes " \
-              f"{account} before {name} in serial order"
+              f"{account} before {name} in {facts.serial_order}"
     else:
         want = facts.ids[expected]
         why = f"{want} installed {account}={value} and is the last committed writer of " \
-              f"{account} before {name} in serial order"
+              f"{account} before {name} in {facts.serial_order}"
     c.add(TRACE_INCONSISTENCY, f"{name}'s READ of {account} names version {recorded} "
           f"({holds}), but the value it read, {account}={value}, is that of version {want} "
           f"({why}): the executor recorded the wrong version; the data is right",
@@ -320,30 +418,31 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
     """A committed version other than the expected one: from the future, or stale."""
     name = facts.ids[t]
     want = facts.version_name(expected)
+    order = facts.serial_order
     if expected is None or (u is not None and facts.rank[u] > facts.rank[expected]):
         c.add(FUTURE, f"{name} read {account}@{version}, but {version} does not precede "
-              f"{name} in serial order; {name} should have read {account}@{want}",
+              f"{name} in {order}; {name} should have read {account}@{want}",
               (name, version), (account,))
         return
     installed_at = facts.write_of[(expected, account)][1]
     if not facts.one_clock:
         c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it in "
-              f"serial order, installed {account}@{want}: {want}'s update is lost to {name}",
+              f"{order}, installed {account}@{want}: {want}'s update is lost to {name}",
               (name, want), (account,))
     elif installed_at < p:
         c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it "
-              f"in serial order, had already installed {account}@{want} (at "
+              f"in {order}, had already installed {account}@{want} (at "
               f"{facts.at(installed_at)}, before the read at {facts.at(p)}): {want}'s "
               f"update is lost to {name}", (name, want), (account,))
     else:
         c.add(STALE, f"{name} read {account}@{version} at {facts.at(p)}, before {want}, "
-              f"which precedes it in serial order, installed {account}@{want} (at "
+              f"which precedes it in {order}, installed {account}@{want} (at "
               f"{facts.at(installed_at)})", (name, want), (account,))
 
 
 def _installs(facts: Facts, c: Collector) -> None:
     ids, read_of, rank, one_clock = facts.ids, facts.read_of, facts.rank, facts.one_clock
-    versions = facts.versions
+    versions, ordered = facts.versions, facts.ordered
     writes = [tx.writes for tx in facts.txs]
     if len(facts.write_of) < len(facts.writes):
         for t, account in sorted(_duplicates(facts.writes)):
@@ -368,9 +467,9 @@ def _installs(facts: Facts, c: Collector) -> None:
                   f"{account}@{replaced}: the update by {replaced} is lost",
                   (name, replaced), (account,))
         r = rank[t]
-        if one_clock and by > r:
+        if one_clock and ordered and by > r:
             c.add(WRITE_ORDER, f"{name} installed {account} after {version} did, but {name} "
-                  f"precedes {version} in serial order", (name, version), (account,))
+                  f"precedes {version} in {facts.serial_order}", (name, version), (account,))
         current[account] = (name, r)
 
 

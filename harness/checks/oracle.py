@@ -1,4 +1,5 @@
-"""The serial oracle: the batch run one transaction at a time, in serial order.
+"""The serial oracle: the batch run one transaction at a time, in serial order (or in an
+order given, such as a witness order under ``--order any``).
 
 It shares the semantics of the operations (:func:`aethel.context.run_transaction`) with the
 engine and nothing else: no scheduler, no pool, no install step, no undo log. The state is
@@ -9,7 +10,7 @@ deliberate second implementation of execution, independent of :mod:`aethel.execu
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from aethel.context import run_transaction
@@ -41,9 +42,10 @@ def _discard(event: Event) -> None:
     """The oracle keeps no trace."""
 
 
-def serial_oracle(batch: Batch) -> OracleResult:
-    """Run ``batch`` serially and report what serial execution gives."""
-    order = [batch.transactions[i] for i in serial_indices(batch)]
+def serial_oracle(batch: Batch, order: Sequence[str] | None = None) -> OracleResult:
+    """Run ``batch`` serially and report what serial execution gives: in serial order, or in
+    ``order`` (every transaction id of the batch once; ``after`` is then not followed)."""
+    order = [batch.transactions[i] for i in _indices(batch, order)]
     state = dict(batch.accounts)
     writer = dict.fromkeys(batch.accounts, INIT)
     outcomes: dict[str, tuple[str, str | None]] = {}
@@ -71,13 +73,15 @@ def serial_oracle(batch: Batch) -> OracleResult:
                         {tx.id: outcomes[tx.id] for tx in batch.transactions}, writer, failed)
 
 
-def serial_state(batch: Batch, included: Collection[str]) -> dict[str, int]:
+def serial_state(batch: Batch, included: Collection[str],
+                 order: Sequence[int] | None = None) -> dict[str, int]:
     """The balances after only the ``included`` transactions, run one at a time in serial
-    order from the initial balances (one that fails there leaves nothing behind)."""
+    order (or in ``order``, by index) from the initial balances (one that fails there leaves
+    nothing behind)."""
     state = dict(batch.accounts)
     writer = dict.fromkeys(batch.accounts, INIT)
     pid = os.getpid()
-    for r, i in enumerate(serial_indices(batch)):
+    for r, i in enumerate(serial_indices(batch) if order is None else order):
         tx = batch.transactions[i]
         if tx.id not in included:
             continue
@@ -87,3 +91,16 @@ def serial_state(batch: Batch, included: Collection[str]) -> dict[str, int]:
             state.update(result.writes)
             writer.update(dict.fromkeys(result.writes, tx.id))
     return state
+
+
+def _indices(batch: Batch, order: Sequence[str] | None) -> list[int]:
+    """The positions in the batch of the transactions of ``order`` (serial order if None);
+    :class:`ValueError` unless it names every transaction once."""
+    if order is None:
+        return serial_indices(batch)
+    index = {tx.id: i for i, tx in enumerate(batch.transactions)}
+    indices = [index.get(t, -1) for t in order]
+    if -1 in indices or len(set(indices)) != len(index) or len(indices) != len(index):
+        raise ValueError(f"an order must name each of the batch's {len(index)} transactions "
+                         f"once, got {list(order)!r}")
+    return indices

@@ -2,9 +2,10 @@
 
 The edges come from :func:`harness.checks.facts.dependencies`, the checker's own
 per-account index over the batch, not from the engine's analysis. A transaction that never
-started constrains nothing; one that started although a predecessor never finished is a
-violation. Not judged when the timestamps are not on one clock (isolation reports the clock
-problem): which of two events came first cannot then be told.
+started constrains nothing (a retried one started at its first attempt); one that started
+although a predecessor never finished is a violation. Not judged when the timestamps are
+not on one clock (isolation reports the clock problem): which of two events came first
+cannot then be told; nor under ``--order any``, where no batch order is promised.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def check_order(facts: Facts) -> Verdict:
         return c.verdict("not judged: the timestamps are not on one clock (see isolation: "
                          "clock problem), so whether each predecessor ended before its "
                          "dependant started cannot be told", applicable=False)
-    start, end, ids = facts.start, facts.end, facts.ids
+    start, end, ids = facts.began, facts.end, facts.ids
     edges = 0
     marked = [-1] * len(ids)
     for u, v, kind, account in dependencies(facts.batch, facts.order):

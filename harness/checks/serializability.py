@@ -28,6 +28,7 @@ edges satisfy (``G0-realtime`` … ``G2-realtime``: serializable, but not strict
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Container
 from operator import gt
 
 import networkx as nx
@@ -69,7 +70,7 @@ def check_serializability(facts: Facts) -> Verdict:
                          f"edge: {VALUES} judges the values read and installed against "
                          "real-time order instead", applicable=False)
     end, realtime = facts.end, facts.one_clock
-    us, vs, kinds = _edges(facts, realtime=False)
+    us, vs, kinds = edges(facts, realtime=False)
     if not any(map(gt, map(end.__getitem__, us), map(end.__getitem__, vs))):
         order = sorted((t for t, ok in enumerate(facts.committed) if ok), key=end.__getitem__)
         how = "every ww, wr and rw edge goes forward in commit order" + \
@@ -96,7 +97,7 @@ def _topological_order(facts: Facts, realtime: bool
     order (empty if acyclic)."""
     committed = facts.committed
     n = len(committed)
-    us, vs, kinds = _edges(facts, realtime)
+    us, vs, kinds = edges(facts, realtime)
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
     for u, v in zip(us, vs, strict=True):
@@ -113,9 +114,11 @@ def _topological_order(facts: Facts, realtime: bool
     return order, rest
 
 
-def _edges(facts: Facts, realtime: bool) -> tuple[list[int], list[int], list[int]]:
-    """Every edge u → v as three columns (u, v, kind); real-time edges only if ``realtime``.
-    An edge may repeat, once per account and kind."""
+def edges(facts: Facts, realtime: bool, starting: Container[int] = ()
+          ) -> tuple[list[int], list[int], list[int]]:
+    """Every edge u → v as three columns (u, v, kind); real-time edges only if ``realtime``,
+    also into the transactions of ``starting`` (which did not commit) from what committed
+    before they started. An edge may repeat, once per account and kind."""
     committed, index = facts.committed, facts.index
     us: list[int] = []
     vs: list[int] = []
@@ -156,7 +159,11 @@ def _edges(facts: Facts, realtime: bool) -> tuple[list[int], list[int], list[int
         preds: dict[int, tuple[int, ...]] = {}
         for code in facts.boundaries:
             if code >= 0:
-                if committed[code] and frontier:
+                if code in starting:
+                    us.extend(frontier)
+                    vs.extend([code] * len(frontier))
+                    kinds.extend([RT] * len(frontier))
+                elif committed[code] and frontier:
                     preds[code] = tuple(frontier)
                 continue
             t = ~code

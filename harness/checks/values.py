@@ -17,6 +17,11 @@ not fit commit order is searched with the WGL search of :mod:`harness.history.wg
 :data:`SEARCH_BUDGET` seconds for the whole execution; a component not settled by then is
 not judged (the verdict says so and never fails for it). When the timestamps are not on
 one clock (see isolation: clock problem), real-time order is not used.
+
+A verdict that holds gives the order found as its witness (the committed transactions):
+commit order, with each searched component in the order the search found for it. Only a
+transaction's last attempt is its operation: the READs and WRITEs of retried attempts are
+not in :attr:`~harness.checks.facts.Facts.reads` and :attr:`~harness.checks.facts.Facts.writes`.
 """
 
 from __future__ import annotations
@@ -101,10 +106,12 @@ def check_values(facts: Facts) -> Verdict:
     if not misfits:
         return c.verdict(f"the values read and installed by {counted} fit commit order"
                          f"{', which is consistent with real time' if realtime else ''}"
-                         f"{f'; {note}' if note else ''}", note=note)
+                         f"{f'; {note}' if note else ''}", note=note,
+                         witness=tuple(facts.ids[t] for t in committed))
     components = _components([*committed, *unfinished], reads, writes)
     deadline = time.monotonic() + SEARCH_BUDGET
     unjudged, steps = [], 0
+    found: list[tuple[list[int], PartitionResult]] = []
     for first in misfits:
         members = components.pop(first, None)
         if members is None:
@@ -117,6 +124,8 @@ def check_values(facts: Facts) -> Verdict:
         steps += part.steps
         if part.outcome == "not linearizable":
             _report(facts, part, c)
+        else:
+            found.append((members, part))
     if unjudged:
         size = max(map(len, unjudged))
         note = "; ".join(filter(None, (
@@ -127,7 +136,25 @@ def check_values(facts: Facts) -> Verdict:
         return c.verdict(note, applicable=False)
     return c.verdict(f"the values read and installed by {counted} fit an order consistent "
                      f"with real time, found by search ({plural(steps, 'step')})"
-                     f"{f'; {note}' if note else ''}", note=note)
+                     f"{f'; {note}' if note else ''}", note=note,
+                     witness=None if unjudged else _witness(facts, committed, found))
+
+
+def _witness(facts: Facts, committed: list[int],
+             found: list[tuple[list[int], PartitionResult]]) -> tuple[str, ...] | None:
+    """Commit order, each searched component's committed transactions in the order its
+    search found (components share no account, so they interleave freely); None if a
+    search did not order all of them."""
+    order = list(committed)
+    position = {t: i for i, t in enumerate(order)}
+    for members, part in found:
+        chosen = [t for t in (facts.index[op.process] for op in part.prefix) if t in position]
+        slots = sorted(position[t] for t in members if t in position)
+        if len(chosen) != len(slots):
+            return None
+        for slot, t in zip(slots, chosen, strict=True):
+            order[slot] = t
+    return tuple(facts.ids[t] for t in order)
 
 
 def _accesses(facts: Facts) -> tuple[list[Pairs], list[Pairs]]:

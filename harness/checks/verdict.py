@@ -50,10 +50,12 @@ class Violation:
 class Verdict:
     """Whether ``property`` holds, why (``explanation``) and, if not, a counterexample.
 
-    ``witness`` is an equivalent serial order when the strict-serializability checker found
-    one. ``applicable`` is false when the input does not allow judging the property's main
-    claim (e.g. a rollback without a final state): then ``ok`` is true and the explanation
-    says what was not checked. When a smaller part cannot be judged, the explanation says so.
+    ``witness`` is an equivalent serial order when the strict-serializability or the
+    linearizability (values) checker found one, and the order serial equivalence ran the
+    oracle in under ``--order any``. ``applicable`` is false when the input does not allow
+    judging the property's main claim (e.g. a rollback without a final state): then ``ok`` is
+    true and the explanation says what was not checked. When a smaller part cannot be
+    judged, the explanation says so.
     """
 
     property: str
@@ -84,6 +86,7 @@ class Verdict:
             "applicable": self.applicable,
             "explanation": self.explanation,
             "count": self.count,
+            "witness": list(self.witness) if self.witness is not None else None,
             "counterexample": asdict(self.counterexample) if self.counterexample else None,
             "lines": self.lines(),
         }

@@ -13,8 +13,8 @@ from aethel.model import MODES
 from aethel.resultfile import load_result
 from aethel.trace import read_jsonl
 from harness.campaign.bounded import Hung, call_within
-from harness.checks import Observed, check_all, derive_facts
-from harness.cli.options import allow_module_option
+from harness.checks import BATCH, Observed, check_all, derive_facts
+from harness.cli.options import allow_module_option, order_option
 from harness.report.terminal import echo
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -36,9 +36,10 @@ transactions take seconds), so only a hanging user operation in the oracle reach
 @click.option("--timeout", type=float, default=CHECK_TIMEOUT, show_default=True,
               help="Seconds the check may take (the serial oracle runs the batch's "
                    "operations, which may hang).")
+@order_option()
 @allow_module_option
 def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: int,
-          timeout: float) -> None:
+          timeout: float, order: str) -> None:
     """Check TRACE_FILE against BATCH and print each verdict in plain words.
 
     Exit code 0 when every property holds, 1 on a violation (or when the check does not
@@ -65,7 +66,7 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
         batch = batch.with_mode(mode)
     facts = derive_facts(batch, Observed(events, final, outcomes))
     try:
-        verdicts = call_within(lambda: check_all(facts), timeout, "the check")
+        verdicts = call_within(lambda: check_all(facts, order=order), timeout, "the check")
     except Hung as exc:
         echo(f"error: {exc} (a user operation of the batch may hang in the serial "
              "oracle)", err=True)
@@ -73,7 +74,8 @@ def check(trace_file: Path, batch_file: Path, result_file: Path | None, limit: i
     source = {"result": f"final state from {result_file}",
               "trace": "final state replayed from the trace"}.get(facts.final_source or "",
                                                                    "final state unknown")
-    echo(f"{len(batch)} transactions, {len(events)} events ({batch.mode}; {source})")
+    judged = "" if order == BATCH else f"; judged in {order} serial order"
+    echo(f"{len(batch)} transactions, {len(events)} events ({batch.mode}; {source}{judged})")
     for verdict in verdicts:
         for line in verdict.lines(limit):
             echo(line)

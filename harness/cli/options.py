@@ -1,5 +1,5 @@
-"""The command line's shared options and their checks: module allowance, names chosen from a
-list, and positive numbers."""
+"""The command line's shared options and their checks: module allowance, the serial order
+runs are judged against, names chosen from a list, and positive numbers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 
 from aethel.allowed import ENV, allow
 from aethel.errors import InputError
+from harness.checks.orders import BATCH, ORDERS
 
 F = TypeVar("F", bound=Callable)
 
@@ -26,6 +27,18 @@ def allow_module_option(command: F) -> F:
         callback=_allow,
         help=f"Allow `call` operations to run functions of module MOD (exact name; "
              f"repeatable; also {ENV}=MOD,MOD). aethel.examples is always allowed.")(command)
+
+
+def order_option(default: str | None = BATCH, also: str = "") -> Callable[[F], F]:
+    """``--order batch|any``: judge runs against batch order (what Aethel's engine promises)
+    or against any serial order the run fits (what a database promises); ``also`` ends the
+    help text."""
+    return click.option(
+        "--order", type=click.Choice(ORDERS), default=default, show_default=default is not None,
+        help="The serial order runs are judged against: 'batch' (batch order, moved only by "
+             "'after') or 'any' (a witness order found by strict serializability: serial "
+             "equivalence runs the oracle in it, dependency order is not judged; for "
+             f"databases, which promise some serial order).{also}")
 
 
 def choose_names(values: tuple[str, ...], known: tuple[str, ...], option: str

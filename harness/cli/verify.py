@@ -44,7 +44,8 @@ from harness.campaign.shards import (
     start_job,
 )
 from harness.campaign.timeouts import executor_timeout
-from harness.cli.options import allow_module_option, choose_names, positive_option
+from harness.checks.orders import BATCH, ORDERS
+from harness.cli.options import allow_module_option, choose_names, order_option, positive_option
 from harness.cli.progress import progress_display
 from harness.process import (
     descendants,
@@ -119,17 +120,19 @@ def campaign_progress(console: Console, total: int | None, budget: float | None
               callback=positive_option,
               help="Seconds one execution may take before its example is reported as hung "
                    "(and the executor's processes killed); never more than half of --budget.")
+@order_option()
 @allow_module_option
 def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
            examples: int | None, budget: float | None, seed: int, profile: str,
            report_dir: Path, junit: Path | None, cluster: str | None,
-           example_timeout: float) -> None:
+           example_timeout: float, order: str) -> None:
     """Generate random batches, run them in parallel and serially, check every property.
 
     The batches depend on --seed, --profile and --examples only (not on --jobs or the
     machine). Exit code 0 when every property holds, 1 on a violation, a hung or crashed
-    executor, 2 on bad input, 3 when a job process is lost, 130/143 when interrupted (a
-    partial report is written in both cases)."""
+    executor, 2 on bad input, 3 when a job process is lost or the executor's environment
+    failed (e.g. a database server that is down), 130/143 when interrupted (a partial report
+    is written in both cases)."""
     if examples is not None and budget is not None:
         raise InputError("give --examples or --budget, not both", "--budget")
     if example_timeout > MAX_SECONDS:
@@ -144,7 +147,7 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
     config = CampaignConfig(
         executor=executor_spec, backends=selected, workers=workers,
         jobs=jobs or usable_cores(), examples=examples, budget=budget, seed=seed,
-        profile=profile, example_timeout=example_timeout)
+        profile=profile, example_timeout=example_timeout, order=order)
     console = Console(stderr=True)
     directory = new_run_dir(report_dir, f"verify-seed{seed}")
     with stop_on_signals() as stopped, _pool(cluster, config, stopped) as (pool, info):
@@ -209,7 +212,9 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
     state = "VIOLATION" if not result.ok else (
         "no violation" if result.complete else "INCOMPLETE, no violation so far")
     echo(f"{state}: {result.examples} examples, {result.shards} shards in "
-         f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)")
+         f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)"
+         + ("" if result.config.order == BATCH else
+            f", judged in {result.config.order} serial order"))
     for prop, passed, failed in result.property_rows():
         unjudged = result.not_judged.get(prop, 0)
         status = "FAIL" if failed else "N/A " if unjudged else "ok  "
@@ -250,9 +255,10 @@ def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
               help="The executor factory to replay on. Required when the counterexample "
                    f"names an executor other than {BUILTIN!r}: replay never imports the "
                    "executor a file names.")
+@order_option(None, " Default: the counterexample's, else batch.")
 @allow_module_option
 def replay(counterexample: Path, repeat: int, timeout: float | None,
-           executor_spec: str | None) -> None:
+           executor_spec: str | None, order: str | None) -> None:
     """Re-run a saved counterexample and print the verdicts.
 
     Runs as the campaign did: with its GIL switch interval, worker count and executor
@@ -269,7 +275,8 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     config = CampaignConfig(executor=executor, backends=(doc["backend"],),
                             workers=doc["workers"],
                             example_timeout=timeout or doc.get("example_timeout",
-                                                               EXAMPLE_TIMEOUT))
+                                                               EXAMPLE_TIMEOUT),
+                            order=order or doc.get("order", BATCH))
     interval = doc.get("switch_interval", SWITCH_INTERVAL)
     asked = doc["executor_timeout"] if "executor_timeout" in doc else executor_timeout(batch)
     if not accepts_timeout(load_factory(config.executor)):
@@ -282,6 +289,7 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
          f"{doc['workers']} (switch interval {interval:g} s, "
          + (f"executor timeout {asked:g} s" if asked is not None else "no executor timeout")
+         + ("" if config.order == BATCH else f", judged in {config.order} serial order")
          + f"; {len(checked)} checked run(s))")
     if checked:
         for v in checked[-1][1]:
@@ -318,6 +326,9 @@ def _load_counterexample(path: Path) -> dict[str, Any]:
             ("executor_timeout", None, MAX_SECONDS, True)):
         if key in doc and not (nullable and doc[key] is None):
             _check_seconds(doc[key], low, high, nullable, f"{path}: {key}")
+    if doc.get("order", BATCH) not in ORDERS:
+        raise InputError(f"must be one of {', '.join(ORDERS)}, got {doc['order']!r}",
+                         f"{path}: order")
     if doc["backend"] not in BACKENDS:
         raise InputError(f"unknown backend {doc['backend']!r}", f"{path}: backend")
     if not 1 <= doc["workers"] <= MAX_REPLAY_WORKERS or (

@@ -21,6 +21,7 @@ from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
 from harness.campaign.coverage import group_lines
 from harness.campaign.protocol import BUILTIN
+from harness.checks.orders import BATCH
 from harness.checks.verdict import FAIL, NOT_JUDGED, PASS
 from harness.report.common import (
     details,
@@ -197,6 +198,8 @@ def _config_line(summary: dict[str, Any]) -> str:
     scope = f"{c['examples']} examples" if c.get("budget") is None else f"{c['budget']} s budget"
     line = (f"executor {c['executor']} on {', '.join(c['backends'])} with {c['workers']} "
             f"workers; {c['jobs']} jobs; profile {c['profile']}; {scope}; seed {c['seed']}")
+    if c.get("order", BATCH) != BATCH:
+        line += f"; judged in {c['order']} serial order"
     cluster = summary.get("cluster")
     if cluster:
         line += f"; cluster {cluster['address']} ({cluster['workers']} workers)"

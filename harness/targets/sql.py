@@ -193,25 +193,24 @@ def reason_of(failure: Failure) -> str:
 class DatabaseResult:
     """What :meth:`DatabaseExecutor.execute` returns (the executor protocol's fields).
 
-    ``attempts`` holds the events of the attempts that were retried (each START, its READs
-    and an ABORT naming the database's code); the trace keeps one START and one end per
-    transaction, those of its last attempt. ``metrics['retries']`` counts them."""
+    A transaction that was run again after a serialization failure or deadlock shows each
+    attempt in the trace: its START, its READs and an ABORT naming the database's code, then
+    the START of the next attempt (docs/trace-format.md, *Retries*).
+    ``metrics['retries']`` counts the attempts run again."""
 
     final_states: dict[str, int]
     outcomes: dict[str, Outcome]
     execution_trace: list[Event]
     execution_time: float
-    attempts: list[Event] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
 class _Run:
-    """One batch in flight: its trace, the transactions that have ended, retried attempts."""
+    """One batch in flight: its trace, the transactions that have ended, the retries."""
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
         self.pid = os.getpid()
-        self.attempts: list[Event] = []
         self.retries = 0
         self.lock = threading.Lock()
         self.restart()
@@ -237,13 +236,15 @@ class _Run:
         self.ended[tx.id].set()
 
     def retried(self, ctx: DatabaseContext | None, failure: DatabaseError) -> None:
-        """Count a retry and keep the events of the attempt ``ctx`` (if one failed)."""
+        """Count a retry and record the attempt ``ctx`` (if one failed) as an aborted
+        attempt: its START, its READs (it installed nothing) and an ABORT naming the
+        database's code."""
         with self.lock:
             self.retries += 1
-            if ctx is not None:
-                self.attempts.extend([self.started(ctx), *ctx.reads, Event(
-                    ABORT, ctx.transaction.id, time.monotonic_ns(), ctx.worker, self.pid,
-                    reason=str(failure))])
+        if ctx is not None:
+            self.trace.extend([self.started(ctx), *ctx.reads, Event(
+                ABORT, ctx.transaction.id, time.monotonic_ns(), ctx.worker, self.pid,
+                reason=str(failure))])
 
     def started(self, ctx: DatabaseContext) -> Event:
         return Event(START, ctx.transaction.id, ctx.start, ctx.worker, self.pid)
@@ -287,8 +288,7 @@ class DatabaseExecutor:
         else:
             outcomes = self._concurrent(batch, run)
         return DatabaseResult(self.balances(), outcomes, run.trace.events(),
-                              time.perf_counter() - began, run.attempts,
-                              {"retries": float(run.retries)})
+                              time.perf_counter() - began, {"retries": float(run.retries)})
 
     def _concurrent(self, batch: Batch, run: _Run) -> dict[str, Outcome]:
         """Every transaction on the next free worker; the workers start together."""
@@ -343,7 +343,8 @@ class DatabaseExecutor:
     def _atomic(self, batch: Batch, run: _Run) -> dict[str, Outcome]:
         """The batch as one database transaction on the first session, in serial order: the
         first failing transaction rolls everything back. Run again as a whole after a
-        serialization failure or deadlock."""
+        serialization failure or deadlock, with a fresh trace (the transactions of the run
+        given up had shown COMMITs the database then undid)."""
         by_id = {tx.id: tx for tx in batch.transactions}
         order = [by_id[t] for t in serial_order(dependency_graph(batch))]
         session = self.sessions[0]
@@ -367,7 +368,7 @@ class DatabaseExecutor:
                 raise failure
             session.rollback()
             if isinstance(failure, DatabaseError) and failure.retry and retried < self.retries:
-                run.retried(failed, failure)
+                run.retried(None, failure)
                 run.restart()
                 backoff(retried)
                 retried += 1
