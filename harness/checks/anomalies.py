@@ -139,6 +139,9 @@ WW, WR, RW, RT = 1, 2, 4, 8
 anti-dependency) and real-time order."""
 EDGE_KINDS = {WW: "ww", WR: "wr", RW: "rw", RT: "rt"}
 DATA = WW | WR | RW
+DEPENDENCY = "order"
+"""The kind of a violation's edge (:class:`~harness.checks.verdict.Edge`) that is a
+dependency of the batch (u must end before v starts), besides those of :data:`EDGE_KINDS`."""
 
 
 @dataclass(frozen=True)

@@ -57,17 +57,29 @@ from aethel.trace import ABORT, COMMIT, INIT, READ, START, Event
 from harness.checks.anomalies import (
     CLOCK,
     DIRTY,
+    EDGE_KINDS,
     FUTURE,
     INTEGRITY,
     LOST_UPDATE,
+    RW,
     STALE,
     TRACE_INCONSISTENCY,
     UNDECLARED,
+    WR,
     WRITE_ORDER,
     WRONG_VALUE,
+    WW,
 )
 from harness.checks.facts import EarlyEvent, EarlyRead, Facts, IdleGap
-from harness.checks.verdict import ISOLATION, VALUES, Collector, Verdict, duration, plural
+from harness.checks.verdict import (
+    ISOLATION,
+    VALUES,
+    Collector,
+    Edge,
+    Verdict,
+    duration,
+    plural,
+)
 
 BUILT_IN = (Transfer, Deposit, Withdraw, Read, Spin, Hash, Sleep)
 
@@ -116,6 +128,12 @@ def check_isolation(facts: Facts) -> Verdict:
 
 def _recorder(event: Event) -> str:
     return f"process {event.pid}, worker {event.worker}"
+
+
+def _edge(source: str, target: str, kind: int, account: str) -> tuple[Edge, ...]:
+    """The edge ``source`` → ``target`` as a violation's edges (none from ``init``, which
+    is no transaction)."""
+    return () if source == INIT else (Edge(source, target, EDGE_KINDS[kind], account),)
 
 
 def _clock(facts: Facts, c: Collector) -> None:
@@ -323,7 +341,8 @@ def _reads(facts: Facts, c: Collector) -> None:
         installed = write_of[(u, account)]
         if installed[0] != value:
             c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@{version}, but {version} "
-                  f"installed {account}={installed[0]}", (ids[t], version), (account,))
+                  f"installed {account}={installed[0]}", (ids[t], version), (account,),
+                  edges=_edge(version, ids[t], WR, account))
         if facts.ordered and u != expected:
             _wrong_version(facts, c, p, t, account, version, u, expected)
 
@@ -334,6 +353,7 @@ def _dirty(facts: Facts, c: Collector, p: int, t: int, account: str, version: st
     ``u`` aborted, installed ``account`` only in an attempt it ran again, never installed
     it, or had not committed by then (reported). Else it read a committed install."""
     name = facts.ids[t]
+    edges = _edge(version, name, WR, account)
     installed = facts.write_of.get((u, account))
     late = facts.one_clock and facts.end[u] > p
     retried = next((q for q, w, a, _, _ in facts.retried_writes
@@ -341,21 +361,21 @@ def _dirty(facts: Facts, c: Collector, p: int, t: int, account: str, version: st
                    None) if facts.retried_writes else None
     if facts.end_kind[u] == ABORT:
         c.add(DIRTY, f"{name} read {account}@{version}, written by {version}, which aborted",
-              (name, version), (account,))
+              (name, version), (account,), edges=edges)
     elif retried is not None:
         reason = facts.attempt_reason(u, retried)
         when = f"; {version} committed only at {facts.at(facts.end[u])}" \
             if facts.committed[u] and installed is not None else ""
         c.add(DIRTY, f"{name} read {account}@{version}, written by an attempt of {version} "
               f"that aborted{f' ({reason})' if reason else ''} and was run again{when}",
-              (name, version), (account,))
+              (name, version), (account,), edges=edges)
     elif installed is None:
         c.add(DIRTY, f"{name} read {account}@{version}, but {version} never installed "
-              f"{account}", (name, version), (account,))
+              f"{account}", (name, version), (account,), edges=edges)
     elif not facts.committed[u] or late:
         when = f"at {facts.at(facts.end[u])}" if facts.committed[u] else "never"
         c.add(DIRTY, f"{name} read {account}@{version} at {facts.at(p)}, but {version} "
-              f"committed {when}", (name, version), (account,))
+              f"committed {when}", (name, version), (account,), edges=edges)
     else:
         return False
     return True
@@ -386,7 +406,7 @@ def _retried_reads(facts: Facts, c: Collector) -> None:
                 facts.write_of[(u, account)][0] != value:
             c.add(WRONG_VALUE, f"{name} read {account}={value}@{version} in an attempt it ran "
                   f"again, but {version} installed {account}={facts.write_of[(u, account)][0]}",
-                  (name, version), (account,))
+                  (name, version), (account,), edges=_edge(version, name, WR, account))
 
 
 def _inconsistent(facts: Facts, c: Collector, t: int, account: str, value: int,
@@ -422,22 +442,23 @@ def _wrong_version(facts: Facts, c: Collector, p: int, t: int, account: str, ver
     if expected is None or (u is not None and facts.rank[u] > facts.rank[expected]):
         c.add(FUTURE, f"{name} read {account}@{version}, but {version} does not precede "
               f"{name} in {order}; {name} should have read {account}@{want}",
-              (name, version), (account,))
+              (name, version), (account,), edges=_edge(version, name, WR, account))
         return
+    edges = (*_edge(version, name, WR, account), *_edge(name, want, RW, account))
     installed_at = facts.write_of[(expected, account)][1]
     if not facts.one_clock:
         c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it in "
               f"{order}, installed {account}@{want}: {want}'s update is lost to {name}",
-              (name, want), (account,))
+              (name, want), (account,), edges=edges)
     elif installed_at < p:
         c.add(STALE, f"{name} read {account}@{version}, but {want}, which precedes it "
               f"in {order}, had already installed {account}@{want} (at "
               f"{facts.at(installed_at)}, before the read at {facts.at(p)}): {want}'s "
-              f"update is lost to {name}", (name, want), (account,))
+              f"update is lost to {name}", (name, want), (account,), edges=edges)
     else:
         c.add(STALE, f"{name} read {account}@{version} at {facts.at(p)}, before {want}, "
               f"which precedes it in {order}, installed {account}@{want} (at "
-              f"{facts.at(installed_at)})", (name, want), (account,))
+              f"{facts.at(installed_at)})", (name, want), (account,), edges=edges)
 
 
 def _installs(facts: Facts, c: Collector) -> None:
@@ -460,16 +481,18 @@ def _installs(facts: Facts, c: Collector) -> None:
             c.add(LOST_UPDATE, f"{name}'s install of {account} replaced {account}@{replaced}, "
                   f"but the last recorded install had left {account}@{version}: that version "
                   "was overwritten without a recorded install, or an install is missing from "
-                  "the trace", (name, version), (account,))
+                  "the trace", (name, version), (account,),
+                  edges=_edge(version, name, WW, account))
         read = read_of.get((t, account))
         if versions and read is not None and read[0] != replaced:
             c.add(LOST_UPDATE, f"{name} read {account}@{read[0]} but its install replaced "
                   f"{account}@{replaced}: the update by {replaced} is lost",
-                  (name, replaced), (account,))
+                  (name, replaced), (account,), edges=_edge(replaced, name, WW, account))
         r = rank[t]
         if one_clock and ordered and by > r:
             c.add(WRITE_ORDER, f"{name} installed {account} after {version} did, but {name} "
-                  f"precedes {version} in {facts.serial_order}", (name, version), (account,))
+                  f"precedes {version} in {facts.serial_order}", (name, version), (account,),
+                  edges=_edge(version, name, WW, account))
         current[account] = (name, r)
 
 

@@ -10,9 +10,9 @@ cannot then be told; nor under ``--order any``, where no batch order is promised
 
 from __future__ import annotations
 
-from harness.checks.anomalies import EARLY_START
+from harness.checks.anomalies import DEPENDENCY, EARLY_START
 from harness.checks.facts import Facts, dependencies, describe_dependency
-from harness.checks.verdict import ORDER, Collector, Verdict, plural
+from harness.checks.verdict import ORDER, Collector, Edge, Verdict, plural
 
 
 def check_order(facts: Facts) -> Verdict:
@@ -43,7 +43,8 @@ def check_order(facts: Facts) -> Verdict:
             when = f"{ids[u]} finished only at {facts.at(eu)}"
         c.add(EARLY_START, f"{ids[v]} started at {facts.at(sv)}, but it depends on {ids[u]} "
               f"({why}) and {when}", txns=(ids[u], ids[v]),
-              accounts=(account,) if account else ())
+              accounts=(account,) if account else (),
+              edges=(Edge(ids[u], ids[v], DEPENDENCY, account),))
     started = sum(s >= 0 for s in start)
     return c.verdict(f"for all {plural(edges, 'dependency edge')}, the predecessor ended "
                      f"before the dependant started ({plural(started, 'transaction')} started)")

@@ -47,7 +47,7 @@ from harness.checks.anomalies import (
     cycle_anomaly,
 )
 from harness.checks.facts import Facts, smallest_first_order
-from harness.checks.verdict import SERIALIZABILITY, VALUES, Collector, Verdict, plural
+from harness.checks.verdict import SERIALIZABILITY, VALUES, Collector, Edge, Verdict, plural
 
 MAX_SOURCES = 256
 """Bound on the breadth-first searches per cycle search (exact for cycles among fewer nodes)."""
@@ -269,12 +269,13 @@ def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, spec: Cyc
     members = set(cycle)
     reads = [r for r in facts.reads if r[1] in members]
     writes = [w for w in facts.writes if w[1] in members]
-    details, accounts = [], []
+    details, accounts, edges = [], [], []
     labels = []
     for u, v in _pairs(cycle):
         label = _label(graph[u][v], spec.allowed)
         text, account = _explain(facts, reads, writes, label, u, v)
         labels.append((label, account))
+        edges.append(Edge(ids[u], ids[v], EDGE_KINDS[label], account))
         details.append(f"{ids[u]} → {ids[v]} ({EDGE_KINDS[label]}): {text}")
         if account and account not in accounts:
             accounts.append(account)
@@ -284,7 +285,7 @@ def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, spec: Cyc
         summary += "; the cycle needs real-time order, so no serial order respects it"
     if len(cycle) == 2 and {lab for lab, _ in labels} == {RW, WW} and labels[0][1] == labels[1][1]:
         summary += f" — a lost update on {labels[0][1]}"
-    c.add(spec.anomaly, summary, tuple(names), tuple(accounts), tuple(details))
+    c.add(spec.anomaly, summary, tuple(names), tuple(accounts), tuple(details), tuple(edges))
 
 
 def _explain(facts: Facts, reads: list[tuple[int, int, str, int, str]],

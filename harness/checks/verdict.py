@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 EQUIVALENCE = "serial equivalence"
 ORDER = "dependency order"
@@ -29,17 +29,31 @@ PASS, NOT_JUDGED, FAIL = "pass", "not judged", "fail"
 STATUSES = (PASS, NOT_JUDGED, FAIL)
 
 
+class Edge(NamedTuple):
+    """A dependency a violation rests on: ``source`` → ``target`` of ``kind`` (``ww``,
+    ``wr``, ``rw`` or ``rt`` as in the serialization graph, ``order`` for a dependency of
+    the batch), through ``account`` when one account carries it. In JSON it is the list
+    ``[source, target, kind, account]``."""
+
+    source: str
+    target: str
+    kind: str
+    account: str | None = None
+
+
 @dataclass(frozen=True)
 class Violation:
     """One anomaly: its class (a name from :mod:`harness.checks.anomalies`, e.g.
-    ``"G-single"``), one plain sentence, the transactions and accounts involved, and optional
-    further lines (e.g. cycle edges)."""
+    ``"G-single"``), one plain sentence, the transactions and accounts involved, optional
+    further lines (e.g. cycle edges) and the edges it rests on, as data (a cycle's, or the
+    dependency a transaction did not respect)."""
 
     anomaly: str
     message: str
     txns: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+    edges: tuple[Edge, ...] = ()
 
     def lines(self) -> list[str]:
         """The violation as text: ``anomaly: message`` then the details, indented."""
@@ -144,11 +158,12 @@ class Collector:
         return sum(self.by_anomaly.values())
 
     def add(self, anomaly: str, message: str, txns: tuple[str, ...] = (),
-            accounts: tuple[str, ...] = (), details: tuple[str, ...] = ()) -> None:
+            accounts: tuple[str, ...] = (), details: tuple[str, ...] = (),
+            edges: tuple[Edge, ...] = ()) -> None:
         """Record one violation."""
         self.by_anomaly[anomaly] += 1
         if len(self.kept) < self.keep:
-            self.kept.append(Violation(anomaly, message, txns, accounts, details))
+            self.kept.append(Violation(anomaly, message, txns, accounts, details, edges))
 
     def verdict(self, holds: str, witness: tuple[str, ...] | None = None,
                 applicable: bool = True, note: str = "") -> Verdict:
