@@ -67,7 +67,7 @@ def test_report_of_a_malformed_summary_exits_2_naming_the_field(tmp_path, path, 
 def test_report_of_a_valid_summary_is_written(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps(summary()))
     assert invoke("report", tmp_path).exit_code == 0
-    assert "Counterexample" in (tmp_path / "index.html").read_text()
+    assert "Falsifying example" in (tmp_path / "index.html").read_text()
 
 
 @pytest.fixture

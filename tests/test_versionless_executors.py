@@ -10,6 +10,7 @@ integrity violation naming the first event without one.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -271,14 +272,15 @@ def test_a_versionless_executor_passes_with_the_version_properties_not_judged(
         passed, unjudged = props[prop]["passed"], props[prop]["not_judged"]
         assert props[prop]["failed"] == 0 and unjudged > passed and passed + unjudged == 40
         assert props[prop]["not_judged_reason"].startswith(NO_VERSIONS)
-        assert f"N/A  {prop}: {passed} passed, 0 failed, {unjudged} not judged\n" \
-            f"       {NO_VERSIONS}" in result.output
-        assert f"| {prop} | {passed} | 0 | {unjudged} | not judged |" in markdown
+        assert re.search(rf"{prop} +not judged +{passed} +0 +{unjudged}\n", result.output)
+        assert f"not judged: {prop} ({unjudged} of 40 examples): {NO_VERSIONS}" \
+            in result.output
+        assert f"| {prop} | {passed} | 0 | {unjudged} | ⚠️ not judged |" in markdown
         assert f"- {prop} ({unjudged} of 40 examples): {NO_VERSIONS}" in markdown
     for prop in (EQUIVALENCE, ORDER, CONSERVATION, ATOMICITY, VALUES):
         assert props[prop] == {"passed": 40, "failed": 0, "not_judged": 0,
                                "not_judged_reason": None}
-        assert f"| {prop} | 40 | 0 | 0 | pass |" in markdown
+        assert f"| {prop} | 40 | 0 | 0 | ✅ pass |" in markdown
     assert markdown.startswith("# Aethel verification: NO VIOLATION (not judged: isolation, "
                                "strict serializability)")
 
@@ -345,7 +347,7 @@ def test_not_judged_is_never_a_pass_in_the_reports():
     assert summary["properties"][ISOLATION] == {
         "passed": 0, "failed": 0, "not_judged": 4, "not_judged_reason": "not judged: first"}
     markdown = render_markdown(summary)
-    assert "| isolation | 0 | 0 | 4 | not judged |" in markdown
+    assert "| isolation | 0 | 0 | 4 | ⚠️ not judged |" in markdown
     assert "- isolation (4 of 4 examples): not judged: first" in markdown
     assert "NO VIOLATION (not judged: isolation)" in markdown
     assert "isolation (4 of 4 examples): not judged: first" in render_html(summary)
@@ -362,5 +364,5 @@ def test_a_summary_without_not_judged_counts_still_renders():
         del counts["not_judged"], counts["not_judged_reason"]
     markdown = render_markdown(summary)
     assert markdown.startswith("# Aethel verification: PASSED")
-    assert "| isolation | 1 | 0 | 0 | pass |" in markdown and "Not judged" not in markdown
+    assert "| isolation | 1 | 0 | 0 | ✅ pass |" in markdown and "Not judged" not in markdown
 

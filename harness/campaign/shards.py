@@ -25,12 +25,13 @@ from multiprocessing import util
 from typing import Any, Literal
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis.errors import HypothesisException
+from hypothesis.errors import Flaky, HypothesisException
 
 from aethel.backends import refuse_new_workers
 from aethel.batchfile import batch_to_json
 from aethel.errors import describe_exception
 from aethel.model import Batch
+from aethel.outcome import Outcome
 from harness.campaign.bounded import Hung, call_within
 from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_interval
 from harness.campaign.coverage import exercised
@@ -74,7 +75,9 @@ class Failure:
 
     ``kind`` is ``"violation"`` (a property does not hold), ``"hung"`` or ``"crashed"``;
     ``error`` says what happened in words; ``workers`` and ``executor_timeout`` are what
-    the executor was made with."""
+    the executor was made with. ``final_states`` and ``outcomes`` are the failing run's
+    (None when the executor did not return), ``oracle`` the serial oracle's result (None
+    when it did not finish)."""
 
     batch: dict[str, Any]
     backend: str
@@ -85,6 +88,9 @@ class Failure:
     error: str | None = None
     kind: str = "violation"
     executor_timeout: float | None = None
+    final_states: dict[str, int] | None = None
+    outcomes: dict[str, Outcome] | None = None
+    oracle: OracleResult | None = None
 
     def failed_properties(self) -> list[str]:
         """The properties that did not hold."""
@@ -284,11 +290,11 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
             except Hung as exc:
                 _discard_executor(cached)
                 return checked, _failure(batch, backend, workers, timeout, HUNG,
-                                         f"hung: {exc}; its processes were killed")
+                                         f"hung: {exc}; its processes were killed", oracle)
             except BaseException as exc:  # whatever code under test raises fails the example
                 return checked, _failure(batch, backend, workers, timeout, CRASHED,
                                          f"the executor {config.executor} ({backend}) raised "
-                                         f"{describe_exception(exc)}")
+                                         f"{describe_exception(exc)}", oracle)
             verdicts = check_run(batch, run, oracle, config.order)
             checked.append((run, verdicts))
             if not all(v.ok for v in verdicts):
@@ -296,20 +302,22 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
                     batch_to_json(batch), backend, workers,
                     [v.to_json() for v in verdicts],
                     [e.to_json() for e in run.execution_trace], len(batch), run.error,
-                    executor_timeout=timeout)
+                    executor_timeout=timeout, final_states=run.final_states,
+                    outcomes=run.outcomes, oracle=oracle)
     return checked, None
 
 
 def _failure(batch: Batch, backend: str, workers: int, timeout: float | None,
-             kind: str, error: str) -> Failure:
+             kind: str, error: str, oracle: OracleResult | None = None) -> Failure:
     return Failure(batch_to_json(batch), backend, workers, [], [],
-                   len(batch), error, kind, timeout)
+                   len(batch), error, kind, timeout, oracle=oracle)
 
 
-def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
-              ) -> ShardResult:
+def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False,
+              on_example: Callable[[int], None] | None = None) -> ShardResult:
     """Run one shard (in whichever process the pool chose); a shrinking shard also ends
-    when ``should_stop()``."""
+    when ``should_stop()``. ``on_example`` is told how many examples have finished after
+    each one (it must not raise)."""
     started = time.perf_counter()
     config = spec.config
     result = ShardResult(spec.index)
@@ -341,6 +349,8 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
             _count(result, checked)
             coverage.update(exercised(batch, oracle[0] if oracle else None,
                                       (run for run, _ in checked), contention))
+            if on_example is not None:
+                on_example(result.examples)
         if failure is not None:
             if spec.shrink and failure.kind == HUNG:
                 return  # a hang met while shrinking another failure is not that failure
@@ -356,6 +366,9 @@ def run_shard(spec: ShardSpec, should_stop: Callable[[], bool] = lambda: False
             example()
     except _Violation:
         pass
+    except Flaky:
+        result.note = result.note or ("shrinking stopped: a smaller example failed once and "
+                                      "then passed when run again (the bug depends on timing)")
     except HypothesisException as exc:
         result.note = result.note or \
             f"shrinking stopped: {type(exc).__name__}: {exc}".splitlines()[0]

@@ -4,7 +4,9 @@ The failing shard is re-run locally with Hypothesis's shrinker, at the campaign'
 interval; then single transactions are dropped while the batch still fails, and smaller
 batches are searched for. The counterexample records what ``aethel replay`` needs to run it
 as the campaign did: the backend, the worker count, the switch interval, the example timeout,
-the timeout the executor was made with, and the serial order runs are judged against.
+the timeout the executor was made with, and the serial order runs are judged against. For the
+reports it also records both sides of the comparison: the executor's final balances and
+outcomes, and the serial oracle's (in the order the run was judged against).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from aethel.batchfile import batch_from_json
 from aethel.model import Batch
+from aethel.outcome import Outcome
 from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_interval
 from harness.campaign.shards import (
     HUNG,
@@ -26,6 +29,9 @@ from harness.campaign.shards import (
     run_shard,
 )
 from harness.campaign.timeouts import executor_timeout
+from harness.checks import OracleResult, serial_oracle
+from harness.checks.orders import ANY
+from harness.checks.verdict import EQUIVALENCE
 
 SHRINK_SECONDS = 30.0
 """Hypothesis's shrinking of a failing shard stops after this many seconds (races make every
@@ -129,7 +135,38 @@ def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, ori
         "batch": failure.batch,
         "verdicts": failure.verdicts,
         "trace": failure.trace,
+        "oracle": oracle_json(judged_oracle(config.order, batch_from_json(failure.batch),
+                                            failure.verdicts, failure.oracle)),
+        "executor_result": (None if failure.final_states is None
+                            else run_json(failure.final_states, failure.outcomes or {})),
         "error": failure.error,
         "shrink_seconds": shrink_seconds,
         "note": note,
     }
+
+
+def judged_oracle(order: str, batch: Batch, verdicts: list[dict[str, Any]],
+                  oracle: OracleResult | None) -> OracleResult | None:
+    """The serial run a run of ``batch`` was compared with: ``oracle``, or under
+    ``--order any`` the oracle run in the witness order serial equivalence chose (as its
+    verdict, among ``verdicts``, records)."""
+    witness = next((v.get("witness") for v in verdicts if v["property"] == EQUIVALENCE), None)
+    if order != ANY or not witness or oracle is None:
+        return oracle
+    return serial_oracle(batch, witness)
+
+
+def oracle_json(oracle: OracleResult | None) -> dict[str, Any] | None:
+    """The serial oracle's order, final balances and outcomes, as the reports show them."""
+    if oracle is None:
+        return None
+    return {"order": list(oracle.order), "final_balances": oracle.final_state,
+            "outcomes": {txn: {"status": status, "reason": reason}
+                         for txn, (status, reason) in oracle.outcomes.items()}}
+
+
+def run_json(final_states: dict[str, int], outcomes: dict[str, Outcome]) -> dict[str, Any]:
+    """An executor's final balances and outcomes, as the reports show them."""
+    return {"final_balances": final_states,
+            "outcomes": {txn: {"status": o.status, "reason": o.reason}
+                         for txn, o in outcomes.items()}}

@@ -149,6 +149,12 @@ def account_name(i: int) -> str:
     return f"acct{i}"
 
 
+def _one_first(high: int) -> st.SearchStrategy[int]:
+    """Integers from 0 to ``high`` that shrink towards 1, not 0 (0 is drawn about as often,
+    just not preferred), so that a shrunk race still moves money the balances show."""
+    return st.integers(0, high).map(lambda n: (n + 1) % (high + 1))
+
+
 def _pick(draw: st.DrawFn, choices: tuple[tuple[int, _T], ...]) -> _T:
     """One of the ``(weight, value)`` choices, drawn in proportion to the weights; shrinks
     towards the first."""
@@ -377,7 +383,7 @@ def wide_reads(draw: st.DrawFn, min_transactions: int = 20, max_transactions: in
     some also deposit into an account of their own. Every worker records events, reads
     snapshots and hands back results at the same time as the others, which is what a race in
     shared bookkeeping (a trace, a cache, a counter) needs; a campaign's race shards draw
-    these. Shrinks towards fewer transactions, fewer reads and no deposits."""
+    these. Shrinks towards fewer transactions, fewer reads, no deposits and balances of 1."""
     size = draw(st.integers(min(min_transactions, max_transactions), max_transactions))
     n_accounts = draw(st.integers(min(12, max_accounts), max_accounts))
     shared = [account_name(i) for i in range(n_accounts)]
@@ -388,10 +394,10 @@ def wide_reads(draw: st.DrawFn, min_transactions: int = 20, max_transactions: in
     for k in range(size):
         ops: list[Operation] = [Read(a) for a in draw(reads_each)]
         if draw(st.booleans()):
-            own[f"own{k}"] = draw(st.integers(0, 100))
+            own[f"own{k}"] = draw(_one_first(100))
             ops.append(Deposit(f"own{k}", draw(st.integers(1, 100))))
         txs.append(Transaction(f"t{k}", tuple(ops)))
-    balances = draw(st.lists(st.integers(0, 100), min_size=n_accounts, max_size=n_accounts))
+    balances = draw(st.lists(_one_first(100), min_size=n_accounts, max_size=n_accounts))
     return Batch({**dict(zip(shared, balances, strict=True)), **own}, tuple(txs),
                  draw(st.sampled_from((INDEPENDENT, ATOMIC))))
 
@@ -401,10 +407,11 @@ def hot_chains(draw: st.DrawFn, min_length: int = 10, max_length: int = 24) -> B
     """A few generated transactions followed by two interleaved chains of 10–24
     one-operation updates (deposits, withdrawals, self-transfers) of two hot accounts: each
     install releases the next update of its account while the other chain keeps another
-    worker busy, which is what a race between an install and the next dispatch needs."""
+    worker busy, which is what a race between an install and the next dispatch needs. The
+    updates' amounts shrink towards 1."""
     base = draw(batches(max_transactions=6, contention="high", modes=(INDEPENDENT,)))
     size = draw(st.integers(min(min_length, max_length), max_length))
-    amount = st.integers(0, 60)
+    amount = _one_first(60)
     chains = [[Transaction(f"{hot}-{k}", (op,)) for k, op in enumerate(draw(st.lists(
         st.one_of(st.builds(Deposit, st.just(hot), amount),
                   st.builds(Withdraw, st.just(hot), amount),

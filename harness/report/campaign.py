@@ -1,10 +1,16 @@
 """Campaign reports: ``summary.json``, ``summary.md`` and a self-contained ``index.html``.
 
-The HTML is rebuilt from ``summary.json`` alone (``aethel report DIR``). For a
-counterexample it shows the explanation next to a timeline: one row per worker, one bar
-per transaction from its START to its COMMIT or ABORT, the transactions named by the
-violation highlighted. The coverage section (:mod:`harness.campaign.coverage`) lists every feature
-with the examples that exercised it, and names those never exercised.
+The HTML is rebuilt from ``summary.json`` alone (``aethel report DIR``). Every report opens
+with the verdict (a green or red banner in HTML) and says which Aethel version, commit and
+command made it. When a property fails, the falsifying example comes first: the minimal
+batch as JSON and as a table, the balances initially, after serial execution and after the
+executor side by side (the accounts that differ marked), each transaction's outcome on both
+sides; then the explanation, each violation once, a timeline of the run and its trace in µs
+after the first event (as the explanations count time). The campaign's verdict table
+follows; it counts the examples run up to the first failure, and a property the
+counterexample fails is never shown there as a pass. The coverage section
+(:mod:`harness.campaign.coverage`) lists every feature with the examples that exercised it,
+and names those never exercised.
 """
 
 from __future__ import annotations
@@ -14,25 +20,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-
 from aethel.errors import InputError
 from aethel.files import read_json, write_atomic
 from harness.campaign.coverage import group_lines
 from harness.campaign.protocol import BUILTIN
 from harness.checks.orders import BATCH
-from harness.checks.verdict import FAIL, NOT_JUDGED, PASS
+from harness.checks.verdict import FAIL, NOT_JUDGED, PASS, plural
 from harness.report.common import (
-    details,
+    banner,
     escape,
-    figure_html,
-    markdown_table,
+    markdown_aligned,
     page_html,
     paragraph,
+    provenance_html,
+    provenance_line,
+    scroll,
     section,
     table_html,
 )
+from harness.report.timeline import scroll_box, timeline_svg
 
 SUMMARY, MARKDOWN, HTML, COUNTEREXAMPLE = ("summary.json", "summary.md", "index.html",
                                            "counterexample.json")
@@ -80,12 +86,18 @@ class _MapOf:
 _ANY, _NUMBER = "any", "number"
 _LIMIT = 2**63
 """Numbers the report does arithmetic on must be finite and smaller than this."""
-_VERDICT = {"ok": bool, "lines": [str], "counterexample?": ({"txns": [str]}, None)}
+_VERDICT = {"property": str, "ok": bool, "applicable?": bool, "lines": [str],
+            "counterexample?": ({"txns": [str], "message?": str}, None)}
 _EVENT = {"txn": str, "ts": _NUMBER, "event": _ANY, "worker?": int}
-_TRANSACTION = {"id": _ANY, "ops": [dict], "reads?": _ANY, "writes?": _ANY, "after?": _ANY}
+_TRANSACTION = {"id": _ANY, "ops": [dict], "reads?": [_ANY], "writes?": [_ANY],
+                "after?": [_ANY]}
+_OUTCOMES = _MapOf({"status": str, "reason?": (str, None)})
+_SIDE = ({"final_balances": dict, "outcomes": _OUTCOMES}, None)
 _COUNTEREXAMPLE = {
     "kind?": _ANY, "error?": (str, None), "executor?": _ANY, "verdicts": [_VERDICT],
-    "batch": {"accounts": _ANY, "transactions": [_TRANSACTION]}, "trace": [_EVENT],
+    "batch": {"accounts": dict, "transactions": [_TRANSACTION]}, "trace": [_EVENT],
+    "oracle?": _SIDE, "executor_result?": _SIDE, "shrink_seconds?": (_NUMBER, None),
+    "note?": (str, None),
     **{key: _ANY for key in ("transactions", "transactions_before_shrinking", "backend",
                              "workers", "shard", "seed")},
 }
@@ -100,6 +112,8 @@ _SUMMARY = {
     "counterexample?": (_COUNTEREXAMPLE, None), "machine?": (dict, None),
     "coverage?": ({"examples": int, "features": [
         {"feature": str, "group": str, "description": str, "examples": int}]}, None),
+    "provenance?": ({"version?": (str, None), "commit?": (str, None),
+                     "command?": (str, None)}, None),
     "note?": _ANY, "run_id?": _ANY,
 }
 _NAMES = {str: "a string", bool: "true or false", int: "an integer", dict: "an object",
@@ -154,33 +168,118 @@ def _check(value: Any, shape: Any, where: str, field: str) -> None:
         raise InputError(f"must be {_NAMES[shape]}", f"{where}: {field}")
 
 
+# The verdict at a glance
+
+
 def _status(summary: dict[str, Any]) -> str:
     if not summary["ok"]:
         return "VIOLATION"
     if not summary["complete"]:
         return "INCOMPLETE (stopped early, no violation so far)"
-    unjudged = [prop for prop, _ in _not_judged(summary)]
+    unjudged = [prop for prop, _ in not_judged(summary)]
     return f"NO VIOLATION (not judged: {', '.join(unjudged)})" if unjudged else "PASSED"
 
 
+def _broken(ce: dict[str, Any]) -> bool:
+    """Whether the executor hung or crashed (rather than a property failing)."""
+    return ce.get("kind", "violation") != "violation"
 
-def _property_rows(summary: dict[str, Any]) -> list[list[Any]]:
+
+def counterexample_failures(ce: dict[str, Any]) -> list[str]:
+    """The properties the counterexample fails."""
+    return [v["property"] for v in ce["verdicts"] if not v["ok"]]
+
+
+def failed_properties(summary: dict[str, Any]) -> list[str]:
+    """The properties that do not hold: failed by an example counted, or by the
+    counterexample (which shrinking may have made fail more of them)."""
+    ce = set(counterexample_failures(summary.get("counterexample") or {"verdicts": []}))
+    return [prop for prop, counts in summary["properties"].items()
+            if counts["failed"] or prop in ce]
+
+
+def _and(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def verdict_banner(summary: dict[str, Any]) -> tuple[str, str, str]:
+    """(``ok``, ``bad`` or ``warn``; a headline; a sentence): the verdict at a glance."""
+    ce = summary.get("counterexample")
+    failed = failed_properties(summary)
+    if ce and _broken(ce):
+        return "bad", "VIOLATION", ce["error"]
+    if ce or failed:
+        verb = "does" if len(failed) == 1 else "do"
+        return "bad", "VIOLATION", (f"{_and(failed) if failed else 'a property'} {verb} not "
+                                    "hold; the falsifying example follows.")
+    if not summary["complete"]:
+        return "warn", "INCOMPLETE", (f"stopped early: no violation in the "
+                                      f"{summary['examples']} examples run.")
+    unjudged = [prop for prop, _ in not_judged(summary)]
+    if unjudged:
+        return "warn", "NO VIOLATION", (f"no property failed in {summary['examples']} "
+                                        f"examples; not judged: {_and(unjudged)}.")
+    return "ok", "PASSED", (f"all {len(summary['properties'])} properties hold on "
+                            f"{summary['examples']} examples.")
+
+
+def timing(summary: dict[str, Any]) -> tuple[float, float, float]:
+    """(seconds spent checking examples, seconds spent shrinking, examples checked per
+    second): shrinking is reported apart and never slows the checking rate."""
+    ce = summary.get("counterexample") or {}
+    shrinking = min(max(0.0, ce.get("shrink_seconds") or 0.0), summary["seconds"])
+    checking = summary["seconds"] - shrinking
+    return checking, shrinking, summary["examples"] / checking if checking > 0 else 0.0
+
+
+def timing_line(summary: dict[str, Any]) -> str:
+    """``8 examples checked in 0.9 s (8.9 examples/s); shrinking took 1.5 s.``"""
+    checking, shrinking, rate = timing(summary)
+    line = (f"{summary['examples']} examples checked in {checking:.1f} s "
+            f"({rate:.1f} examples/s)")
+    if shrinking > 0:
+        line += f"; shrinking the failure took {shrinking:.1f} s"
+    return line + "."
+
+
+def scope_line(summary: dict[str, Any]) -> str:
+    """What the campaign's verdict table counts."""
+    if summary.get("counterexample"):
+        return (f"Examples run up to the first failure: {summary['examples']} (the failing "
+                "one included; shards are counted in order). The falsifying example's own "
+                "verdicts are above: it is the smallest failing example found, and may fail "
+                "other properties than the first failing example did.")
+    return f"The table counts every example run: {summary['examples']}."
+
+
+CE_FAIL = "fail (counterexample)"
+"""The status of a property only the shrunk counterexample fails."""
+
+
+def property_rows(summary: dict[str, Any]) -> list[list[Any]]:
     """Per property: examples passed, failed and not judged, and its status (an example not
-    judged is never a pass)."""
+    judged is never a pass; a property the counterexample fails is never a pass)."""
+    ce = set(counterexample_failures(summary.get("counterexample") or {"verdicts": []}))
     rows = []
     for prop, counts in summary["properties"].items():
         unjudged = counts.get("not_judged", 0)
-        state = FAIL if counts["failed"] else NOT_JUDGED if unjudged else (
-            PASS if counts["passed"] else "not checked")
+        state = FAIL if counts["failed"] else CE_FAIL if prop in ce else (
+            NOT_JUDGED if unjudged else PASS if counts["passed"] else "not checked")
         rows.append([prop, counts["passed"], counts["failed"], unjudged, state])
     return rows
+
+
+def status_kind(state: str) -> str:
+    """``bad``, ``ok`` or ``na`` for a status of :func:`property_rows`."""
+    return "bad" if state in (FAIL, CE_FAIL) else "ok" if state == PASS else "na"
 
 
 NOT_JUDGED_INTRO = ("Properties some examples did not judge, and why (as the verdict of the "
                     "first such example says):")
 
 
-def _not_judged(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def not_judged(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(property, line) for each property some example did not judge: how many, and why."""
     return [(prop, not_judged_line(prop, counts))
             for prop, counts in summary["properties"].items() if counts.get("not_judged")]
@@ -193,17 +292,201 @@ def not_judged_line(prop: str, counts: dict[str, Any]) -> str:
             f"{counts.get('not_judged_reason') or 'no reason given'}")
 
 
-def _config_line(summary: dict[str, Any]) -> str:
+def config_line(summary: dict[str, Any]) -> str:
+    """The campaign's settings in one line."""
     c = summary["config"]
-    scope = f"{c['examples']} examples" if c.get("budget") is None else f"{c['budget']} s budget"
-    line = (f"executor {c['executor']} on {', '.join(c['backends'])} with {c['workers']} "
-            f"workers; {c['jobs']} jobs; profile {c['profile']}; {scope}; seed {c['seed']}")
+    scope = (f"{c['budget']} s budget" if c.get("budget") is not None
+             else "the profile's number of examples" if c["examples"] is None
+             else f"{c['examples']} examples")
+    line = (f"executor {c['executor']} on {', '.join(c['backends'])} with "
+            f"{plural(c['workers'], 'worker')}; {plural(c['jobs'], 'job')}; profile "
+            f"{c['profile']}; {scope}; seed {c['seed']}")
     if c.get("order", BATCH) != BATCH:
         line += f"; judged in {c['order']} serial order"
     cluster = summary.get("cluster")
     if cluster:
         line += f"; cluster {cluster['address']} ({cluster['workers']} workers)"
     return line
+
+
+# The falsifying example
+
+
+def batch_json(batch: dict[str, Any]) -> str:
+    """``batch`` as JSON, one transaction a line."""
+    txs = batch.get("transactions") or []
+    if not txs:
+        return json.dumps(batch)
+    fields = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in batch.items()
+              if k != "transactions"]
+    lines = ["{" + ", ".join(fields) + ("," if fields else ""), ' "transactions": [']
+    lines += [f"  {json.dumps(tx)}{',' if i < len(txs) - 1 else ''}" for i, tx in enumerate(txs)]
+    return "\n".join([*lines, " ]}"])
+
+
+def describe_op(op: dict[str, Any]) -> str:
+    """One operation in words: ``transfer 5 acct0 → acct1``, ``read acct2``, …"""
+    kind = op.get("op")
+    if kind == "transfer":
+        return f"transfer {op.get('amount')} {op.get('from')} → {op.get('to')}"
+    if kind == "deposit":
+        return f"deposit {op.get('amount')} into {op.get('account')}"
+    if kind == "withdraw":
+        return f"withdraw {op.get('amount')} from {op.get('account')}"
+    if kind == "guarded_withdraw":
+        return (f"withdraw {op.get('amount')} from {op.get('account')} unless it and "
+                f"{op.get('other')} would keep less than {op.get('floor')}")
+    if kind == "read":
+        return f"read {op.get('account')}"
+    if kind == "spin":
+        return f"spin {op['us']} µs" if "us" in op else f"spin {op.get('iterations')} iterations"
+    if kind == "sleep":
+        return f"sleep {op.get('ms')} ms"
+    if kind == "hash":
+        return f"hash {op.get('bytes')} bytes"
+    if kind == "call":
+        args = ", ".join(f"{k}={v}" for k, v in (op.get("args") or {}).items())
+        return f"call {op.get('function')}({args})"
+    return " ".join(f"{k}={v}" for k, v in op.items())
+
+
+TRANSACTION_HEADERS = ["transaction", "operations", "declared, after"]
+
+
+def transaction_rows(batch: dict[str, Any]) -> list[list[str]]:
+    """Per transaction: its id, operations in words, and what it declares or runs after."""
+    rows = []
+    for tx in batch["transactions"]:
+        ops = "; ".join(describe_op(op) for op in tx["ops"]) or "(none)"
+        extra = "; ".join(f"{label} {', '.join(map(str, tx[key]))}" for key, label in
+                          (("reads", "reads"), ("writes", "writes"), ("after", "after"))
+                          if tx.get(key))
+        rows.append([str(tx["id"]), ops, extra])
+    return rows
+
+
+BALANCE_HEADERS = ["account", "initial", "serial oracle", "executor", ""]
+DIFFERS = "differs"
+
+
+def _missing(ce: dict[str, Any], key: str) -> str:
+    """What a column shows when its side is not known."""
+    if _broken(ce):
+        return "did not return" if key == "executor_result" else "did not finish"
+    return "not recorded"
+
+
+def balance_rows(ce: dict[str, Any]) -> list[list[str]]:
+    """Per account: initial balance, after serial execution, after the executor, and
+    :data:`DIFFERS` when the last two differ."""
+    initial = ce["batch"]["accounts"]
+    oracle, executor = ce.get("oracle"), ce.get("executor_result")
+    final = {key: side["final_balances"] if side else None
+             for key, side in (("oracle", oracle), ("executor_result", executor))}
+    accounts = list(initial)
+    for balances in final.values():
+        accounts += [a for a in balances or {} if a not in accounts]
+    rows = []
+    for account in accounts:
+        cells = [str(initial.get(account, "—"))]
+        for key, balances in final.items():
+            cells.append(_missing(ce, key) if balances is None
+                         else str(balances.get(account, "—")))
+        differs = (final["oracle"] is not None and final["executor_result"] is not None
+                   and final["oracle"].get(account) != final["executor_result"].get(account))
+        rows.append([str(account), *cells, DIFFERS if differs else ""])
+    return rows
+
+
+OUTCOME_HEADERS = ["transaction", "serial oracle", "executor", ""]
+
+
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return "—"
+    status = str(outcome["status"]).replace("_", " ")
+    return f"{status}: {outcome['reason']}" if outcome.get("reason") else status
+
+
+def outcome_rows(ce: dict[str, Any]) -> list[list[str]]:
+    """Per transaction: its outcome serially and on the executor (with the reason of an
+    abort), and :data:`DIFFERS` when they differ."""
+    oracle, executor = ce.get("oracle"), ce.get("executor_result")
+    rows = []
+    for tx in ce["batch"]["transactions"]:
+        cells = [_missing(ce, key) if side is None else _outcome(side["outcomes"].get(tx["id"]))
+                 for key, side in (("oracle", oracle), ("executor_result", executor))]
+        differs = oracle is not None and executor is not None and cells[0] != cells[1]
+        rows.append([str(tx["id"]), *cells, DIFFERS if differs else ""])
+    return rows
+
+
+def example_line(ce: dict[str, Any]) -> str:
+    """What the falsifying example is and where it ran."""
+    line = (f"{ce['transactions']} transactions (shrunk from "
+            f"{ce['transactions_before_shrinking']}), {ce['batch'].get('mode', 'independent')} "
+            f"batch, on backend {ce['backend']} ×{ce['workers']}, shard {ce['shard']} of seed "
+            f"{ce['seed']}.")
+    return f"{line} Note: {ce['note']}" if ce.get("note") else line
+
+
+def explanation_lines(ce: dict[str, Any]) -> list[str]:
+    """Why the example fails: the error of a hung or crashed executor, else each failed
+    verdict's status line and its violations, each violation once."""
+    lines = [ce["error"]] if _broken(ce) else []
+    for v in ce["verdicts"]:
+        if not v["ok"]:
+            lines += verdict_lines(v)
+    return lines
+
+
+def verdict_lines(v: dict[str, Any]) -> list[str]:
+    """A verdict's lines, without the first violation repeated in its status line."""
+    head, *rest = v["lines"]
+    first = (v.get("counterexample") or {}).get("message")
+    if first and rest:
+        head = head.replace(f"; first: {first}", "", 1)
+    return [head, *rest]
+
+
+def example_verdicts_line(ce: dict[str, Any]) -> str:
+    """The falsifying example's own verdicts in one sentence."""
+    if not ce["verdicts"]:
+        return f"The executor {ce.get('kind')} on this example, so no property was judged."
+    groups: dict[str, list[str]] = {"fails": [], "passes": [], "does not judge": []}
+    for v in ce["verdicts"]:
+        key = "fails" if not v["ok"] else "passes" if v.get("applicable", True) \
+            else "does not judge"
+        groups[key].append(v["property"])
+    return "This example " + "; ".join(f"{verb} {_and(props)}" for verb, props
+                                       in groups.items() if props) + "."
+
+
+TRACE_HEADERS = ["#", "time", "worker", "transaction", "event", "detail"]
+
+
+def trace_rows(trace: list[dict[str, Any]]) -> list[list[str]]:
+    """The trace in time order (as the checkers number it), each event's time in µs after
+    the first, as the explanations give it (``+110.8 µs``)."""
+    events = sorted(trace, key=lambda e: e["ts"])
+    t0 = events[0]["ts"] if events else 0
+    rows = []
+    for i, e in enumerate(events, 1):
+        detail = []
+        if "account" in e:
+            detail.append(f"{e['account']}" + (f" = {e['value']}" if "value" in e else ""))
+        if "version" in e:
+            detail.append(f"version {e['version']}")
+        if "replaced" in e:
+            detail.append(f"replaced {e['replaced']}")
+        if e.get("reason"):
+            detail.append(str(e["reason"]))
+        rows.append([str(i), f"+{(e['ts'] - t0) / 1000:.1f} µs", str(e.get("worker", "")),
+                     str(e["txn"]), str(e["event"]), ", ".join(detail)])
+    return rows
+
+
+# Coverage and the machine
 
 
 NEVER = "never exercised"
@@ -224,57 +507,137 @@ def _coverage_intro(coverage: dict[str, Any]) -> list[str]:
 
 
 _COVERAGE_HEADERS = ["group", "feature", "examples", "status", "description"]
+MACHINE_HEADERS = ["machine", "value"]
+_MACHINE_LABELS = {"cpu_model": "CPU model", "memory_gib": "memory (GiB)", "gil": "GIL",
+                   "cgroup_quota": "cgroup CPU quota", "affinity": "CPU affinity",
+                   "load_average": "load average (1, 5, 15 min)"}
+
+
+def machine_rows(machine: dict[str, Any]) -> list[list[str]]:
+    """The machine's description in words: no ``None`` or ``True``, numbers to 2 decimals."""
+    return [[_MACHINE_LABELS.get(key, key.replace("_", " ")), _plain(key, value)]
+            for key, value in machine.items()]
+
+
+def _plain(key: str, value: Any) -> str:
+    if value is None:
+        return "none" if key == "cgroup_quota" else "not known"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{round(value, 2):g}" if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, list):
+        if key == "affinity" and value and all(isinstance(v, int) for v in value):
+            return _ranges(value)
+        return ", ".join(_plain(key, v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(k, v)}" for k, v in value.items())
+    return str(value)
+
+
+def _ranges(cores: list[int]) -> str:
+    """``0–3, 6`` for cores 0, 1, 2, 3 and 6."""
+    spans: list[list[int]] = []
+    for core in sorted(cores):
+        if spans and core == spans[-1][1] + 1:
+            spans[-1][1] = core
+        else:
+            spans.append([core, core])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+
+
+# Markdown
+
+
+_MARKS = {"ok": "✅", "bad": "❌", "warn": "⚠️", "na": "➖"}
+
+
+def _status_mark(state: str) -> str:
+    """✅ pass, ❌ fail, ⚠️ not judged, ➖ not checked."""
+    return _MARKS["warn" if state == NOT_JUDGED else status_kind(state)]
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
     """The summary as Markdown (also appended to ``$GITHUB_STEP_SUMMARY``)."""
+    kind, headline, sentence = verdict_banner(summary)
     out = [f"# Aethel verification: {_status(summary)}", "",
-           f"{summary['examples']} examples in {summary['seconds']:.1f} s "
-           f"({summary['throughput_examples_per_s']:.1f} examples/s). {_config_line(summary)}.",
-           "", markdown_table(["property", "passed", "failed", NOT_JUDGED, "status"],
-                              _property_rows(summary))]
-    unjudged = _not_judged(summary)
-    if unjudged:
-        out += ["", "## Not judged", "", NOT_JUDGED_INTRO, "",
-                *(f"- {line}" for _, line in unjudged), ""]
+           f"{_MARKS[kind]} **{headline}**: {sentence}", "",
+           provenance_line(summary.get("provenance"), markdown=True), ""]
     ce = summary.get("counterexample")
     if ce:
-        out += ["## Counterexample", "",
-                f"{ce['transactions']} transactions (shrunk from "
-                f"{ce['transactions_before_shrinking']}), backend {ce['backend']} ×"
-                f"{ce['workers']}. Replay: `{replay_command(ce, COUNTEREXAMPLE)}`", "", "```"]
-        if ce.get("kind", "violation") != "violation":
-            out.append(ce["error"])
-        out += [line for v in ce["verdicts"] if not v["ok"] for line in v["lines"]]
-        out += ["```", ""]
+        out += _counterexample_markdown(ce)
+    rows = property_rows(summary)
+    out += ["## Campaign", "", f"{timing_line(summary)} Settings: {config_line(summary)}.", "",
+            scope_line(summary), "",
+            markdown_aligned(["property", "examples passed", "examples failed", NOT_JUDGED,
+                              "status"],
+                             [[*r[:4], f"{_status_mark(r[4])} {r[4]}"] for r in rows],
+                             numeric=(1, 2, 3))]
+    unjudged = not_judged(summary)
+    if unjudged:
+        out += ["## Not judged", "", NOT_JUDGED_INTRO, "",
+                *(f"- {line}" for _, line in unjudged), ""]
     if summary.get("note"):
         out += [f"Note: {summary['note']}", ""]
     coverage = summary.get("coverage")
     if coverage:
         out += ["## Coverage", "", *(f"- {line}" for line in _coverage_intro(coverage)), "",
-                markdown_table(_COVERAGE_HEADERS, _coverage_rows(coverage))]
+                markdown_aligned(_COVERAGE_HEADERS, _coverage_rows(coverage), numeric=(2,))]
+    machine = summary.get("machine")
+    if machine:
+        out += ["## Machine", "", markdown_aligned(MACHINE_HEADERS, machine_rows(machine), ())]
     return "\n".join(out)
+
+
+def _marked(rows: list[list[str]]) -> list[list[str]]:
+    """Rows whose last cell says :data:`DIFFERS`, with the mark."""
+    return [[*r[:-1], f"❌ {r[-1]}" if r[-1] else ""] for r in rows]
+
+
+def _counterexample_markdown(ce: dict[str, Any]) -> list[str]:
+    out = ["## Falsifying example", "", example_line(ce),
+           f"Replay: `{replay_command(ce, COUNTEREXAMPLE)}`", "",
+           "```json", batch_json(ce["batch"]), "```", "",
+           markdown_aligned(TRANSACTION_HEADERS, transaction_rows(ce["batch"]), ()),
+           "Balances (❌: the executor's differs from serial execution's):", "",
+           markdown_aligned(BALANCE_HEADERS, _marked(balance_rows(ce)), (1, 2, 3)),
+           "Outcomes:", "",
+           markdown_aligned(OUTCOME_HEADERS, _marked(outcome_rows(ce)), ()),
+           "## Explanation", "", example_verdicts_line(ce), "",
+           "```text", *explanation_lines(ce), "```", ""]
+    rows = trace_rows(ce["trace"])
+    if rows:
+        out += ["<details><summary>The trace: "
+                f"{len(rows)} events, in µs after the first</summary>", "",
+                markdown_aligned(TRACE_HEADERS, rows, (0, 1, 2)), "</details>", ""]
+    return out
+
+
+# HTML
+
+
+WIDE = "text wide"
+"""The class of a column of sentences: kept wide enough to read, the table scrolls instead."""
 
 
 def render_html(summary: dict[str, Any]) -> str:
     """The self-contained HTML page."""
-    rows = _property_rows(summary)
-    unjudged = [line for _, line in _not_judged(summary)]
-    parts = [
-        paragraph(f"{summary['examples']} examples in {summary['seconds']:.1f} s "
-                  f"({summary['throughput_examples_per_s']:.1f} examples/s). "
-                  f"{_config_line(summary)}."),
-        section("Verdicts", table_html(
-            ["property", "examples passed", "examples failed", "examples not judged",
-             "status"], rows,
-            row_classes=[{FAIL: "bad", PASS: "ok"}.get(r[4], "na") for r in rows],
-            cell_classes=["text", "", "", "", "status"]),
-            *([paragraph(NOT_JUDGED_INTRO)] if unjudged else []),
-            *(paragraph(line, "note") for line in unjudged)),
-    ]
+    kind, headline, sentence = verdict_banner(summary)
+    parts = [banner(kind, headline, sentence), provenance_html(summary.get("provenance"))]
     ce = summary.get("counterexample")
     if ce:
-        parts.append(_counterexample_html(ce))
+        parts += _counterexample_html(ce)
+    rows = property_rows(summary)
+    unjudged = [line for _, line in not_judged(summary)]
+    parts.append(section(
+        "Campaign", paragraph(f"{timing_line(summary)} Settings: {config_line(summary)}."),
+        paragraph(scope_line(summary)),
+        scroll(table_html(
+            ["property", "examples passed", "examples failed", "examples not judged",
+             "status"], rows, row_classes=[status_kind(r[4]) for r in rows],
+            cell_classes=["text", "", "", "", "status"])),
+        *([paragraph(NOT_JUDGED_INTRO)] if unjudged else []),
+        *(paragraph(line, "note") for line in unjudged)))
     if summary.get("note"):
         parts.append(paragraph(summary["note"], "note"))
     coverage = summary.get("coverage")
@@ -282,92 +645,45 @@ def render_html(summary: dict[str, Any]) -> str:
         rows = _coverage_rows(coverage)
         parts.append(section(
             "Coverage", *(paragraph(line) for line in _coverage_intro(coverage)),
-            table_html(_COVERAGE_HEADERS, rows,
-                       row_classes=["ok" if r[2] else "na" for r in rows],
-                       cell_classes=["text", "text", "", "status", "text"])))
-    machine = summary.get("machine") or {}
+            scroll(table_html(_COVERAGE_HEADERS, rows,
+                              row_classes=["ok" if r[2] else "na" for r in rows],
+                              cell_classes=["text", "text", "", "status", WIDE]))))
+    machine = summary.get("machine")
     if machine:
-        parts.append(section("Machine", table_html(
-            ["", ""], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
-                       for k, v in machine.items()], cell_classes=["text", "text"])))
+        parts.append(section("Machine", scroll(table_html(
+            MACHINE_HEADERS, machine_rows(machine), cell_classes=["text", "text"]))))
     return page_html(f"Aethel verification: {_status(summary)}", parts,
                      subtitle=summary.get("run_id"))
 
 
-def _counterexample_html(ce: dict[str, Any]) -> str:
-    failing = [v for v in ce["verdicts"] if not v["ok"]]
-    highlight = {t for v in failing if v.get("counterexample")
-                 for t in v["counterexample"]["txns"]}
-    explanation = "\n".join([*([ce["error"]] if ce.get("kind", "violation") != "violation"
-                                else []), *(line for v in failing for line in v["lines"])])
-    batch_lines = "\n".join(_describe_tx(tx) for tx in ce["batch"]["transactions"])
-    figure = timeline_figure(ce["trace"], highlight,
-                             f"{ce['backend']} ×{ce['workers']}, {ce['transactions']} txns")
-    return section(
-        "Counterexample",
-        paragraph(f"{ce['transactions']} transactions (shrunk from "
-                  f"{ce['transactions_before_shrinking']}) on backend {ce['backend']} ×"
-                  f"{ce['workers']}, shard {ce['shard']} of seed {ce['seed']}. Replay with "
-                  f"{replay_command(ce, COUNTEREXAMPLE)}."),
-        f'<pre style="white-space: pre-wrap">{escape(explanation)}</pre>',
-        figure_html(figure, "timeline of the counterexample",
-                    "Workers × time: one bar per transaction from its START to its COMMIT or "
-                    "ABORT (recorded at install, so bars of one worker may overlap and then "
-                    "get lanes); red bars are the transactions the violation names."),
-        details("The batch", f"<pre>{escape(batch_lines)}</pre>",
-                paragraph("Initial balances: " + json.dumps(ce["batch"]["accounts"]))),
-        details("The trace", f"<pre>{escape(chr(10).join(map(json.dumps, ce['trace'])))}</pre>"),
-    )
+def _differs_table(headers: list[str], rows: list[list[str]], numeric: int) -> str:
+    """A table whose rows marked :data:`DIFFERS` are red; the ``numeric`` columns
+    after the first are right-aligned."""
+    classes = ["text", *([""] * numeric), *([WIDE] * (len(headers) - numeric - 2)), "mark"]
+    return scroll(table_html(headers, rows,
+                             row_classes=["differs" if r[-1] else "" for r in rows],
+                             cell_classes=classes))
 
 
-def _describe_tx(tx: dict[str, Any]) -> str:
-    ops = "; ".join(" ".join(f"{k}={v}" for k, v in op.items()) for op in tx["ops"])
-    extra = "".join(f" {k}={tx[k]}" for k in ("reads", "writes", "after") if tx.get(k))
-    return f"{tx['id']}: {ops}{extra}"
-
-
-def timeline_figure(trace: list[dict[str, Any]], highlight: set[str], title: str) -> Figure:
-    """Workers × time, one bar per transaction; ``highlight`` ones in red, labelled.
-
-    A bar ends at the COMMIT or ABORT, which the coordinator records when it installs the
-    result, so a worker may start its next transaction before the previous bar ends; such
-    bars get a lane of their own instead of hiding each other.
-    """
-    spans: dict[str, dict[str, Any]] = {}
-    for e in trace:
-        span = spans.setdefault(e["txn"], {"worker": e.get("worker", 0), "start": e["ts"],
-                                           "end": e["ts"], "aborted": False})
-        if e["event"] == "START":
-            span["start"], span["worker"] = e["ts"], e.get("worker", 0)
-        span["end"] = max(span["end"], e["ts"])
-        span["aborted"] |= e["event"] == "ABORT"
-    lanes: dict[tuple[int, int], float] = {}
-    for s in sorted(spans.values(), key=lambda span: span["start"]):
-        lane = 0
-        while lanes.get((s["worker"], lane), float("-inf")) > s["start"]:
-            lane += 1
-        lanes[(s["worker"], lane)] = s["end"]
-        s["row"] = (s["worker"], lane)
-    rows = sorted(lanes)
-    y = {row: i for i, row in enumerate(rows)}
-    fig = Figure(figsize=(9, 1.4 + 0.45 * max(1, len(rows))))
-    ax = fig.add_subplot()
-    t0 = min((s["start"] for s in spans.values()), default=0)
-    for txn, s in spans.items():
-        colour = "#d62728" if txn in highlight else ("#9aa3b0" if s["aborted"] else "#4c78a8")
-        left = (s["start"] - t0) / 1e3
-        width = max((s["end"] - s["start"]) / 1e3, 1.0)
-        ax.barh(y[s["row"]], width, left=left, height=0.6, color=colour, edgecolor="#1d2430",
-                linewidth=0.5)
-        ax.text(left + width / 2, y[s["row"]], txn, ha="center", va="center", fontsize=8,
-                color="white" if txn in highlight else "#1d2430")
-    ax.set_xlabel("µs since the first event")
-    ax.set_ylabel("worker")
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{w}" if lane == 0 else f"{w} (lane {lane + 1})" for w, lane in rows])
-    ax.set_title(title)
-    ax.legend(handles=[Patch(color="#d62728", label="named by the violation"),
-                       Patch(color="#4c78a8", label="committed"),
-                       Patch(color="#9aa3b0", label="aborted")],
-              loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
-    return fig
+def _counterexample_html(ce: dict[str, Any]) -> list[str]:
+    timeline = f"<figure>{scroll_box(timeline_svg(ce))}</figure>"
+    rows = trace_rows(ce["trace"])
+    return [
+        section(
+            "Falsifying example", paragraph(example_line(ce)),
+            f"<p>Replay: <code>{escape(replay_command(ce, COUNTEREXAMPLE))}</code></p>",
+            f"<pre>{escape(batch_json(ce['batch']))}</pre>",
+            scroll(table_html(TRANSACTION_HEADERS, transaction_rows(ce["batch"]),
+                              cell_classes=["text", WIDE, "text"])),
+            "<h3>Balances</h3>",
+            paragraph("Red: the executor's final balance differs from serial execution's."),
+            _differs_table(BALANCE_HEADERS, balance_rows(ce), 3),
+            "<h3>Outcomes</h3>",
+            _differs_table(OUTCOME_HEADERS, outcome_rows(ce), 0)),
+        section(
+            "Explanation", paragraph(example_verdicts_line(ce)),
+            f"<pre>{escape(chr(10).join(explanation_lines(ce)))}</pre>", timeline,
+            f"<h3>The trace: {len(rows)} events, in µs after the first</h3>",
+            scroll(table_html(TRACE_HEADERS, rows,
+                              cell_classes=["", "", "", "text", "text", WIDE]))),
+    ]

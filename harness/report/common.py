@@ -1,23 +1,24 @@
 """Building blocks for self-contained HTML reports (and their Markdown twins).
 
-A page is one HTML file: inline CSS, matplotlib figures embedded as base64 PNG, no
-scripts and no external URLs, so it opens anywhere and can be attached to a CI run.
-Figures are plain :class:`matplotlib.figure.Figure` objects rendered with the Agg
-canvas; pyplot's global state is never touched.
+A page is one HTML file: inline CSS and inline SVG, no scripts and no external URLs, so it
+opens anywhere and can be attached to a CI run. Wide tables scroll inside their own
+container and preformatted text wraps, so a page reads at 500 px as at 1400 px. Every
+report names the Aethel version, the commit and the command line that made it
+(:func:`provenance`).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-from matplotlib.figure import Figure
 
 from aethel.errors import EnvironmentFailure
 from aethel.files import check_folder
@@ -71,26 +72,27 @@ figcaption { color: #5b6576; font-size: 0.9em; margin-top: 4px; }
 details { margin: 6px 0; }
 summary { cursor: pointer; font-weight: 600; }
 .note { background: #f7f9fc; border-left: 4px solid #7a8bb0; padding: 8px 14px; margin: 12px 0; }
+p, li, code { overflow-wrap: anywhere; }
+.scroll td:not(.text) { white-space: nowrap; }
+.scroll td.wide { min-width: 15em; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f7f9fc;
+      border: 1px solid #e3e7ee; border-radius: 4px; padding: 8px 12px; font-size: 0.88em; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table { margin-top: 0; }
+tr.differs td { background: #fdf1f1; }
+tr.differs td.mark { color: #9c1c1c; font-weight: 600; }
+.banner { border-radius: 6px; padding: 12px 18px; margin: 8px 0 18px; font-size: 1.08em; }
+.banner.ok { background: #e3f5e6; border: 2px solid #2f8f46; color: #17642a; }
+.banner.bad { background: #fde6e6; border: 2px solid #c0392b; color: #9c1c1c; }
+.banner.warn { background: #fff4d6; border: 2px solid #b7791f; color: #7a4b00; }
+.banner strong { font-size: 1.15em; margin-right: 2px; }
+@media (max-width: 640px) { main { padding: 16px 12px 48px; } h1 { font-size: 1.4em; } }
 """
 
 
 def escape(value: Any) -> str:
     """HTML-escape ``value`` (anything, via ``str``)."""
     return html.escape(str(value), quote=True)
-
-
-def figure_data_uri(fig: Figure, dpi: int = 100) -> str:
-    """The figure as a ``data:image/png;base64,...`` URI."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def figure_html(fig: Figure, alt: str, caption: str | None = None, dpi: int = 100) -> str:
-    """An embedded figure with alt text and an optional caption."""
-    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return (f'<figure><img alt="{escape(alt)}" src="{figure_data_uri(fig, dpi)}">'
-            f"{cap}</figure>")
 
 
 def table_html(headers: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -107,6 +109,16 @@ def table_html(headers: Sequence[str], rows: Iterable[Sequence[Any]],
             cell_classes[j] else f"<td>{escape(c)}</td>" for j, c in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def scroll(block: str) -> str:
+    """``block`` (a table) in a container that scrolls sideways when the page is narrower."""
+    return f'<div class="scroll">{block}</div>'
+
+
+def banner(kind: str, headline: str, text: str) -> str:
+    """A coloured verdict block: ``kind`` is ``ok`` (green), ``bad`` (red) or ``warn``."""
+    return f'<div class="banner {kind}"><strong>{escape(headline)}</strong> {escape(text)}</div>'
 
 
 def paragraph(text: str, css_class: str | None = None) -> str:
@@ -144,11 +156,71 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     return "\n".join(lines) + "\n"
 
 
-def status_class(met: bool | None) -> str:
-    """Row class for a pass/fail/not-measured status."""
-    return "na" if met is None else ("ok" if met else "bad")
+def markdown_aligned(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+                     numeric: Sequence[int]) -> str:
+    """A Markdown table whose columns in ``numeric`` are right-aligned."""
+    lines = markdown_table(headers, rows).split("\n")
+    lines[1] = "|" + "|".join("---:" if j in numeric else "---"
+                              for j in range(len(headers))) + "|"
+    return "\n".join(lines)
 
 
-def status_text(met: bool | None) -> str:
-    """Words for a pass/fail/not-measured status."""
-    return "not measured" if met is None else ("met" if met else "missed")
+PACKAGE = "aethel-synchrony"
+GIT_TIMEOUT = 2.0
+"""Seconds ``git rev-parse`` may take before the commit is reported as unknown."""
+
+
+def provenance() -> dict[str, str | None]:
+    """What made a report: the installed version of :data:`PACKAGE`, the commit of the
+    checkout the harness runs from (None outside a git checkout, or when git is missing or
+    slow) and the command line."""
+    try:
+        version: str | None = metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"version": version, "commit": _commit(), "command": command_line()}
+
+
+def _commit() -> str | None:
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "pyproject.toml").is_file():
+        return None  # an installed copy, not a checkout (not some enclosing repository's)
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout,
+                              capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def command_line() -> str:
+    """This process's command line, as typed: ``aethel verify …`` for the installed command,
+    ``python -m harness.cli verify …`` for the module."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    head = (["python", "-m", spec.name.removesuffix(".__main__")] if spec is not None
+            else [Path(sys.argv[0]).name])
+    return shlex.join([*head, *sys.argv[1:]])
+
+
+def provenance_line(made: dict[str, Any] | None, markdown: bool = False) -> str:
+    """``aethel-synchrony 0.1.0, commit 1a2b3c4; command: aethel verify …`` (parts not
+    recorded are said to be); ``markdown``: the command in backticks."""
+    version, commit, command = _provenance_parts(made)
+    shown = (f"`{command}`" if markdown else command) if command else "not recorded"
+    return f"{PACKAGE} {version}, {commit}; command: {shown}"
+
+
+def provenance_html(made: dict[str, Any] | None) -> str:
+    """:func:`provenance_line` as a paragraph, the command in ``<code>``."""
+    version, commit, command = _provenance_parts(made)
+    shown = f"<code>{escape(command)}</code>" if command else "not recorded"
+    return (f'<p class="subtitle">{escape(PACKAGE)} {escape(version)}, {escape(commit)}; '
+            f"command: {shown}</p>")
+
+
+def _provenance_parts(made: dict[str, Any] | None) -> tuple[str, str, str | None]:
+    made = made or {}
+    version = made.get("version") or "version not recorded"
+    commit = f"commit {made['commit']}" if made.get("commit") else "commit not known"
+    return version, commit, made.get("command")
