@@ -305,6 +305,7 @@ def test_signal_stops_a_long_run_with_a_partial_report(tmp_path, command, signum
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == code, output
     assert "partial report written" in output
+    assert "leaked" not in output and "resource_tracker" not in output, output
     summary = next(tmp_path.glob("*/*.json")).read_text()
     assert '"complete": false' in summary
     gone, alive = psutil.wait_procs(descendants, timeout=5)
@@ -350,6 +351,7 @@ def test_a_signal_to_the_process_group_stops_a_long_run_cleanly(tmp_path, comman
     assert proc.returncode == code, output
     assert "partial report written" in output
     assert "Traceback" not in output and "leaked" not in output, output
+    assert "resource_tracker" not in output, output
     summary = next(tmp_path.glob("*/*.json")).read_text()
     assert '"complete": false' in summary
     assert "VIOLATION" not in output, "a signal must never show as a violation"

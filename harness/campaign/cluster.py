@@ -4,7 +4,13 @@
 a ``LocalCluster`` of N single-threaded worker processes on 127.0.0.1, without a
 dashboard. Either way the campaign runner gets the client's ``concurrent.futures``
 executor, so a campaign runs exactly as it does on a local process pool; Dask retries the
-jobs of a lost worker, and the runner counts every job once by its index.
+shards of a lost worker, and the runner counts every shard once by its index.
+
+Progress is counted per example on workers of this machine (``local:N``, or a scheduler
+whose workers run here): they reach the campaign's socket
+(:class:`~harness.campaign.runner.ExampleCounts`). Workers on other machines (or in another
+network namespace, as in a container) cannot, and their examples are counted a shard at a
+time, as each shard ends.
 """
 
 from __future__ import annotations

@@ -6,17 +6,31 @@ On a violation the campaign stops taking new shards, lets earlier shards finish 
 failing shard reported is the first in shard order, whatever the timing), stops waiting for
 later ones (they cannot change the verdict; their processes are ended with the pool), and
 shrinks that shard's failure locally.
+
+Progress: whoever watches a campaign (``on_tally``) gets a :class:`Tally` a few times a
+second. Each job reports its shard's finished examples through :class:`ExampleCounts`, a
+datagram socket of the campaign that it never waits for; the examples of a job that cannot
+reach it (on another machine of a cluster) are counted when their shard ends. Nothing the
+verdict depends on reads these reports.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
+import socket
 import statistics
+import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from concurrent.futures import Executor as FuturesExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from types import TracebackType
 from typing import Any
 
 from aethel.backends import signals_held
@@ -26,11 +40,17 @@ from harness.campaign.coverage import coverage_json
 from harness.campaign.protocol import accepts_timeout, load_factory
 from harness.campaign.shards import HUNG, ShardResult, ShardSpec, run_shard
 from harness.campaign.shrink import counterexample_doc, shrink
-from harness.checks.verdict import PROPERTIES
+from harness.checks.verdict import PROPERTIES, plural
 
 BUDGET_GRACE = 5.0
 """Seconds shards still running at the end of a time budget get to finish before they are
 abandoned (and their processes killed by the command)."""
+TICK = 0.2
+"""Seconds between two looks of the campaign at its jobs' reports (the latest of each
+shard) and between two tallies."""
+STARTING, CHECKING, SHRINKING, DONE = "starting jobs", "checking", "shrinking", "done"
+"""The phases a :class:`Tally` names: jobs starting (until one reports), examples generated
+and checked, the first failure shrunk, the campaign over."""
 
 
 @dataclass
@@ -126,6 +146,131 @@ class CampaignResult:
 
 
 Progress = Callable[[CampaignResult, ShardResult], None]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How far a campaign is: its phase (``detail`` says more, e.g. which failure is being
+    shrunk), the examples checked (those jobs reported from shards still running included),
+    the failing examples and the shards finished among them, the seconds since it started,
+    and whether it has been complete so far (not stopped, no job lost). As in the result,
+    once a shard fails the shards after it no longer count: the last tally (phase
+    :data:`DONE`) has the result's counts."""
+
+    phase: str
+    examples: int
+    failures: int
+    shards: int
+    seconds: float
+    detail: str = ""
+    complete: bool = True
+
+
+_REPORT = struct.Struct("!QI")
+"""One report of a job: the shard's index and how many of its examples have finished."""
+
+
+class ExampleCounts:
+    """Where jobs report their shards' finished examples: a datagram socket named in Linux's
+    abstract namespace (nothing on disk, nothing for a resource tracker to clean up),
+    drained by a thread of its own as reports arrive (the kernel queues only a few), which
+    keeps the latest count of each shard until :meth:`read`. Any local process can write to
+    it, so reports are only hints: the campaign keeps those naming a running shard and a
+    count that shard can reach."""
+
+    def __init__(self) -> None:
+        self.address: str | None = None
+        self._counts: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._thread: threading.Thread | None = None
+        name = f"\0aethel-campaign-{os.getpid()}-{secrets.token_hex(8)}"
+        try:
+            self._socket.bind(name)
+        except OSError:  # no abstract namespace: shards are counted when they end
+            self._socket.close()
+            return
+        self.address = name
+        self._thread = threading.Thread(target=self._drain, name="aethel-example-counts",
+                                        daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._closing.is_set():
+            try:
+                data = self._socket.recv(_REPORT.size + 1)
+            except OSError:
+                return
+            if len(data) == _REPORT.size:
+                shard, finished = _REPORT.unpack(data)
+                with self._lock:
+                    self._counts[shard] = max(finished, self._counts.get(shard, 0))
+
+    def read(self) -> dict[int, int]:
+        """Examples finished per shard, as the reports since the last read say."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        return counts
+
+    def close(self) -> None:
+        """Stop reading (at once: the thread's wait for a report is cut short)."""
+        if self._thread is not None:
+            self._closing.set()
+            self._socket.shutdown(socket.SHUT_RDWR)
+            self._thread.join()
+            self._socket.close()
+            self._thread = None
+
+    def __enter__(self) -> ExampleCounts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+class _Reporter:
+    """A job's reports of one shard to :class:`ExampleCounts` at ``address`` (a datagram
+    of a few bytes, a few microseconds, per example), never waiting: a report the campaign
+    has no room for is dropped (the next one says more), and reporting stops once the
+    campaign is out of reach."""
+
+    def __init__(self, address: str, shard: int) -> None:
+        self._address = address
+        self._shard = shard
+        self._socket: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+
+    def __call__(self, finished: int) -> None:
+        if self._socket is None:
+            return
+        try:
+            self._socket.sendto(_REPORT.pack(self._shard, finished), self._address)
+        except BlockingIOError:
+            pass
+        except OSError:  # another machine's campaign, or one that has ended
+            self.close()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def run_counted_shard(spec: ShardSpec, address: str | None = None) -> ShardResult:
+    """:func:`run_shard` in a job, reporting the shard's finished examples (none yet, then
+    each one) to the :class:`ExampleCounts` at ``address`` (None: to nobody)."""
+    if address is None:
+        return run_shard(spec)
+    report = _Reporter(address, spec.index)
+    try:
+        report(0)
+        return run_shard(spec, on_example=report)
+    finally:
+        report.close()
+
+
 TIMEOUTS_NOT_EXERCISED = ("timeouts not exercised: the factory {executor} takes no 'timeout' "
                           "keyword, so its timeout examples ran without a timeout")
 
@@ -141,20 +286,47 @@ def plan(config: CampaignConfig) -> Iterator[ShardSpec]:
 
 
 def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
-                 progress: Progress | None = None, should_stop: Callable[[], bool] = lambda: False
-                 ) -> CampaignResult:
+                 progress: Progress | None = None, should_stop: Callable[[], bool] = lambda: False,
+                 on_tally: Callable[[Tally], None] | None = None) -> CampaignResult:
     """Run a campaign on ``pool``; shrink the first violation locally.
 
-    Under a time budget no shard starts after the deadline, and shards still running
-    :data:`BUDGET_GRACE` seconds after it are abandoned (noted in the result)."""
+    ``progress`` is called with each shard that finishes; ``on_tally`` every :data:`TICK`
+    seconds (and at each change of phase) with a :class:`Tally`, the last one of phase
+    :data:`DONE`. Under a time budget no shard starts after the deadline, and shards still
+    running :data:`BUDGET_GRACE` seconds after it are abandoned (noted in the result)."""
+    with ExampleCounts() if on_tally is not None else nullcontext() as counts:
+        return _run(config, pool, progress, should_stop, on_tally or (lambda tally: None),
+                    counts)
+
+
+def _run(config: CampaignConfig, pool: FuturesExecutor, progress: Progress | None,
+         should_stop: Callable[[], bool], on_tally: Callable[[Tally], None],
+         counts: ExampleCounts | None) -> CampaignResult:
     result = CampaignResult(config)
     started = time.perf_counter()
     deadline = None if config.budget is None else started + config.budget
     shards = plan(config)
     running: dict[Future, ShardSpec] = {}
     done: dict[int, ShardResult] = {}
+    live: dict[int, int] = {}  # examples finished per running shard, as its job reported
     first_failure: int | None = None
     depth = max(2, 2 * config.jobs)
+    phase = STARTING
+    told = 0.0  # when the last tally was made
+    task = partial(run_counted_shard, address=counts and counts.address)
+
+    def counted(index: int) -> bool:
+        return first_failure is None or index <= first_failure
+
+    def tally(detail: str = "") -> None:
+        nonlocal told
+        told = time.perf_counter()
+        finished = [shard for index, shard in done.items() if counted(index)]
+        reported = sum(live.get(spec.index, 0) for spec in running.values()
+                       if counted(spec.index))
+        on_tally(Tally(phase, sum(s.examples for s in finished) + reported,
+                       sum(s.failure is not None for s in finished), len(finished),
+                       time.perf_counter() - started, detail, result.complete))
 
     def submit_more() -> None:
         while (len(running) < depth and first_failure is None and result.complete
@@ -165,8 +337,9 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
             if spec is None:
                 return
             with signals_held():  # a local pool may start a job process within submit()
-                running[pool.submit(run_shard, spec)] = spec
+                running[pool.submit(task, spec)] = spec
 
+    tally()
     submit_more()
     while running:
         if should_stop():
@@ -178,13 +351,20 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
             for future in running:
                 future.cancel()
             break
-        finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+        finished, _ = wait(list(running), timeout=TICK, return_when=FIRST_COMPLETED)
         if should_stop():
             result.complete = False  # what ends after a signal may have been cut short by it
             break
+        sizes = {spec.index: spec.examples for spec in running.values()}
+        for index, examples in (counts.read() if counts else {}).items():
+            if index in sizes and examples <= sizes[index]:
+                live[index] = max(examples, live.get(index, 0))
+                phase = CHECKING
         for future in finished:
-            if running.pop(future, None) is None or future.cancelled():
+            spec = running.pop(future, None)
+            if spec is None or future.cancelled():
                 continue  # abandoned after an earlier shard failed, or cancelled
+            live.pop(spec.index, None)
             try:
                 shard = future.result()
             except BrokenExecutor as exc:
@@ -193,6 +373,7 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                     result.lost = f"a job process died ({describe_exception(exc)})"
                 running.clear()
                 break
+            phase = CHECKING
             done[shard.index] = shard
             if shard.failure is not None and (first_failure is None
                                               or shard.index < first_failure):
@@ -203,6 +384,7 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                         del running[other]
             if progress is not None:
                 progress(result, shard)
+        tally()
         submit_more()
     for index in sorted(done):
         if first_failure is None or index <= first_failure:
@@ -222,12 +404,25 @@ def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
                 config, failing.index, failing.failure, failing.failure, 0.0,
                 "not shrunk: every try of a hung example waits for its timeout")
         else:
-            result.counterexample = shrink(config, failing, should_stop)
+            phase = SHRINKING
+            detail = (f"the failure of shard {failing.index} "
+                      f"({plural(failing.failure.transactions, 'transaction')})")
+            tally(detail)
+
+            def stop_shrinking() -> bool:
+                """``should_stop``, polled between two tries of the shrinker: a tally too."""
+                if time.perf_counter() - told >= TICK:
+                    tally(detail)
+                return should_stop()
+
+            result.counterexample = shrink(config, failing, stop_shrinking)
             if should_stop():
                 result.complete = False
                 result.counterexample = counterexample_doc(
                     config, failing.index, failing.failure, failing.failure, 0.0,
                     "not shrunk: the campaign was stopped while shrinking")
     result.seconds = time.perf_counter() - started
+    on_tally(Tally(DONE, result.examples, 0 if result.ok else 1, result.shards,
+                   result.seconds, complete=result.complete))
     return result
 

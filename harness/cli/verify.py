@@ -19,11 +19,12 @@ import click
 from rich.console import Console
 
 from aethel.allowed import is_module_name
-from aethel.batchfile import batch_from_json
+from aethel.batchfile import batch_from_json, batch_to_json
 from aethel.cores import usable_cores
 from aethel.errors import InputError
 from aethel.executor import BACKENDS
 from aethel.files import check_output, read_json, write_atomic
+from aethel.model import Batch
 from harness.bench.monitor import machine_info
 from harness.campaign.cluster import ClusterInfo, open_cluster, parse_cluster
 from harness.campaign.config import (
@@ -33,20 +34,29 @@ from harness.campaign.config import (
     CampaignConfig,
     gil_switch_interval,
 )
-from harness.campaign.coverage import coverage_json, group_lines
-from harness.campaign.protocol import BUILTIN, accepts_timeout, load_factory
-from harness.campaign.runner import CampaignResult, run_campaign
+from harness.campaign.protocol import BUILTIN, Run, accepts_timeout, load_factory
+from harness.campaign.runner import (
+    CHECKING,
+    DONE,
+    SHRINKING,
+    STARTING,
+    Tally,
+    run_campaign,
+)
 from harness.campaign.shards import (
-    ShardResult,
+    Failure,
     check_example,
     check_factory,
     close_executors,
     start_job,
 )
+from harness.campaign.shrink import judged_oracle, oracle_json, run_json
 from harness.campaign.timeouts import executor_timeout
+from harness.checks import OracleResult
 from harness.checks.orders import BATCH, ORDERS
+from harness.checks.verdict import Verdict, plural
 from harness.cli.options import allow_module_option, choose_names, order_option, positive_option
-from harness.cli.progress import progress_display
+from harness.cli.progress import ProgressDisplay, progress_display
 from harness.process import (
     descendants,
     exit_code,
@@ -54,10 +64,25 @@ from harness.process import (
     terminate_children,
     wait_for_children,
 )
-from harness.report.campaign import COUNTEREXAMPLE, rebuild_html, replay_command, write_reports
-from harness.report.common import new_run_dir
+from harness.report.campaign import (
+    COUNTEREXAMPLE,
+    example_verdicts_line,
+    rebuild_html,
+    replay_command,
+    verdict_lines,
+    write_reports,
+)
+from harness.report.common import new_run_dir, provenance
 from harness.report.junit import junit_xml
-from harness.report.terminal import echo
+from harness.report.terminal import (
+    echo,
+    print_campaign,
+    print_example,
+    print_lines,
+    print_sides,
+    say,
+    stdout_console,
+)
 
 
 def parse_backends(value: str) -> tuple[str, ...]:
@@ -68,31 +93,168 @@ def parse_backends(value: str) -> tuple[str, ...]:
     return names
 
 
+PROGRESS_EVERY = 5.0
+"""CI mode: seconds between two progress lines (there is one at each tenth of the run too)."""
+PHASE_WORDS = {STARTING: "starting", CHECKING: "checking", SHRINKING: "shrinking"}
+"""The short name of each phase of a campaign, as the bar shows it."""
+
+
+class CampaignWatch:
+    """A campaign's progress (each :class:`~harness.campaign.runner.Tally`) on a
+    :class:`~harness.cli.progress.ProgressDisplay`.
+
+    On a terminal: a bar of examples (of seconds under a budget) with the failures, jobs,
+    rate and time left. In CI mode: a line per phase, a progress line with the totals every
+    :data:`PROGRESS_EVERY` seconds, at each tenth of the run and at the first failure, and
+    at :meth:`close` a last line with the result's counts, in the words of the summary.
+    ``jobs`` is the number of job processes (a cluster's workers, once it is open)."""
+
+    def __init__(self, display: ProgressDisplay, config: CampaignConfig, jobs: int) -> None:
+        self.display = display
+        self.jobs = jobs
+        self._total = config.total_examples
+        self._budget = config.budget
+        self._shard_size = config.shard_size
+        self._phase: str | None = None
+        self._checking_since: tuple[float, int] | None = None
+        self._last_line = 0.0
+        self._tenths = 0
+        self._failures = 0
+        self._final: Tally | None = None
+
+    def phase(self, words: str) -> None:
+        """A phase of the command around the campaign (e.g. writing the reports)."""
+        self._phase = words
+        self.display.update(*self._done(self._final), self._detail(self._final), stage=words,
+                            line=self._line(words))
+
+    def tally(self, tally: Tally) -> None:
+        """Show ``tally``; in CI mode print what is due."""
+        if tally.phase == DONE:
+            self._final = tally
+            self.display.update(*self._done(tally), self._detail(tally))
+            return
+        if tally.phase == CHECKING and self._checking_since is None:
+            self._checking_since = (tally.seconds, tally.examples)
+        lines = []
+        if tally.phase != self._phase:
+            self._phase = tally.phase
+            lines.append(self._line(self._phase_words(tally)))
+        tenths = self._tenths_of(tally)
+        if (tally.seconds - self._last_line >= PROGRESS_EVERY or tenths > self._tenths
+                or tally.failures > self._failures):
+            self._last_line = tally.seconds
+            lines.append(self._line(self._counts(tally)))
+        self._tenths = max(self._tenths, tenths)
+        self._failures = max(self._failures, tally.failures)
+        self.display.update(*self._done(tally), self._detail(tally),
+                            stage=PHASE_WORDS[tally.phase], line="\n".join(lines) or None)
+
+    def close(self) -> None:
+        """In CI mode, the last line: the campaign's final counts."""
+        final = self._final
+        if final is not None and self.display.plain:
+            word = "done" if final.complete else "stopped"
+            self.display.print(self._line(
+                f"{word}: {self._examples(final)}, {plural(final.failures, 'failure')}, "
+                f"{plural(final.shards, 'shard')}, {plural(self.jobs, 'job')} in "
+                f"{final.seconds:.1f} s"))
+
+    def _phase_words(self, tally: Tally) -> str:
+        if tally.phase == STARTING:
+            return f"starting {plural(self.jobs, 'job')}"
+        if tally.phase == SHRINKING:
+            return f"shrinking {tally.detail}"
+        if self._total is None:
+            return (f"generating and checking examples for {self._budget:g} s, in shards of "
+                    f"{self._shard_size}")
+        shards = -(-self._total // self._shard_size)
+        return (f"generating and checking {plural(self._total, 'example')} in "
+                f"{plural(shards, 'shard')} of {self._shard_size}")
+
+    def _examples(self, tally: Tally) -> str:
+        if self._total is None:
+            return plural(tally.examples, "example")
+        return f"{tally.examples}/{self._total} examples"
+
+    def _counts(self, tally: Tally) -> str:
+        words = [self._examples(tally), plural(tally.failures, "failure"),
+                 plural(self.jobs, "job")]
+        if tally.phase != CHECKING:
+            words[0] = f"{PHASE_WORDS[tally.phase]}: {words[0]}"
+        rate = self._rate(tally)
+        if rate is not None:
+            words.append(f"{rate:.1f} examples/s")
+        left = self._left(tally, rate)
+        if left is not None and left >= 0.5:
+            words.append(f"about {left:.0f} s left")
+        return ", ".join(words)
+
+    def _detail(self, tally: Tally | None) -> str:
+        if tally is None:
+            return ""
+        rate = self._rate(tally)
+        return " · ".join([plural(tally.failures, "failure"), plural(self.jobs, "job")]
+                          + ([f"{rate:.1f} examples/s"] if rate is not None else [])
+                          + ([plural(tally.examples, "example")] if self._total is None
+                             else []))
+
+    def _rate(self, tally: Tally) -> float | None:
+        """Examples per second since checking started (None before)."""
+        if self._checking_since is None:
+            return None
+        since, examples = self._checking_since
+        if tally.seconds <= since or tally.examples <= examples:
+            return None
+        return (tally.examples - examples) / (tally.seconds - since)
+
+    def _left(self, tally: Tally, rate: float | None) -> float | None:
+        if self._budget is not None and not tally.failures:
+            return max(0.0, self._budget - tally.seconds)
+        if (self._total is None or rate is None or tally.phase != CHECKING
+                or tally.failures or tally.examples >= self._total):
+            return None
+        return (self._total - tally.examples) / rate
+
+    def _done(self, tally: Tally | None) -> tuple[float, float | None]:
+        """How much of the bar is done, of what."""
+        if self._total is None:
+            seconds = tally.seconds if tally is not None else 0.0
+            return min(seconds, self._budget or seconds), self._budget
+        return (tally.examples if tally is not None else 0), self._total
+
+    def _tenths_of(self, tally: Tally) -> int:
+        if self._total:
+            return 10 * tally.examples // self._total
+        if self._budget:
+            return int(10 * min(tally.seconds, self._budget) // self._budget)
+        return 0
+
+    def _line(self, text: str) -> str:
+        return f"verify {self.display.elapsed:6.1f} s  {text}"
+
+
+def start_line(config: CampaignConfig, jobs: int, cluster: str | None) -> str:
+    """What a campaign is about to run, in one line."""
+    scope = (plural(config.total_examples, "example") if config.total_examples is not None
+             else f"a budget of {config.budget:g} s")
+    where = plural(jobs, "job") if cluster is None else f"the cluster {cluster}"
+    order = "" if config.order == BATCH else f", judged in {config.order} serial order"
+    return (f"verify: seed {config.seed}, profile {config.profile}, {scope}, {where}, "
+            f"backends {', '.join(config.backends)}, executor {config.executor}{order}")
+
+
 @contextmanager
-def campaign_progress(console: Console, total: int | None, budget: float | None
-                      ) -> Iterator[Callable[[CampaignResult, ShardResult], None]]:
-    """The campaign's progress: examples of ``total`` (else seconds of ``budget``) on a
-    terminal; otherwise a plain line every few seconds and on every failing shard."""
-    seen = {"examples": 0, "shards": 0, "violations": 0}
-    last = [float("-inf")]
-    of = total if total is not None else budget
-    with progress_display(console, "verify", of) as display:
-
-        def update(result: CampaignResult, shard: ShardResult) -> None:
-            seen["examples"] += shard.examples
-            seen["shards"] += 1
-            seen["violations"] += shard.failure is not None
-            now = display.elapsed
-            detail = (f"{seen['examples']} examples, {seen['shards']} shards, "
-                      f"{seen['examples'] / max(now, 1e-9):.1f} examples/s, "
-                      f"{seen['violations']} failing shards")
-            line = None
-            if now - last[0] >= 2.0 or shard.failure is not None:
-                last[0] = now
-                line = f"verify {now:7.1f} s  {detail}"
-            display.update(seen["examples"] if total is not None else now, of, detail, line=line)
-
-        yield update
+def campaign_progress(console: Console, config: CampaignConfig, jobs: int,
+                      cluster: str | None = None) -> Iterator[CampaignWatch]:
+    """Show a campaign's progress on ``console`` while the block runs: the start line at
+    once, then a :class:`CampaignWatch`."""
+    with progress_display(console, PHASE_WORDS[STARTING], config.total_examples
+                          if config.budget is None else config.budget) as display:
+        display.print(start_line(config, jobs, cluster))
+        watch = CampaignWatch(display, config, jobs)
+        yield watch
+        watch.close()
 
 
 @click.command()
@@ -150,19 +312,29 @@ def verify(executor_spec: str, backends: str, workers: int, jobs: int | None,
         profile=profile, example_timeout=example_timeout, order=order)
     console = Console(stderr=True)
     directory = new_run_dir(report_dir, f"verify-seed{seed}")
-    with stop_on_signals() as stopped, _pool(cluster, config, stopped) as (pool, info):
-        if info is not None and jobs is None:
-            config = replace(config, jobs=info.workers)
-        with campaign_progress(console, config.total_examples, budget) as progress:
-            result = run_campaign(config, pool, progress, lambda: stopped() is not None)
+    with stop_on_signals() as stopped, \
+            campaign_progress(console, config, _local_jobs(config), cluster) as watch:
+        if cluster is not None:
+            watch.phase(f"opening the cluster {cluster}")
+        with _pool(cluster, config, stopped) as (pool, info):
+            if info is not None:
+                watch.jobs = info.workers
+                if jobs is None:
+                    config = replace(config, jobs=info.workers)
+            result = run_campaign(config, pool, should_stop=lambda: stopped() is not None,
+                                  on_tally=watch.tally)
+            watch.phase("closing the cluster" if cluster is not None
+                        else f"stopping {plural(watch.jobs, 'job')}")
         signum = stopped()
         result.cluster = info.to_json() if info is not None else None
         close_executors()
-    summary = {"run_id": directory.name, "machine": machine_info(), **result.to_json()}
-    html = write_reports(summary, directory)
-    if junit:
-        write_atomic(junit, junit_xml(summary))
-    _print_summary(result, directory, html)
+        watch.phase("writing reports")
+        summary = {"run_id": directory.name, "provenance": provenance(),
+                   "machine": machine_info(), **result.to_json()}
+        html = write_reports(summary, directory)
+        if junit:
+            write_atomic(junit, junit_xml(summary))
+    print_campaign(summary, directory / COUNTEREXAMPLE, html)
     if signum is not None:
         echo(f"stopped by signal {signal.Signals(signum).name}; partial report written",
              err=True)
@@ -195,11 +367,9 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
         with open_cluster(cluster) as (executor, info):
             yield executor, info
         return
-    shards = config.shards
-    jobs = config.jobs if shards is None else max(1, min(config.jobs, shards))
     before = descendants()
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_job,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(_local_jobs(config), mp_context=get_context("spawn"),
+                               initializer=start_job, initargs=(os.getpid(),))
     try:
         yield pool, None
     finally:
@@ -208,40 +378,10 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
         terminate_children(JOBS_END_TIMEOUT, keep=before)
 
 
-def _print_summary(result: CampaignResult, directory: Path, html: Path) -> None:
-    state = "VIOLATION" if not result.ok else (
-        "no violation" if result.complete else "INCOMPLETE, no violation so far")
-    echo(f"{state}: {result.examples} examples, {result.shards} shards in "
-         f"{result.seconds:.1f} s ({result.throughput:.1f} examples/s)"
-         + ("" if result.config.order == BATCH else
-            f", judged in {result.config.order} serial order"))
-    for prop, passed, failed in result.property_rows():
-        unjudged = result.not_judged.get(prop, 0)
-        status = "FAIL" if failed else "N/A " if unjudged else "ok  "
-        echo(f"  {status} {prop}: {passed} passed, {failed} failed"
-             + (f", {unjudged} not judged" if unjudged else ""))
-        if unjudged:
-            echo(f"       {result.reasons[prop]}")
-    ce = result.counterexample
-    if ce:
-        echo(f"counterexample: {ce['transactions']} transactions (shrunk from "
-             f"{ce['transactions_before_shrinking']}) on {ce['backend']} ×{ce['workers']}")
-        if ce["kind"] != "violation":
-            echo(f"  {ce['error']}")
-        for v in ce["verdicts"]:
-            if not v["ok"]:
-                for line in v["lines"]:
-                    echo(f"  {line}")
-        echo(f"saved {directory / COUNTEREXAMPLE}; replay: "
-             f"{replay_command(ce, directory / COUNTEREXAMPLE)}")
-    if result.note:
-        echo(f"note: {result.note}")
-    coverage = coverage_json(result.coverage, result.examples)
-    echo(f"coverage: {coverage['features_exercised']} of {coverage['features_total']} "
-         f"features exercised in {coverage['examples']} examples")
-    for line in group_lines(coverage):
-        echo(f"  {line}")
-    echo(f"report: {html}")
+def _local_jobs(config: CampaignConfig) -> int:
+    """The job processes of a local pool: never more than the campaign has shards."""
+    shards = config.shards
+    return config.jobs if shards is None else max(1, min(config.jobs, shards))
 
 
 @click.command()
@@ -272,6 +412,9 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
             str(counterexample))
     executor = executor_spec or doc["executor"]
     batch = batch_from_json(doc["batch"])
+    console = stdout_console()
+    print_example(console, f"{len(batch)} transactions, {batch.mode} batch, from "
+                  f"{counterexample}", {"batch": batch_to_json(batch)})
     config = CampaignConfig(executor=executor, backends=(doc["backend"],),
                             workers=doc["workers"],
                             example_timeout=timeout or doc.get("example_timeout",
@@ -281,25 +424,42 @@ def replay(counterexample: Path, repeat: int, timeout: float | None,
     asked = doc["executor_timeout"] if "executor_timeout" in doc else executor_timeout(batch)
     if not accepts_timeout(load_factory(config.executor)):
         asked = None  # check_example never asks such a factory for one
+    oracle: list[OracleResult] = []
     try:
         with gil_switch_interval(interval):
-            checked, failure = check_example(config, batch, repeat, timeout=asked)
+            checked, failure = check_example(config, batch, repeat, timeout=asked,
+                                             on_oracle=oracle.append)
     finally:
         close_executors()
+    _print_replay(console, batch, checked, failure, oracle[0] if oracle else None, config)
     echo(f"replayed {len(batch)} transactions on {executor} {doc['backend']} ×"
          f"{doc['workers']} (switch interval {interval:g} s, "
          + (f"executor timeout {asked:g} s" if asked is not None else "no executor timeout")
          + ("" if config.order == BATCH else f", judged in {config.order} serial order")
          + f"; {len(checked)} checked run(s))")
-    if checked:
-        for v in checked[-1][1]:
-            for line in v.lines():
-                echo(line)
-    if failure is not None and failure.kind != "violation":
-        echo(failure.error)
     if failure is None:
         echo(f"the violation did not reproduce in {len(checked)} run(s)")
     sys.exit(0 if failure is None else 1)
+
+
+def _print_replay(console: Console, batch: Batch, checked: list[tuple[Run, list[Verdict]]],
+                  failure: Failure | None, oracle: OracleResult | None,
+                  config: CampaignConfig) -> None:
+    """What the replay's last run gave, as the reports show a falsifying example: the
+    balances and outcomes beside serial execution's, then every verdict (the violations of
+    a failed one each once)."""
+    broken = failure is not None and failure.kind != "violation"
+    run = checked[-1][0] if checked and not broken else None
+    verdicts = [v.to_json() for v in checked[-1][1]] if run else []
+    doc = {"batch": batch_to_json(batch), "verdicts": verdicts,
+           "kind": failure.kind if broken else "violation",
+           "oracle": oracle_json(judged_oracle(config.order, batch, verdicts, oracle)),
+           "executor_result": run_json(run.final_states, run.outcomes) if run else None}
+    print_sides(console, doc)
+    say(console, f"Explanation: {example_verdicts_line(doc)}", "bold")
+    if broken:
+        print_lines(console, [failure.error or failure.kind])
+    print_lines(console, [line for v in verdicts for line in verdict_lines(v)])
 
 
 MAX_REPLAY_WORKERS = 256
