@@ -78,7 +78,7 @@ def test_cluster_catches_and_shrinks_a_violation(tmp_path, monkeypatch):
         "verify", "--cluster", "local:2", "--executor", "tests.broken_executors:OneWave",
         "--backends", "thread", "--examples", "60", "--report", str(tmp_path)])
     assert result.exit_code == 1, result.output
-    assert "counterexample: 2 transactions" in result.output
+    assert "Falsifying example: 2 transactions" in result.output
     summary = next(tmp_path.glob("*/summary.json")).read_text()
     assert '"address": "tcp://127.0.0.1:' in summary and '"workers": 2' in summary
 
