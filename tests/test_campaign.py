@@ -302,3 +302,10 @@ def test_a_failure_that_does_not_fail_again_says_so_in_plain_words(monkeypatch):
     result = shards.run_shard(spec)
     assert result.note == ("shrinking stopped: a smaller example failed once and then passed "
                            "when run again (the bug depends on timing)")
+
+
+def test_throughput_leaves_out_the_time_spent_shrinking():
+    result = runner.CampaignResult(CampaignConfig(), examples=30, seconds=5.0,
+                                   counterexample={"shrink_seconds": 3.5})
+    assert result.throughput == 20.0
+    assert result.to_json()["throughput_examples_per_s"] == 20.0

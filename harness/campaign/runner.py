@@ -84,8 +84,10 @@ class CampaignResult:
 
     @property
     def throughput(self) -> float:
-        """Examples per second."""
-        return self.examples / self.seconds if self.seconds > 0 else 0.0
+        """Examples checked per second, leaving out the time spent shrinking a failure."""
+        shrinking = (self.counterexample or {}).get("shrink_seconds") or 0.0
+        checking = self.seconds - shrinking
+        return self.examples / checking if checking > 0 else 0.0
 
     @property
     def digest(self) -> str:
