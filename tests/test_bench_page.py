@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +15,7 @@ from harness.bench.summary import Runs, noise, summarize
 from harness.bench.targets import evaluate_targets
 from harness.bench.workloads import WORKLOADS
 from harness.report.bench import render_html, render_markdown, write_report
-
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "screenshots"
+from tests.browser import fits, needs_chromium, screenshot
 
 SPEEDUPS = {
     "cpu-1ms": ([1, 2], {("thread", 2): 0.95, ("process", 2): 1.9}),
@@ -209,28 +205,10 @@ def test_write_report_writes_the_three_files(tmp_path):
     assert paths["md"].read_text().startswith("# 2 of 3 targets met")
 
 
-def chromium(*args: str) -> str:
-    """Headless chromium's standard output for ``args``."""
-    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                           "--hide-scrollbars", *args], capture_output=True, text=True,
-                          timeout=120, check=True).stdout
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@needs_chromium
 def test_page_fits_a_500_px_window_in_chromium(tmp_path):
     page = render_html(synthetic_doc(quick=True))
     (tmp_path / "index.html").write_text(page)
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", "<script>document.title = 'fits ' + "
-                                  "(document.documentElement.scrollWidth <= window.innerWidth)"
-                                  " + ' ' + document.documentElement.scrollWidth + '/' + "
-                                  "window.innerWidth;</script></body>"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width in (1400, 500):
-        dom = chromium(f"--window-size={width},1000", "--dump-dom", probe.as_uri())
-        title = re.search(r"<title>(.*?)</title>", dom).group(1)
-        assert title.startswith("fits true "), (width, title)
-        shot = SCREENSHOTS / f"bench-{width}.png"
-        chromium(f"--window-size={width},1000", f"--screenshot={shot}",
-                 (tmp_path / "index.html").as_uri())
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert fits(page, width, tmp_path).startswith("fits true "), width
+        screenshot(tmp_path / "index.html", f"bench-{width}.png", width, 1000)

@@ -6,6 +6,7 @@ import re
 
 from harness.history import check, make_model, parse_history, render_html
 from harness.history.visual import FOCUS
+from tests.browser import fits, needs_chromium, screenshot
 
 
 def _writes_then_stale_read(writers: int) -> str:
@@ -41,3 +42,13 @@ def test_labels_are_cut_to_their_bar_with_the_whole_operation_in_the_tooltip():
     page = render_html(check(events, make_model("register")), "long")
     assert "…" in page and page.count("a-rather-long-value-that-cannot-fit") == 1
     assert re.search(r"<title>[^<]*a-rather-long-value-that-cannot-fit", page)
+
+
+@needs_chromium
+def test_the_page_fits_a_500_px_window_in_chromium(tmp_path):
+    page = render_html(check(parse_history(_writes_then_stale_read(30)),
+                             make_model("register")), "stale")
+    (tmp_path / "history.html").write_text(page)
+    for width in (1400, 500):
+        assert fits(page, width, tmp_path).startswith("fits true "), width
+        screenshot(tmp_path / "history.html", f"history-{width}.png", width)

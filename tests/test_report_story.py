@@ -37,10 +37,10 @@ from harness.report.campaign import (
     verdict_lines,
 )
 from harness.report.junit import junit_xml
+from tests.browser import fits, needs_chromium, screenshot
 from tests.documents import summary as old_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "reports" / "screenshots"
 MUTANTS = {"lost-update": "WholeStateMerge", "g-single": "IgnoresDependencies"}
 """A lost update (its anomaly must show in the balances) and a cycle with times in its
 explanation."""
@@ -390,27 +390,10 @@ def test_race_batches_shrink_to_amounts_and_balances_of_one():
 # In a browser
 
 
-def chromium(*args: str) -> str:
-    """Headless chromium's standard output for ``args``."""
-    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                           "--hide-scrollbars", *args], capture_output=True, text=True,
-                          timeout=120, check=True).stdout
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@needs_chromium
 def test_pages_fit_a_500_px_window_in_chromium(failing, passing, tmp_path):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     name = next(k for k, v in MUTANTS.items() if v == failing.mutant)
     for label, run in ((f"verify-{name}", failing), ("verify-passing", passing)):
-        probe = tmp_path / f"{label}.html"
-        probe.write_text(run.page.replace(
-            "</body>", "<script>document.title = 'fits ' + (document.documentElement"
-            ".scrollWidth <= window.innerWidth);</script></body>"))
         for width in (1400, 500):
-            dom = chromium(f"--window-size={width},1000", "--dump-dom", probe.as_uri())
-            title = re.search(r"<head>.*?<title>(.*?)</title>", dom, re.S).group(1)
-            assert title == "fits true", (label, width, title)
-            shot = SCREENSHOTS / f"{label}-{width}.png"
-            chromium(f"--window-size={width},2400", f"--screenshot={shot}",
-                     (run.folder / "index.html").as_uri())
-            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert fits(run.page, width, tmp_path).startswith("fits true "), (label, width)
+            screenshot(run.folder / "index.html", f"{label}-{width}.png", width, 2400)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +18,9 @@ from harness.checks import check_all, derive_facts
 from harness.checks.verdict import Edge, Verdict, Violation
 from harness.report.common import page_html, section
 from harness.report.timeline import BLUE, VERMILLION, scroll_box, timeline_svg
+from tests.browser import fits, needs_chromium, screenshot
 
 SVG = "{http://www.w3.org/2000/svg}"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "screenshots"
 
 
 @pytest.fixture(autouse=True)
@@ -372,34 +369,16 @@ def test_a_mutant_campaign_counterexample_draws_the_edges_of_its_violations():
         == named
 
 
-def chromium(*args: str) -> str:
-    """Headless chromium's standard output for ``args``."""
-    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                           "--hide-scrollbars", *args], capture_output=True, text=True,
-                          timeout=120, check=True).stdout
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@needs_chromium
 def test_the_timelines_fit_a_500_px_page_in_chromium(tmp_path):
     page = page_html("Counterexample timelines", [
         section(name, scroll_box(timeline_svg(ce)))
         for name, ce in (("Lost update", LOST_UPDATE), ("Read skew", READ_SKEW),
                          ("A retried and an aborted transaction", RETRIED_AND_ABORTED))])
     (tmp_path / "index.html").write_text(page)
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", "<script>document.title = 'fits ' + "
-                                  "(document.documentElement.scrollWidth <= window.innerWidth)"
-                                  " + ' ' + document.documentElement.scrollWidth + '/' + "
-                                  "window.innerWidth;</script></body>"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width in (1400, 500):
-        dom = chromium(f"--window-size={width},1400", "--dump-dom", probe.as_uri())
-        found = re.search(r"<title>(.*?)</title>", dom).group(1)
-        assert found.startswith("fits true "), (width, found)
-        shot = SCREENSHOTS / f"timeline-{width}.png"
-        chromium(f"--window-size={width},1400", f"--screenshot={shot}",
-                 (tmp_path / "index.html").as_uri())
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert fits(page, width, tmp_path).startswith("fits true "), width
+        screenshot(tmp_path / "index.html", f"timeline-{width}.png", width)
 
 
 def test_a_trace_without_versions_is_labelled_by_values_alone():
