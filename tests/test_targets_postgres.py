@@ -73,7 +73,7 @@ def test_a_campaign_on_serializable_postgres_in_any_serial_order_passes(tmp_path
 def test_a_campaign_on_read_committed_postgres_fails(tmp_path):
     result = verify("harness.targets.postgres:ReadCommitted", tmp_path, examples=RC_EXAMPLES)
     assert result.exit_code == 1, result.output
-    assert "VIOLATION" in result.output and "counterexample:" in result.output
+    assert "VIOLATION" in result.output and "Falsifying example:" in result.output
 
 
 def test_read_committed_campaign_shards_name_a_lost_update():
