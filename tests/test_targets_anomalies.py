@@ -14,7 +14,7 @@ from harness.targets.postgres import DSN_ENV, ISOLATION_ENV
 SCRIPT = "docs/examples"
 RC_EXAMPLES = 60
 """READ COMMITTED loses an update in example 4 or 5 of seed 0 in every run measured, and in
-one example in five: 60 leaves a wide margin."""
+one example in four: 60 leaves a wide margin."""
 RR_EXAMPLES = 200
 """In 24 runs of seed 0 (150 or 250 examples at 4 workers), REPEATABLE READ first showed
 write skew in examples 30–48, and in 2–7 examples of every run: 200 leaves a wide margin."""

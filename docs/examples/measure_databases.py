@@ -14,13 +14,13 @@ showed it. Timeout examples are left out: the database factories take no timeout
 batches depend on the seed only, so every target runs the same ones.
 
 Each class found is then shrunk to a small batch that shows *that* class (Hypothesis's
-shrinker over the shard's strategy, then single transactions removed, then smaller batches
-searched for), saved as a counterexample ``aethel replay`` takes, and replayed by
-``--replays`` new ``aethel replay --repeat N`` processes, each on a PostgreSQL server of its
-own (unless ``AETHEL_PG_DSN`` names one): how many show the class on their first run, how
-many within N runs. Prints Markdown: the anomaly table, throughput per
-target, replay rates, the shrunk examples with the checkers' messages, and where the table
-differs from what the databases document.
+shrinker over the shard's strategy, then the transactions the violation names kept alone and
+single transactions removed, then smaller batches searched for), saved as a counterexample
+``aethel replay`` takes, and replayed by ``--replays`` new ``aethel replay --repeat N``
+processes, each on a PostgreSQL server of its own (unless ``AETHEL_PG_DSN`` names one): how
+many show the class on their first run, how many within N runs. Prints Markdown: the anomaly
+table, throughput per target, replay rates, the shrunk examples with the checkers' messages,
+and where the table differs from what the databases document.
 """
 
 from __future__ import annotations
@@ -352,9 +352,10 @@ def drop_transactions(config: CampaignConfig, anomaly: str, shown: Shown, deadli
 
 def shrink(config: CampaignConfig, anomaly: str, found: Shown, seconds: float) -> Shown:
     """A small batch showing ``anomaly``, within ``seconds``: the shard that first showed it
-    re-run with Hypothesis's shrinker (predicate: a run shows ``anomaly``), single
-    transactions removed, then batches with fewer transactions searched for (each shrunk);
-    if Hypothesis shrank none of them, a last search keeps the size and simplifies."""
+    re-run with Hypothesis's shrinker (predicate: a run shows ``anomaly``), transactions
+    removed (:func:`drop_transactions`), then batches with fewer transactions searched for
+    (each shrunk); if Hypothesis shrank none of them, a last search keeps the size and
+    simplifies."""
     deadline = time.perf_counter() + seconds
     shard = found.shard
     again = search(config, anomaly, config.strategy(shard), shard,
@@ -400,6 +401,7 @@ def replay_command(path: Path, executor: str, repeat: int) -> list[str]:
 
 
 RUNS = re.compile(r"(\d+) checked run")
+"""How ``aethel replay`` says how many runs it made."""
 
 
 def replay(shrunk: Shrunk, executor: str, processes: int, repeat: int, env: dict[str, str]
@@ -408,7 +410,7 @@ def replay(shrunk: Shrunk, executor: str, processes: int, repeat: int, env: dict
     until a violation shows); count those whose violation is of its class, those whose
     first run was, the runs, and per other outcome the rest."""
     for _ in range(processes):
-        done = subprocess.run(replay_command(shrunk.path, executor, repeat), cwd=ROOT,
+        done = subprocess.run(replay_command(shrunk.path.resolve(), executor, repeat), cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=600,
                               check=False)
         runs = RUNS.search(done.stdout)
