@@ -22,6 +22,15 @@ Snapshot = Mapping[str, tuple[int, str]]
 Recorder = Callable[[Event], None]
 
 
+def check_balance(account: str, value: int) -> None:
+    """Refuse a balance outside [0, 2^63-1] for ``account`` (an :class:`AmountOverflowError`
+    naming it)."""
+    if value > MAX_AMOUNT:
+        raise AmountOverflowError(f"overflow: balance of {account} would exceed 2^63-1")
+    if value < 0:
+        raise AmountOverflowError(f"underflow: balance of {account} would be negative")
+
+
 class TxResult(NamedTuple):
     """What a worker returns for one transaction.
 
@@ -76,10 +85,7 @@ class ExecutionContext:
         """Set ``account`` in the transaction's private write set."""
         if account not in self.transaction.writes:
             raise UndeclaredAccessError(f"write to undeclared account {account!r}")
-        if value > MAX_AMOUNT:
-            raise AmountOverflowError(f"overflow: balance of {account} would exceed 2^63-1")
-        if value < 0:
-            raise AmountOverflowError(f"underflow: balance of {account} would be negative")
+        check_balance(account, value)
         self._writes[account] = value
 
     @property

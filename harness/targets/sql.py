@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from aethel.analysis import dependency_graph, serial_order
+from aethel.context import check_balance
 from aethel.errors import (
-    AmountOverflowError,
     EnvironmentFailure,
     ExecutionError,
     UndeclaredAccessError,
     describe_exception,
 )
-from aethel.model import ATOMIC, MAX_AMOUNT, Batch, Transaction
+from aethel.model import ATOMIC, Batch, Transaction
 from aethel.outcome import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome
 from aethel.trace import ABORT, COMMIT, INIT, READ, START, WRITE, Event, TraceRecorder
 
@@ -139,10 +139,7 @@ class DatabaseContext:
         """Set ``account``'s balance in the database."""
         if account not in self.transaction.writes:
             raise UndeclaredAccessError(f"write to undeclared account {account!r}")
-        if value > MAX_AMOUNT:
-            raise AmountOverflowError(f"overflow: balance of {account} would exceed 2^63-1")
-        if value < 0:
-            raise AmountOverflowError(f"underflow: balance of {account} would be negative")
+        check_balance(account, value)
         replaced = self._statement(self.session.write, account, value, self.transaction.id)
         first = self.writes.get(account)
         if first is not None:
