@@ -309,3 +309,19 @@ def test_throughput_leaves_out_the_time_spent_shrinking():
                                    counterexample={"shrink_seconds": 3.5})
     assert result.throughput == 20.0
     assert result.to_json()["throughput_examples_per_s"] == 20.0
+
+
+def test_the_search_for_a_smaller_failure_tries_several_strategies():
+    """Whole-state merge loses an update only between two independent transactions that
+    both write; shard 1's high-contention strategy draws almost none within 200 examples of
+    at most 2 transactions, so a search confined to it kept a 3-transaction counterexample
+    (once in a CI run). The search also tries the strategies of the next shards."""
+    config = CampaignConfig(executor="harness.mutants:WholeStateMerge", backends=("thread",))
+    batch = batch_from_json({"version": 1, "accounts": {"a": 1, "b": 1, "c": 1},
+                             "transactions": [{"id": f"t{i}", "ops": [
+                                 {"op": "deposit", "account": name, "amount": 1}]}
+                                 for i, name in enumerate("abc")]})
+    _, failure = shards.check_example(config, batch, shrink.SHRINK_REPEATS, shard=1)
+    assert failure is not None and failure.transactions == 3
+    smaller = shrink.smaller_failure(config, failure, shard=1)
+    assert smaller is not None and smaller.transactions == 2

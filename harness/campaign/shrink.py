@@ -11,6 +11,7 @@ outcomes, and the serial oracle's (in the order the run was judged against).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +20,12 @@ from typing import Any
 from aethel.batchfile import batch_from_json
 from aethel.model import Batch
 from aethel.outcome import Outcome
-from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_interval
+from harness.campaign.config import (
+    CampaignConfig,
+    derive_seed,
+    gil_switch_interval,
+    is_race_shard,
+)
 from harness.campaign.shards import (
     HUNG,
     Failure,
@@ -37,10 +43,11 @@ SHRINK_SECONDS = 30.0
 """Hypothesis's shrinking of a failing shard stops after this many seconds (races make every
 try slow); the smallest failure seen by then is kept."""
 SMALLER_SEARCH = 200
+SMALLER_STRATEGIES = 3
 SMALLER_SEARCH_SECONDS = 20.0
-"""After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried,
-repeatedly while time remains, to escape the shrinker's local minima (each success is
-shrunk again)."""
+"""After shrinking, up to SMALLER_SEARCH examples with fewer transactions are tried from
+each of SMALLER_STRATEGIES strategies (:func:`smaller_failure`), repeatedly while time
+remains, to escape the shrinker's local minima (each success is shrunk again)."""
 SHRINK_REPEATS = 3
 """In the shrinking re-run an example counts as failing if any of this many runs fails, so
 that races found once are not lost while shrinking."""
@@ -68,14 +75,32 @@ def _shrink(config: CampaignConfig, shard: ShardResult, should_stop: Callable[[]
     deadline = time.perf_counter() + SMALLER_SEARCH_SECONDS
     while (failure.transactions - _timed(failure) > 1 and time.perf_counter() < deadline
            and not should_stop()):
-        smaller = run_shard(replace(spec, examples=SMALLER_SEARCH, timeouts=_timed(failure),
-                                    max_transactions=failure.transactions - _timed(failure) - 1),
-                            should_stop).failure
+        smaller = smaller_failure(config, failure, shard.index, should_stop)
         if smaller is None:
             break
         failure = drop_transactions(config, smaller, should_stop, shard.index)
     return counterexample_doc(config, shard.index, failure, original=shard.failure,
                               shrink_seconds=time.perf_counter() - started, note=note)
+
+
+def smaller_failure(config: CampaignConfig, failure: Failure, shard: int,
+                    should_stop: Callable[[], bool] = lambda: False) -> Failure | None:
+    """A failure with fewer transactions than ``failure`` (of shard ``shard``), shrunk; None
+    if none failed. Up to SMALLER_SEARCH examples are drawn from the strategy of ``shard``,
+    then of each of the next SMALLER_STRATEGIES - 1 shards that are not race shards (their
+    contention differs: a bug may need transactions that do not conflict)."""
+    timed = _timed(failure)
+    later = (i for i in itertools.count(shard + 1) if not is_race_shard(i))
+    for index in (shard, *itertools.islice(later, SMALLER_STRATEGIES - 1)):
+        if should_stop():
+            return None
+        spec = ShardSpec(config, index, SMALLER_SEARCH, shrink=True, timeouts=timed,
+                         repeats=SHRINK_REPEATS, shrink_seconds=SHRINK_SECONDS,
+                         max_transactions=failure.transactions - timed - 1)
+        smaller = run_shard(spec, should_stop).failure
+        if smaller is not None:
+            return smaller
+    return None
 
 
 def _timed(failure: Failure) -> bool:
