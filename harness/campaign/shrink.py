@@ -88,15 +88,17 @@ def smaller_failure(config: CampaignConfig, failure: Failure, shard: int,
     """A failure with fewer transactions than ``failure`` (of shard ``shard``), shrunk; None
     if none failed. Up to SMALLER_SEARCH examples are drawn from the strategy of ``shard``,
     then of each of the next SMALLER_STRATEGIES - 1 shards that are not race shards (their
-    contention differs: a bug may need transactions that do not conflict)."""
+    contention differs: a bug may need transactions that do not conflict). A batch of one
+    transaction has no other to race with, so it is run once, not SHRINK_REPEATS times."""
     timed = _timed(failure)
+    size = failure.transactions - timed - 1
     later = (i for i in itertools.count(shard + 1) if not is_race_shard(i))
     for index in (shard, *itertools.islice(later, SMALLER_STRATEGIES - 1)):
         if should_stop():
             return None
         spec = ShardSpec(config, index, SMALLER_SEARCH, shrink=True, timeouts=timed,
-                         repeats=SHRINK_REPEATS, shrink_seconds=SHRINK_SECONDS,
-                         max_transactions=failure.transactions - timed - 1)
+                         repeats=SHRINK_REPEATS if size + timed > 1 else 1,
+                         shrink_seconds=SHRINK_SECONDS, max_transactions=size)
         smaller = run_shard(spec, should_stop).failure
         if smaller is not None:
             return smaller
