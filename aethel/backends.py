@@ -11,12 +11,16 @@ that cannot be pickled, ends a worker's loop.
 Transactions and operations cross the process boundary through reducers registered with
 multiprocessing's pickler: they rebuild each object exactly as default unpickling does
 (every field set, ``__init__`` not run) without the dataclass ``__getstate__`` and
-``__setstate__``, which look up the fields on every call.
+``__setstate__``, which look up the fields on every call. A process pool told a run's
+transactions (:meth:`ProcessPool.prepare`) pickles them once and sends them once to each
+worker; a chunk then carries only ranks and snapshots, and its events come back as
+:class:`~aethel.trace.TraceColumns`.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import operator
 import os
 import queue
 import signal
@@ -33,11 +37,12 @@ from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
 from aethel.errors import describe_exception
 from aethel.model import Transaction
-from aethel.trace import START, Event
+from aethel.trace import ABORT, COMMIT, START, WRITE, Event, TraceColumns
 
 Chunk = list[tuple[int, Transaction, Any]]
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -56,7 +61,12 @@ def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
 
 def _reduce(obj: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     cls = type(obj)
-    return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        names = _field_names(cls)
+        fetch = operator.attrgetter(*names)
+        getter = _GETTERS[cls] = fetch if len(names) > 1 else lambda o: (fetch(o),)
+    return _rebuild, (cls, getter(obj))
 
 
 for _cls in (Transaction, *(c for c in vars(operations).values() if isinstance(c, type)
@@ -124,15 +134,20 @@ class InlinePool:
         """Nothing to start: the calling thread is the worker."""
 
     def chunk_size(self, ready: int) -> int:
-        return 1
+        """Everything ready: transactions ready together are independent of each other."""
+        return ready
 
     def has_capacity(self) -> bool:
         return not self._done
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        """Run ``chunk`` now, up to a cancellation (the rest never starts)."""
         pid = os.getpid()
-        self._done.extend(run_transaction(i, tx, snap, 0, pid, record, cancel)
-                          for i, tx, snap in chunk)
+        done = self._done
+        for i, tx, snap in chunk:
+            if cancel.is_set():
+                break
+            done.append(run_transaction(i, tx, snap, 0, pid, record, cancel))
 
     def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
         done, self._done = self._done, []
@@ -162,6 +177,51 @@ def run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
     return done
 
 
+def run_chain(chain: Chunk, worker: int, pid: int, record: Recorder,
+              after_each: Callable[[list[TxResult]], None] | None = None) -> list[TxResult]:
+    """Run a chain — transactions each of which depends on the previous one only, their
+    snapshots taken when the chain was handed over — installing as it goes: each
+    transaction sees the writes of the chain's earlier ones, and its WRITE events (the
+    version each replaced) and COMMIT, or its ABORT, are recorded here, before the next
+    one starts. Nothing else can touch these accounts meanwhile: every other transaction
+    that does depends on a member of the chain. A result that could not be sent back fails
+    its transaction instead, before anything is installed. ``after_each`` is called with
+    the results so far once each transaction has ended."""
+    done: list[TxResult] = []
+    installed: dict[str, tuple[int, str]] = {}
+    for i, tx, snap in chain:
+        if installed:
+            snap = {a: installed.get(a, seen) for a, seen in snap.items()}
+        result = run_chunk([(i, tx, snap)], worker, pid, record)[0]
+        if result.ok and not _sendable_result(result):
+            result = result._replace(ok=False, writes={},
+                                     reason="result cannot be sent: it does not pickle")
+        done.append(result)
+        if not result.ok:
+            record(Event(ABORT, tx.id, time.monotonic_ns(), worker, pid, reason=result.reason))
+        else:
+            for account, value in result.writes.items():
+                replaced = installed.get(account, snap[account])[1]
+                installed[account] = (value, tx.id)
+                record(Event(WRITE, tx.id, time.monotonic_ns(), worker, pid, account, value,
+                             replaced=replaced))
+            record(Event(COMMIT, tx.id, time.monotonic_ns(), worker, pid))
+        if after_each is not None:
+            after_each(done)
+    return done
+
+
+def _sendable_result(result: TxResult) -> bool:
+    """Whether ``result`` pickles (certainly so when its writes are plain integers)."""
+    if all(type(v) is int for v in result.writes.values()):
+        return True
+    try:
+        ForkingPickler.dumps(tuple(result))
+    except BaseException:
+        return False
+    return True
+
+
 def thread_worker(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
     """A worker thread's loop: the results of each chunk from ``tasks`` put on ``results``,
     until ``None`` arrives."""
@@ -177,6 +237,7 @@ class ThreadPool:
 
     kind = "thread"
     DEPTH = 2
+    MAX_CHUNK = 16
     worker_main: Callable[[queue.SimpleQueue, queue.SimpleQueue, int], None] = \
         staticmethod(thread_worker)
     """The loop of worker thread ``worker``: ``worker_main(tasks, results, worker)`` (a hook:
@@ -199,7 +260,8 @@ class ThreadPool:
         """Nothing to wait for: a thread is up as soon as it is started."""
 
     def chunk_size(self, ready: int) -> int:
-        return 1
+        """Guided, as on processes: large while many are ready, single ones at the end."""
+        return max(1, min(self.MAX_CHUNK, ready // (4 * self.workers)))
 
     def has_capacity(self) -> bool:
         return self._inflight < self.workers * self.DEPTH
@@ -243,6 +305,8 @@ class _Proc:
     inflight: int = 0
     started: bool = False
     """Whether the worker's hello has been read."""
+    loaded: object = None
+    """The token of the transactions the worker holds (see :meth:`ProcessPool.prepare`)."""
 
 
 class ProcessPool:
@@ -262,6 +326,9 @@ class ProcessPool:
         self.workers = workers
         self.max_chunk = max_chunk or self.MAX_CHUNK
         self._ctx = mp.get_context("spawn")
+        self._batch: list[Transaction] = []
+        self._token: object = None
+        self._payload: bytes | None = None
         self._procs = [self._spawn(w) for w in range(workers)]
         try:
             self.ready()
@@ -310,20 +377,62 @@ class ProcessPool:
     def has_capacity(self) -> bool:
         return any(p.inflight < self.DEPTH for p in self._procs)
 
+    def prepare(self, transactions: list[Transaction]) -> None:
+        """The run's transactions, by rank: each worker is sent them once (pickled once, on
+        first need), and a chunk then names a transaction by its rank. The same
+        transactions as the previous run's are not sent again."""
+        batch = self._batch
+        if len(batch) == len(transactions) and all(map(operator.is_, batch, transactions)):
+            return
+        self._batch = list(transactions)
+        self._token = object()
+        self._payload = None
+
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
+        proc = self._least_busy()
+        proc.tasks.put(("run", self._shrink(chunk)))
+        proc.inflight += 1
+
+    def submit_chain(self, chain: Chunk) -> None:
+        """Start running ``chain`` on one worker, which installs and records each
+        transaction's writes before the next one starts (see :func:`run_chain`): one round
+        trip for the whole chain."""
+        proc = self._least_busy()
+        proc.tasks.put(("chain", self._shrink(chain)))
+        proc.inflight += 1
+
+    def _least_busy(self) -> _Proc:
+        """The worker with the fewest chunks in flight (replaced first if it died idle),
+        holding the run's transactions."""
         proc = min(self._procs, key=lambda p: p.inflight)
         if not proc.inflight and not proc.process.is_alive():
             proc = self._replace(proc)
-        proc.tasks.put(chunk)
-        proc.inflight += 1
+        if self._batch and proc.loaded is not self._token:
+            if self._payload is None:
+                self._payload = bytes(ForkingPickler.dumps(self._batch))
+            proc.tasks.put(("load", self._payload))
+            proc.loaded = self._token
+        return proc
 
-    def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
+    def _shrink(self, chunk: Chunk) -> Chunk:
+        """``chunk`` with every transaction the workers hold replaced by None."""
+        batch = self._batch
+        size = len(batch)
+        return [(i, None, snap) if i < size and batch[i] is tx else (i, tx, snap)
+                for i, tx, snap in chunk]
+
+    def collect(self, timeout: float | None) -> tuple[list[TxResult], TraceColumns]:
+        """Results within ``timeout`` seconds, and their workers' events as columns
+        (transaction indices are ranks). Results already waiting are taken without a
+        system-wide wait; only when none is, the workers' pipes and lives are waited on."""
+        results: list[TxResult] = []
+        events = TraceColumns()
+        if self._take_waiting(results, events):
+            return results, events
         by_handle: dict[Any, _Proc] = {}
         for proc in self._procs:
             by_handle[proc.results] = proc
             by_handle[proc.process.sentinel] = proc
-        results: list[TxResult] = []
-        events: list[Event] = []
         replaced: set[int] = set()
         for handle in wait(list(by_handle), timeout):
             proc = by_handle[handle]
@@ -338,10 +447,10 @@ class ProcessPool:
                     if message is None:  # the hello of a worker replaced during this run
                         proc.started = True
                         continue
-                    chunk_results, chunk_events = message
-                    proc.inflight -= 1
+                    chunk_results, chunk_events, final = message
+                    proc.inflight -= final
                     results.extend(map(TxResult._make, chunk_results))
-                    events.extend(map(Event._make, chunk_events))
+                    events.extend(chunk_events)
                     continue
             elif proc.results.poll():
                 continue
@@ -350,6 +459,25 @@ class ProcessPool:
             replaced.add(id(proc))
             self._replace(proc)
         return results, events
+
+    def _take_waiting(self, results: list[TxResult], events: TraceColumns) -> bool:
+        """Read every chunk result waiting in a started worker's pipe into ``results`` and
+        ``events``; whether there was one. Anything else (a hello, a closed pipe) is left to
+        :meth:`collect`'s wait."""
+        found = False
+        for proc in self._procs:
+            pipe = proc.results
+            while proc.started and proc.inflight and pipe.poll():
+                try:
+                    message = pipe.recv()
+                except (EOFError, OSError):
+                    break
+                chunk_results, chunk_events, final = message
+                proc.inflight -= final
+                results.extend(map(TxResult._make, chunk_results))
+                events.extend(chunk_events)
+                found = True
+        return found
 
     def reset(self) -> None:
         """Kill and replace every worker with work in flight, and any dead or unstarted one."""
@@ -399,9 +527,11 @@ ORPHAN_CHECK_S = 1.0
 """How often an idle worker checks that its coordinator is still alive."""
 
 
-def _next_chunk(tasks: Any, parent: int) -> Chunk | None:
-    """The next chunk, or None when told to stop or when the coordinator has died (a worker
-    never outlives the process that started it, however that process ended)."""
+def _next_message(tasks: Any, parent: int) -> tuple[str, Any] | None:
+    """The next message (``("load", transactions)``, ``("run", chunk)`` or ``("chain",
+    chunk)``), or None when
+    told to stop or when the coordinator has died (a worker never outlives the process that
+    started it, however that process ended)."""
     while True:
         try:
             return tasks.get(timeout=ORPHAN_CHECK_S)
@@ -410,30 +540,35 @@ def _next_chunk(tasks: Any, parent: int) -> Chunk | None:
                 return None
 
 
-def _encode(chunk: Chunk, done: list[TxResult], events: list[Event]) -> bytes:
-    """A chunk's results and events, pickled as plain tuples (they pickle in C; named tuples
-    go through Python on both sides)."""
+def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True
+            ) -> bytes:
+    """A chunk's results, pickled as plain tuples (they pickle in C; named tuples go through
+    Python on both sides), its events as columns, and whether the chunk is done (a chain
+    reports its transactions as they end)."""
+    index = {tx.id: i for i, tx, _ in chunk}
     try:
-        return ForkingPickler.dumps(([tuple(r) for r in done], [tuple(e) for e in events]))
+        return ForkingPickler.dumps(([tuple(r) for r in done],
+                                     TraceColumns.from_events(events, index), final))
     except BaseException:
-        return ForkingPickler.dumps(_sendable(chunk, done, events))
+        sendable, kept = _sendable(chunk, done, events)
+        return ForkingPickler.dumps((sendable, TraceColumns.from_events(kept, index), final))
 
 
 def _sendable(chunk: Chunk, done: list[TxResult], events: list[Event]
-              ) -> tuple[list[tuple], list[tuple]]:
+              ) -> tuple[list[tuple], list[Event]]:
     """What :func:`_encode` sends when something does not pickle: each transaction that left
     something unpicklable in its result or events fails instead, keeping only its START
     event, so that the worker lives on."""
     sendable: list[tuple] = []
-    kept: list[tuple] = []
+    kept: list[Event] = []
     for (_, tx, _), result in zip(chunk, done, strict=True):
-        own = [tuple(e) for e in events if e.txn == tx.id]
+        own = [e for e in events if e.txn == tx.id]
         try:
-            ForkingPickler.dumps((tuple(result), own))
+            ForkingPickler.dumps((tuple(result), [tuple(e) for e in own]))
         except BaseException as exc:
             result = result._replace(ok=False, writes={},
                                      reason=f"result cannot be sent: {describe_exception(exc)}")
-            own = [e for e in own if e[0] == START]
+            own = [e for e in own if e.kind == START]
         sendable.append(tuple(result))
         kept.extend(own)
     return sendable, kept
@@ -479,10 +614,41 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     leave_signals_to_owner()
     pid, parent = os.getpid(), os.getppid()
     results.send(None)
-    while (chunk := _next_chunk(tasks, parent)) is not None:
+    batch: list[Transaction] = []
+    while (message := _next_message(tasks, parent)) is not None:
+        what, body = message
+        if what == "load":
+            batch = ForkingPickler.loads(body)
+            continue
+        chunk = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body]
+        if what == "chain":
+            _stream_chain(chunk, worker, pid, results)
+            continue
         events: list[Event] = []
         done = run_chunk(chunk, worker, pid, events.append)
         results.send_bytes(_encode(chunk, done, events))
+
+
+CHAIN_REPORT_S = 0.005
+"""A worker running a chain sends the results of the transactions that ended so far at most
+this often (and all of them at the end), so that the coordinator installs them, and the
+trace shows them, while the chain runs."""
+
+
+def _stream_chain(chain: Chunk, worker: int, pid: int, results: Connection) -> None:
+    """Run ``chain`` (:func:`run_chain`), sending its results and events as they come."""
+    events: list[Event] = []
+    sent = [0, 0, time.monotonic()]  # results sent, events sent, when
+
+    def report(done: list[TxResult]) -> None:
+        now = time.monotonic()
+        if now - sent[2] >= CHAIN_REPORT_S and len(done) < len(chain):
+            results.send_bytes(_encode(chain[sent[0]:len(done)], done[sent[0]:],
+                                       events[sent[1]:], final=False))
+            sent[:] = [len(done), len(events), now]
+
+    done = run_chain(chain, worker, pid, events.append, report)
+    results.send_bytes(_encode(chain[sent[0]:], done[sent[0]:], events[sent[1]:]))
 
 
 def make_pool(backend: str, workers: int) -> Pool:

@@ -9,6 +9,14 @@ predecessors are done; ``levels`` runs one independent set at a time behind a ba
 Every install is logged in an undo log, so that an atomic failure, a timeout or a lost
 worker restores the exact initial state.
 
+The coordinator's own cost is kept per chunk: installs are logged as rows and handed to the
+recorder in blocks (the trace is kept as columns, :class:`~aethel.trace.TraceColumns`;
+``Event`` objects are built when :attr:`ExecutionResult.execution_trace` is first read); a
+batch that parallelism cannot pay for runs on the coordinator's thread
+(:meth:`Coordinator.runs_inline`, metric ``inline``); on processes a chain of dependent
+transactions goes to one worker whole, which installs each before the next starts (metric
+``chained_transactions``; ``round_trips`` counts what the coordinator sent).
+
 Extension point: :attr:`ParallelExecutor.coordinator_class` names the coordinator of each
 execution; a subclass of :class:`Coordinator` overrides its documented hooks.
 """
@@ -23,9 +31,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from aethel.analysis import dependency_graph, independent_sets, serial_order
+from aethel.analysis import dependency_graph, serial_order
 from aethel.backends import InlinePool, Pool, WorkerLost, make_pool
-from aethel.context import Snapshot, TxResult
+from aethel.context import Snapshot, TxResult, run_transaction
 from aethel.cores import usable_cores
 from aethel.errors import (
     BatchFormatError,
@@ -34,17 +42,40 @@ from aethel.errors import (
     InputError,
     WorkerCrashedError,
 )
+from aethel.memory import paused_gc
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.outcome import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome
-from aethel.trace import ABORT, COMMIT, INIT, WRITE, Event, TraceRecorder
+from aethel.trace import (
+    ABORT,
+    ABORT_CODE,
+    COMMIT,
+    COMMIT_CODE,
+    INIT,
+    START,
+    WRITE_CODE,
+    Event,
+    Row,
+    TraceColumns,
+    TraceRecorder,
+)
 
 BACKENDS = ("serial", "thread", "process")
 SCHEDULES = ("dataflow", "levels")
+
+GIL_FREE_KINDS = frozenset({"hash", "sleep", "call"})
+"""Operations whose cost threads can share: they release the GIL (``call`` runs user code,
+which may)."""
+_COMMITTED, _ROLLED_BACK, _SKIPPED = Outcome(COMMITTED), Outcome(ROLLED_BACK), Outcome(SKIPPED)
+"""Shared outcomes (frozen) of the statuses without a reason."""
 
 AUTO_TIMEOUT_CAP = 300.0
 """Seconds the serial calibration of ``timeout="auto"`` may take before the batch fails."""
 INTERRUPT_POLL_S = 0.1
 """How often a run waiting for results looks whether it was interrupted."""
+FLUSH_ROWS = 512
+FLUSH_S = 0.02
+"""The coordinator hands its events to the recorder after this many, or this many seconds
+(so that the trace of a running batch is readable while it runs)."""
 
 
 @dataclass
@@ -54,7 +85,8 @@ class ExecutionResult:
     final_states: dict[str, int]
     final_versions: dict[str, str]
     outcomes: dict[str, Outcome]
-    execution_trace: list[Event]
+    recorder: TraceRecorder = field(repr=False, compare=False)
+    """The run's trace as recorded (columns); :attr:`execution_trace` builds its events."""
     parallel_groups: list[list[str]]
     execution_time: float
     worker_count: int
@@ -64,6 +96,14 @@ class ExecutionResult:
     committed: bool
     error: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def execution_trace(self) -> list[Event]:
+        """The trace's events in time order (built from the recorder on first use)."""
+        events = self.__dict__.get("_execution_trace")
+        if events is None:
+            events = self.__dict__["_execution_trace"] = self.recorder.events()
+        return events
 
     @property
     def failed_transaction(self) -> str | None:
@@ -130,6 +170,14 @@ class Coordinator:
     recorder_class: type[TraceRecorder] = TraceRecorder
     """The trace recorder of an execution (a hook: the harness's mutants record their own
     way)."""
+    INLINE_MIN_TRANSACTIONS = 100
+    """Smaller batches always run on the pool (see :meth:`runs_inline`)."""
+    PARALLEL_COST_US: dict[str, tuple[float, float]] = {"thread": (5.0, 30.0),
+                                                        "process": (8.0, 250.0)}
+    """Per backend, µs the coordinator spends per transaction and the round trip that
+    separates two levels (measured on 2 cores: docs/examples/measure_coordinator.py)."""
+    SERIAL_COST_US = 5.0
+    """µs of bookkeeping per transaction run inline."""
 
     def __init__(self, executor: ParallelExecutor, batch: Batch, graph: nx.DiGraph,
                  schedule: str, timeout: float | None) -> None:
@@ -142,11 +190,25 @@ class Coordinator:
         self.rank = rank = {tx_id: r for r, tx_id in enumerate(self.order)}
         by_id = {tx.id: tx for tx in batch.transactions}
         self.transactions = [by_id[tx_id] for tx_id in self.order]
-        self.succ = [[rank[s] for s in graph.succ[t]] for t in self.order]
-        self.indeg = [len(graph.pred[t]) for t in self.order]
+        self.succ: list[list[int]] = [[] for _ in self.order]
+        self.indeg = [0] * len(self.order)
+        for u, v in graph.edges:
+            self.succ[rank[u]].append(rank[v])
+            self.indeg[rank[v]] += 1
         self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = self.recorder_class()
+        self.recorder.names = self.order
+        self.pending: list[Row] = []
+        """Events recorded by :meth:`install` not yet handed to the recorder (in bulk, by
+        :meth:`flush`)."""
+        self.round_trips = 0
+        self.flush_by = 0.0
+        self.npred = list(self.indeg)
+        self.handed = bytearray(len(self.order))
+        """1 for each rank handed to a worker in a chain (see :meth:`chain`)."""
+        self.inline = False
+        """Whether this run is the coordinator's own (see :meth:`runs_inline`)."""
         self.cancel = threading.Event()
         self.interrupted = False
         self.results: list[TxResult | None] = [None] * len(self.order)
@@ -161,12 +223,17 @@ class Coordinator:
 
     def execute(self) -> ExecutionResult:
         """Run the batch; see :meth:`ParallelExecutor.execute`."""
-        pool = self.executor.pool
+        levels = self._levels()
+        self.inline = self.runs_inline()
+        pool = self.executor.inline_pool if self.inline else self.executor.pool
         try:
             pool.ready()  # replaced workers start before, not within, this run's time
         except WorkerLost as exc:
             pool.reset()
             raise self.stopped(WorkerCrashedError, f"{exc}; workers replaced") from None
+        prepare = getattr(pool, "prepare", None)
+        if prepare is not None:
+            prepare(self.transactions)
         started = time.perf_counter()
         self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         timer = None
@@ -174,16 +241,17 @@ class Coordinator:
             timer = threading.Timer(self.timeout, self.cancel.set)
             timer.daemon = True
             timer.start()
-        groups = independent_sets(self.graph)
+        groups = [[self.order[r] for r in level] for level in levels]
         try:
             if self.schedule == "levels":
-                for group in groups:
-                    self.ready = sorted(self.rank[t] for t in group)
+                for level in levels:
+                    self.ready = list(level)
                     self.drain(pool, release=False)
             else:
                 self.ready = [r for r, d in enumerate(self.indeg) if d == 0]
                 self.drain(pool, release=True)
         except BaseException as exc:
+            self.flush()
             self.cancel.set()
             pool.reset()
             self.rollback()
@@ -193,14 +261,81 @@ class Coordinator:
         finally:
             if timer is not None:
                 timer.cancel()
+        self.flush()
         if self.failed is not None:
             self.rollback()
         return self._result(groups, time.perf_counter() - started)
 
+    def runs_inline(self) -> bool:
+        """Whether parallelism cannot pay for this batch, so that the coordinator runs it
+        itself (reported as ``inline`` in the metrics): never for fewer than
+        :attr:`INLINE_MIN_TRANSACTIONS` transactions or on the serial backend; otherwise
+        when the estimated parallel time is no less than the estimated serial time (the
+        work plus :attr:`SERIAL_COST_US` per transaction). The parallel time is the larger
+        of the work shared by the workers and the critical path, plus the coordinator's
+        cost per transaction and a round trip per dependency step that is not a link of a
+        chain handed to one worker (:attr:`PARALLEL_COST_US`); on threads, operations that
+        hold the GIL (all but :data:`GIL_FREE_KINDS`) are not shared. Costs are the
+        operations' estimates (:meth:`~aethel.model.Transaction.cost_us`)."""
+        n = len(self.transactions)
+        backend = self.executor.backend
+        costs = self.PARALLEL_COST_US.get(backend)
+        if costs is None or n < self.INLINE_MIN_TRANSACTIONS:
+            return False
+        per_transaction, per_step = costs
+        estimates = [tx.cost_us() for tx in self.transactions]
+        work = shared = sum(estimates)
+        if backend == "thread":
+            shared = sum(op.cost_us() for tx in self.transactions for op in tx.ops
+                         if op.kind in GIL_FREE_KINDS)
+        longest, steps = self._critical_path(estimates), self._steps(
+            backend == "process" and self.schedule == "dataflow" and self.chains_allowed())
+        parallel = (max(work - shared + shared / self.executor.workers, longest)
+                    + n * per_transaction + steps * per_step)
+        return parallel >= work + n * self.SERIAL_COST_US
+
+    def _steps(self, chains: bool) -> int:
+        """The most dependency steps on any path that cross the coordinator (with
+        ``chains``, a link of a chain does not), counting the first."""
+        depth = [1] * len(self.succ)
+        deepest = 0
+        npred = self.npred
+        for r, successors in enumerate(self.succ):
+            d = depth[r]
+            deepest = max(deepest, d)
+            link = chains and len(successors) == 1
+            for s in successors:
+                step = d if link and npred[s] == 1 else d + 1
+                if depth[s] < step:
+                    depth[s] = step
+        return deepest
+
+    def _levels(self) -> list[list[int]]:
+        """The ranks of each topological generation (as
+        :func:`~aethel.analysis.independent_sets` gives them), in serial order."""
+        level = [0] * len(self.order)
+        levels: list[list[int]] = []
+        for r, successors in enumerate(self.succ):
+            k = level[r]
+            if k == len(levels):
+                levels.append([])
+            levels[k].append(r)
+            for s in successors:
+                if level[s] <= k:
+                    level[s] = k + 1
+        return levels
+
     def drain(self, pool: Pool, release: bool) -> None:
         """Run the ready transactions until none is in flight (``release``: a transaction's
-        successors become ready as it finishes)."""
+        successors become ready as it finishes; a chain goes to one worker whole when
+        :meth:`chains_allowed`)."""
+        if release and type(pool) is InlinePool:
+            self._run_in_order()
+            return
         inflight = 0
+        submit_chain = getattr(pool, "submit_chain", None) if release and \
+            self.chains_allowed() else None
+        succ, npred = self.succ, self.npred
         while True:
             while self.ready and pool.has_capacity():
                 size = pool.chunk_size(len(self.ready))
@@ -208,10 +343,18 @@ class Coordinator:
                 while self.ready and len(chunk) < size:
                     r = heapq.heappop(self.ready)
                     if self.failed is None or r < self.failed:
+                        if submit_chain is not None and len(succ[r]) == 1 \
+                                and npred[succ[r][0]] == 1:
+                            chain = self.chain(r)
+                            submit_chain(chain)
+                            self.round_trips += 1
+                            inflight += len(chain)
+                            break
                         tx = self.transactions[r]
                         chunk.append((r, tx, self.snapshot(r, tx)))
                 if chunk:
                     pool.submit(chunk, self.recorder.record, self.cancel)
+                    self.round_trips += 1
                     inflight += len(chunk)
             if not inflight:
                 return
@@ -223,18 +366,73 @@ class Coordinator:
                 raise self.stopped(ExecutionInterrupted, "batch interrupted")
             results, events = pool.collect(INTERRUPT_POLL_S if remaining is None
                                            else min(remaining, INTERRUPT_POLL_S))
-            self.recorder.extend(events)
+            if isinstance(events, TraceColumns):
+                self.recorder.extend_columns(events)
+            elif events:
+                self.recorder.extend(events)
             for result in results:
                 inflight -= 1
                 self.install(result)
                 if release:
                     for s in self.succ[result.index]:
                         self.indeg[s] -= 1
-                        if not self.indeg[s]:
+                        if not self.indeg[s] and not self.handed[s]:
                             heapq.heappush(self.ready, s)
+            if len(self.pending) >= FLUSH_ROWS or time.monotonic() >= self.flush_by:
+                self.flush()
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
                                     "timeout")
+
+    def _run_in_order(self) -> None:
+        """Dataflow on the coordinator's own thread: the ready transaction with the smallest
+        rank is always the next rank, so the batch runs in serial order, each transaction
+        installed before the next starts, up to an atomic failure (the rest is skipped), a
+        timeout or an interruption."""
+        record, pid, cancel = self.recorder.record, self.pid, self.cancel
+        for r, tx in enumerate(self.transactions):
+            if cancel.is_set() or self.interrupted:
+                self._stop_now()
+            self.install(run_transaction(r, tx, self.snapshot(r, tx), 0, pid, record, cancel))
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self._stop_now()
+            if self.failed is not None:
+                return
+            if len(self.pending) >= FLUSH_ROWS or time.monotonic() >= self.flush_by:
+                self.flush()
+
+    def _stop_now(self) -> None:
+        """Raise what stops the batch now: its timeout, or an interruption."""
+        if self.interrupted:
+            raise self.stopped(ExecutionInterrupted, "batch interrupted")
+        raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s timeout")
+
+    def chains_allowed(self) -> bool:
+        """Whether chains may go to one worker whole: in independent mode (an atomic batch
+        must be able to skip what follows a failure), and only with the base
+        :meth:`snapshot` and :meth:`install` (a subclass overriding them sees every
+        transaction pass through them, as before)."""
+        cls = type(self)
+        return (self.batch.mode == INDEPENDENT and cls.snapshot is Coordinator.snapshot
+                and cls.install is Coordinator.install)
+
+    def chain(self, r: int) -> list[tuple[int, Transaction, Snapshot]]:
+        """The maximal chain from ready rank ``r``: each next transaction is the only
+        successor of the previous one and has no other predecessor. Every transaction that
+        touches a chain member's accounts, other than the chain, depends on a member, so the
+        snapshots taken now are what each member sees apart from its predecessors' writes
+        (the worker overlays those). Marks the members as handed over."""
+        members = [r]
+        succ, npred = self.succ, self.npred
+        while len(succ[r]) == 1 and npred[succ[r][0]] == 1:
+            r = succ[r][0]
+            members.append(r)
+        chain = []
+        for m in members:
+            self.handed[m] = 1
+            tx = self.transactions[m]
+            chain.append((m, tx, self.snapshot(m, tx)))
+        return chain
 
     def snapshot(self, r: int, tx: Transaction) -> Snapshot:
         """What transaction ``r`` sees: (balance, version) of only its declared accounts."""
@@ -245,27 +443,52 @@ class Coordinator:
         record its WRITE and COMMIT events, or record its ABORT (and, in an atomic batch,
         remember the earliest failure)."""
         r = result.index
-        tx = self.transactions[r]
         self.results[r] = result
-        now = time.monotonic_ns()
+        if self.handed[r]:
+            self._installed_on_worker(result)
+            return
+        log = self.pending.append
         if self.failed is not None and r > self.failed:
-            self.recorder.record(Event(ABORT, tx.id, now, result.worker, self.pid,
-                                       reason=f"skipped: atomic batch aborted by "
-                                              f"{self.order[self.failed]}"))
+            log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None,
+                 None, f"skipped: atomic batch aborted by {self.order[self.failed]}"))
             return
         if not result.ok:
-            self.recorder.record(Event(ABORT, tx.id, now, result.worker, self.pid,
-                                       reason=result.reason))
+            log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None,
+                 None, result.reason))
             if self.batch.mode == ATOMIC and (self.failed is None or r < self.failed):
                 self.failed = r
             return
+        tx_id = self.order[r]
+        state, undo = self.state, self.undo
         for account, value in result.writes.items():
-            previous = self.state[account]
-            self.undo.setdefault(account, previous)
-            self.state[account] = (value, tx.id)
-            self.recorder.record(Event(WRITE, tx.id, time.monotonic_ns(), result.worker,
-                                       self.pid, account, value, replaced=previous[1]))
-        self.recorder.record(Event(COMMIT, tx.id, time.monotonic_ns(), result.worker, self.pid))
+            previous = state[account]
+            if account not in undo:
+                undo[account] = previous
+            state[account] = (value, tx_id)
+            log((time.monotonic_ns(), WRITE_CODE, r, result.worker, self.pid, account, value,
+                 previous[1], None))
+        log((time.monotonic_ns(), COMMIT_CODE, r, result.worker, self.pid, None, None, None,
+             None))
+
+    def _installed_on_worker(self, result: TxResult) -> None:
+        """Take the result of a chain member: its worker installed it there and recorded its
+        events; the writes enter the shared state (and the undo log) in dependency order."""
+        if not result.ok:
+            return
+        tx_id = self.order[result.index]
+        state, undo = self.state, self.undo
+        for account, value in result.writes.items():
+            if account not in undo:
+                undo[account] = state[account]
+            state[account] = (value, tx_id)
+
+    def flush(self) -> None:
+        """Hand the events :meth:`install` recorded to the recorder, in one block (after
+        every :data:`FLUSH_ROWS` events or :data:`FLUSH_S` seconds, and when the run ends)."""
+        self.flush_by = time.monotonic() + FLUSH_S
+        if self.pending:
+            pending, self.pending = self.pending, []
+            self.recorder.extend_rows(pending)
 
     def rollback(self) -> None:
         """Restore every account the undo log holds."""
@@ -275,6 +498,7 @@ class Coordinator:
     def stopped(self, error: type, message: str) -> Exception:
         """The ``error`` that stops the batch, once every started transaction has its ABORT
         and every install is rolled back."""
+        self.flush()
         completed = sum(r is not None for r in self.results)
         self._abort_started()
         self.rollback()
@@ -287,7 +511,7 @@ class Coordinator:
         ended = {e.txn for e in events if e.kind in (COMMIT, ABORT)}
         now = time.monotonic_ns()
         for e in events:
-            if e.kind == "START" and e.txn not in ended:
+            if e.kind == START and e.txn not in ended:
                 ended.add(e.txn)
                 self.recorder.record(Event(ABORT, e.txn, now, e.worker, self.pid,
                                            reason="cancelled: batch stopped"))
@@ -295,12 +519,12 @@ class Coordinator:
     def _outcome(self, r: int) -> Outcome:
         if self.failed is not None:
             if r < self.failed:
-                return Outcome(ROLLED_BACK)
+                return _ROLLED_BACK
             if r > self.failed:
-                return Outcome(SKIPPED)
+                return _SKIPPED
         result = self.results[r]
         assert result is not None
-        return Outcome(COMMITTED) if result.ok else Outcome(ABORTED, result.reason)
+        return _COMMITTED if result.ok else Outcome(ABORTED, result.reason)
 
     def _critical_path(self, durations: list[float]) -> float:
         """The heaviest path's total duration (as :func:`~aethel.analysis.critical_path`
@@ -327,6 +551,10 @@ class Coordinator:
             "average_parallelism": (work / 1e6) / elapsed if elapsed > 0 else 0.0,
             "critical_path_bound": min(float(workers), work / longest) if longest else 1.0,
             "throughput_tx_s": len(self.order) / elapsed if elapsed > 0 else 0.0,
+            "round_trips": float(self.round_trips),
+            "inline": float(self.inline),
+            "chained_transactions": float(sum(self.handed)),
+            "inline_transactions": float(len(self.order) if self.inline else 0),
         }
         error = None
         if self.failed is not None:
@@ -334,12 +562,13 @@ class Coordinator:
             assert failing is not None
             error = (f"atomic batch aborted: transaction {self.order[self.failed]} failed: "
                      f"{failing.reason}; all effects rolled back")
-        outcomes = {self.order[r]: self._outcome(r) for r in range(len(self.order))}
+        outcomes = dict(zip(self.order, map(self._outcome, range(len(self.order))),
+                            strict=True))
         return ExecutionResult(
             final_states={a: v for a, (v, _) in self.state.items()},
             final_versions={a: ver for a, (_, ver) in self.state.items()},
-            outcomes={tx.id: outcomes[tx.id] for tx in self.batch.transactions},
-            execution_trace=self.recorder.events(),
+            outcomes={tx_id: outcomes[tx_id] for tx_id in self.batch.ids},
+            recorder=self.recorder,
             parallel_groups=groups,
             execution_time=elapsed,
             worker_count=workers,
@@ -376,6 +605,7 @@ class ParallelExecutor:
         self.workers = check_workers(backend, workers)
         self.timeout = check_timeout(timeout)
         self._pool: Pool | None = None
+        self._inline: InlinePool | None = None
         self._running: Coordinator | None = None
 
     def __enter__(self) -> ParallelExecutor:
@@ -406,6 +636,13 @@ class ParallelExecutor:
             self._pool = self.start_pool()
         return self._pool
 
+    @property
+    def inline_pool(self) -> InlinePool:
+        """The pool of runs that parallelism cannot pay for: the coordinator's own thread."""
+        if self._inline is None:
+            self._inline = InlinePool()
+        return self._inline
+
     def start_pool(self) -> Pool:
         """A new worker pool of :attr:`backend` with :attr:`workers` workers (a hook: the
         harness's mutant executors start their own)."""
@@ -426,7 +663,8 @@ class ParallelExecutor:
                                              self._timeout_for(batch, graph))
         self._running = coordinator
         try:
-            return coordinator.execute()
+            with paused_gc():
+                return coordinator.execute()
         finally:
             self._running = None
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable
+from array import array
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -53,12 +55,108 @@ class Event(NamedTuple):
         return doc
 
 
+KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+"""The code of each kind in a trace's ``kind`` column (its index in :data:`KINDS`)."""
+START_CODE, READ_CODE, WRITE_CODE, COMMIT_CODE, ABORT_CODE = range(len(KINDS))
+Row = tuple[int, int, int, int, int, "str | None", "int | None", "str | None", "str | None"]
+"""One event as a row: (ts, kind code, transaction index, worker, pid, account, value,
+version (READ) or replaced (WRITE), reason)."""
+
+
+class TraceColumns:
+    """Events as columns: timestamps, kind codes, transaction indices (into ``names``),
+    workers and pids in compact arrays; accounts, values and versions (a READ's ``version``,
+    a WRITE's ``replaced``) as lists of objects shared with the run; the rare ABORT reasons
+    by row. Rows are appended in bulk (:meth:`extend_rows`,
+    :meth:`extend`), never one object per event."""
+
+    __slots__ = ("ts", "kind", "txn", "worker", "pid", "account", "value", "version", "reason")
+
+    def __init__(self) -> None:
+        self.ts = array("q")
+        self.kind = array("b")
+        self.txn = array("q")
+        self.worker = array("q")
+        self.pid = array("q")
+        self.account: list[str | None] = []
+        self.value: list[int | None] = []
+        self.version: list[str | None] = []
+        self.reason: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def extend_rows(self, rows: list[Row]) -> None:
+        """Append ``rows`` (transposed in bulk)."""
+        if not rows:
+            return
+        base = len(self.ts)
+        ts, kind, txn, worker, pid, account, value, version, reason = zip(*rows, strict=True)
+        self.ts.extend(ts)
+        self.kind.extend(kind)
+        self.txn.extend(txn)
+        self.worker.extend(worker)
+        self.pid.extend(pid)
+        self.account.extend(account)
+        self.value.extend(value)
+        self.version.extend(version)
+        self.reason.update((base + i, r) for i, r in enumerate(reason) if r is not None)
+
+    def extend(self, other: TraceColumns) -> None:
+        """Append every row of ``other``."""
+        base = len(self.ts)
+        for name in ("ts", "kind", "txn", "worker", "pid", "account", "value", "version"):
+            getattr(self, name).extend(getattr(other, name))
+        self.reason.update((base + i, r) for i, r in other.reason.items())
+
+    def events(self, names: Sequence[str]) -> list[Event]:
+        """The rows as :class:`Event` objects (transaction ``i`` is ``names[i]``), in row
+        order."""
+        reason = self.reason
+        kinds = KINDS
+        return [Event(kinds[k], names[t], ts, w, p, a, v,
+                      ver if k == READ_CODE else None, ver if k == WRITE_CODE else None,
+                      reason.get(i))
+                for i, (ts, k, t, w, p, a, v, ver) in enumerate(zip(
+                    self.ts, self.kind, self.txn, self.worker, self.pid, self.account,
+                    self.value, self.version, strict=True))]
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event], index: Mapping[str, int]) -> TraceColumns:
+        """Columns of ``events``; transaction ids become their ``index``."""
+        columns = cls()
+        columns.extend_rows([(e.ts, KIND_CODES[e.kind], index[e.txn], e.worker, e.pid,
+                              e.account, e.value,
+                              e.version if e.kind == READ else e.replaced, e.reason)
+                             for e in events])
+        return columns
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+
 class TraceRecorder:
-    """Collects events from any number of threads; ``events()`` returns them in time order."""
+    """Collects events from any number of threads; ``events()`` returns them in time order.
+
+    Events arrive as objects (:meth:`record`, :meth:`extend`: a worker thread's START and
+    READ) or in bulk as columns (:meth:`extend_columns`, :meth:`extend_rows`: a worker
+    process's chunk, the coordinator's installs), which are kept as :class:`TraceColumns`;
+    ``names`` maps their transaction indices to ids. A subclass that overrides
+    :meth:`record` or :meth:`extend` receives the bulk events through them, as objects.
+    """
 
     def __init__(self) -> None:
         self._events: list[Event] = []
         self._lock = threading.Lock()
+        self.columns = TraceColumns()
+        self.names: Sequence[str] = ()
+        cls = type(self)
+        self._objects_only = (cls.record is not TraceRecorder.record
+                              or cls.extend is not TraceRecorder.extend)
 
     def record(self, event: Event) -> None:
         with self._lock:
@@ -68,9 +166,42 @@ class TraceRecorder:
         with self._lock:
             self._events.extend(events)
 
+    def extend_columns(self, columns: TraceColumns) -> None:
+        """Record the events of ``columns`` (transaction indices into :attr:`names`)."""
+        if self._objects_only:
+            self.extend(columns.events(self.names))
+            return
+        with self._lock:
+            self.columns.extend(columns)
+
+    def extend_rows(self, rows: list[Row]) -> None:
+        """Record the events of ``rows`` (see :data:`Row`)."""
+        if self._objects_only:
+            block = TraceColumns()
+            block.extend_rows(rows)
+            for event in block.events(self.names):
+                self.record(event)
+            return
+        with self._lock:
+            self.columns.extend_rows(rows)
+
     def events(self) -> list[Event]:
         with self._lock:
-            return sorted(self._events, key=lambda e: e.ts)
+            events = [*self._events, *self.columns.events(self.names)]
+        events.sort(key=_ts)
+        return events
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"_events": list(self._events), "columns": self.columns,
+                    "names": list(self.names), "_objects_only": self._objects_only}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+_ts = itemgetter(2)
 
 
 def write_jsonl(events: Iterable[Event], path: str | Path | IO[str],
