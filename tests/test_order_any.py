@@ -31,11 +31,14 @@ from harness.checks import (
 from harness.checks.anomalies import (
     ABORTED_WRITE,
     DIRTY,
+    FINAL_BALANCE,
     FUTURE,
     G2,
     INTEGRITY,
     NON_LINEARIZABLE,
     OUTCOME,
+    REPORTED_OUTCOME,
+    STALE,
 )
 from harness.checks.builder import TraceBuilder
 from harness.checks.orders import NOT_BATCH_ORDER
@@ -135,17 +138,25 @@ def test_the_witness_order_makes_room_for_what_an_aborted_transaction_read():
 
 
 def test_an_aborted_transaction_follows_what_committed_before_it_started():
+    """t3 starts after t2 and t1 committed, yet reads a@init and fails on it: it rolled back
+    on its own, so its read and its outcome are noted against the witness order, not
+    failed."""
     events = reordered().events
+    too_little = SHORT.replace("30", "100")
     stale = [e._replace(value=100, version="init") if e.txn == "t3" and e.kind == "READ"
              else e for e in events]
-    stale = [e._replace(reason=SHORT.replace("30", "100")) if e.txn == "t3" and
-             e.kind == "ABORT" else e for e in stale]
+    stale = [e._replace(reason=too_little) if e.txn == "t3" and e.kind == "ABORT" else e
+             for e in stale]
     verdicts = judged(REORDERED, stale, ANY)
-    assert [v.message for v in verdicts[EQUIVALENCE].violations] == [
-        f"t3 aborts in the trace ({SHORT.replace('30', '100')}), but serial execution aborts "
-        f"it ({SHORT})"]
-    assert "serial execution ran in the witness order t2, t1, t3" in \
-        verdicts[EQUIVALENCE].explanation
+    equivalence, isolation = verdicts[EQUIVALENCE], verdicts[ISOLATION]
+    assert equivalence.status == PASS and isolation.status == PASS
+    assert equivalence.witness == ("t2", "t1", "t3")
+    assert (f"t3 rolled back on its own ({too_little}), but serial execution in the witness "
+            f"order aborts it ({SHORT})") in equivalence.explanation
+    assert "2 of 3 reads saw the version of the last preceding committed writer" in \
+        isolation.explanation
+    assert "t3 rolled back on its own after reading a@init (a@t1 in the witness order)" in \
+        isolation.explanation
 
 
 def skew() -> TraceBuilder:
@@ -291,3 +302,83 @@ def test_a_counterexample_records_the_order_and_replay_checks_it(tmp_path):
     result = CliRunner().invoke(main, ["replay", str(path)])
     assert result.exit_code == 2
     assert "order: must be one of batch, any, got 'sometimes'" in result.output
+
+
+FUNDS = Batch({"a": 10}, (Transaction("t1", (Deposit("a", 100),)),
+                          Transaction("t2", (Withdraw("a", 50),))))
+"""t1 deposits 100 into a; t2 withdraws 50, which a has only after t1."""
+TOO_LITTLE = "InsufficientFundsError: insufficient funds: a has 10, withdrawal needs 50"
+FUNDS_FINAL = {"a": 110}
+FUNDS_OUTCOMES = {"t1": ("committed", None), "t2": ("aborted", TOO_LITTLE)}
+
+
+def rolled_back_reader(reason: str = TOO_LITTLE) -> TraceBuilder:
+    """t2 starts after t1 committed a@t1, but reads a@init (10), as a database may show a
+    transaction it later rolls back, and rolls back on its own: ``reason``."""
+    return (TraceBuilder()
+            .start("t1").read("t1", "a", 10).write("t1", "a", 110).commit("t1")
+            .start("t2", 1).read("t2", "a", 10, worker=1).abort("t2", reason, 1))
+
+
+def judged_funds(events, order: str, final=FUNDS_FINAL, outcomes=FUNDS_OUTCOMES
+                 ) -> dict[str, Verdict]:
+    facts = derive_facts(FUNDS, events, final, outcomes)
+    return {v.property: v for v in check_all(facts, order=order)}
+
+
+def test_a_rolled_back_readers_reads_and_outcome_are_not_held_to_the_witness_order():
+    """A database promises a serial order of its committed transactions only: t2's stale
+    read and its outcome (serial execution after t1 would commit it) are noted, not failed."""
+    verdicts = judged_funds(rolled_back_reader().events, ANY)
+    assert {p: v.status for p, v in verdicts.items() if v.status != PASS} == {ORDER: NOT_JUDGED}
+    isolation, equivalence = verdicts[ISOLATION], verdicts[EQUIVALENCE]
+    assert ("t2 rolled back on its own after reading a@init (a@t1 in the witness order); a "
+            "database promises a serial order of committed transactions only, so its reads "
+            "are not judged against it") in isolation.explanation
+    assert equivalence.witness == ("t1", "t2")
+    assert (f"t2 rolled back on its own ({TOO_LITTLE}), but serial execution in the witness "
+            "order commits it; a database promises a serial order of committed transactions "
+            "only, so its outcome is not compared and it contributes no writes") in \
+        equivalence.explanation
+
+
+def test_the_same_rolled_back_reader_fails_in_batch_order():
+    """Aethel's engine promises every transaction serial order: nothing changes."""
+    verdicts = judged_funds(rolled_back_reader().events, BATCH)
+    assert STALE in verdicts[ISOLATION].anomalies()
+    assert {OUTCOME, REPORTED_OUTCOME, FINAL_BALANCE} <= verdicts[EQUIVALENCE].anomalies()
+    assert "rolled back on its own" not in verdicts[ISOLATION].explanation
+
+
+def test_an_abort_its_reads_do_not_explain_is_still_judged():
+    """t2 read a@t1 (110) but aborted saying a has 10: not an operation failing on what it
+    read, so serial execution still judges its outcome."""
+    events = (TraceBuilder()
+              .start("t1").read("t1", "a", 10).write("t1", "a", 110).commit("t1")
+              .start("t2", 1).read("t2", "a", 110, "t1", 1).abort("t2", TOO_LITTLE, 1)).events
+    verdicts = judged_funds(events, ANY)
+    assert verdicts[EQUIVALENCE].anomalies() == {OUTCOME, REPORTED_OUTCOME, FINAL_BALANCE}
+    assert "rolled back on its own" not in verdicts[EQUIVALENCE].explanation
+
+
+def test_a_rolled_back_readers_dirty_read_and_kept_write_still_fail():
+    """What needs no serial order is judged as always: t2 read t1's write before t1
+    committed, and its own write stayed."""
+    reason = "InsufficientFundsError: insufficient funds: a has 110, withdrawal needs 500"
+    batch = Batch({"a": 10}, (Transaction("t1", (Deposit("a", 100),)),
+                              Transaction("t2", (Deposit("a", 1), Withdraw("a", 500)))))
+    events = (TraceBuilder()
+              .start("t1").read("t1", "a", 10).write("t1", "a", 110)
+              .start("t2", 1).read("t2", "a", 110, "t1", 1).write("t2", "a", 111, "t1", 1)
+              .commit("t1").abort("t2", reason.replace("110", "111"), 1)).events
+    facts = derive_facts(batch, events, {"a": 111})
+    verdicts = {v.property: v for v in check_all(facts, order=ANY)}
+    assert DIRTY in verdicts[ISOLATION].anomalies()
+    assert ABORTED_WRITE in verdicts[ATOMICITY].anomalies()
+    assert FINAL_BALANCE in verdicts[EQUIVALENCE].anomalies()
+
+
+def test_the_oracle_runs_a_rolled_back_transaction_for_its_outcome_only():
+    oracle = serial_oracle(FUNDS, ["t1", "t2"], rolled_back=["t2"])
+    assert oracle.outcomes["t2"] == ("committed", None)
+    assert oracle.final_state == FUNDS_FINAL and oracle.last_writer == {"a": "t1"}

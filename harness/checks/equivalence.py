@@ -11,10 +11,17 @@ transactions the trace shows committed are judged (serial execution must not abo
 and its final balances are judged under atomicity.
 
 Under ``--order any`` the oracle ran in a witness order (:mod:`harness.checks.orders`): the
-verdict names it, and the checker that found it.
+verdict names it, and the checker that found it. A transaction that rolled back on its own
+(an operation of its last attempt failed on the values it read) ran there for its outcome
+only: a database promises a serial order of committed transactions only, so when serial
+execution ends it otherwise, the verdict notes it instead of failing; the executor must
+still report it as the trace ends it, and it must leave nothing behind (the oracle's final
+balances have none of its writes).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from harness.checks.anomalies import FINAL_BALANCE, OUTCOME, REPORTED_OUTCOME
 from harness.checks.facts import (
@@ -25,6 +32,7 @@ from harness.checks.facts import (
     UNFINISHED,
     Facts,
 )
+from harness.checks.isolation import COMMITTED_ONLY, MAX_NOTED
 from harness.checks.oracle import ROLLED_BACK, OracleResult
 from harness.checks.oracle import SKIPPED as SERIALLY_SKIPPED
 from harness.checks.verdict import EQUIVALENCE, Collector, Verdict, plural
@@ -48,11 +56,13 @@ def _serially(status: str, reason: str | None) -> str:
     return f"serial execution has it {status}"
 
 
-def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None = None
-                      ) -> Verdict:
+def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None = None,
+                      own: Collection[int] = ()) -> Verdict:
     """Final balances and per-transaction outcomes against the serial oracle; ``found_by``
     names the property whose checker found the order the oracle ran in (None: it ran in
-    serial order)."""
+    serial order). The transactions of ``own`` (indices: they rolled back on their own,
+    under ``--order any``; the oracle ran them for their outcome only) must be reported as
+    the trace ends them; an outcome of theirs serial execution does not share is noted."""
     c = Collector(EQUIVALENCE)
     if found_by is None:
         where, note, witness = "in serial order", "", None
@@ -76,6 +86,8 @@ def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None =
                       f"(last written serially by {oracle.last_writer.get(account, 'nobody')}, "
                       f"last installed in the trace by {last_install.get(account, 'nobody')})",
                       accounts=(account,))
+    own = frozenset(own)
+    unheld: list[int] = []
     for t, tx_id in enumerate(facts.ids):
         want_status, want_reason = oracle.outcomes[tx_id]
         seen = facts.status(t)
@@ -86,26 +98,59 @@ def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None =
             ok = seen == COMMITTED
         else:
             ok = seen == ABORTED and reason == want_reason
-        if not ok:
+        if ok:
+            continue
+        if t in own:
+            unheld.append(t)
+        else:
             c.add(OUTCOME, f"{tx_id} {IN_TRACE[seen].format(reason=reason)}, but "
                   f"{_serially(want_status, want_reason)}", txns=(tx_id,))
     if facts.claimed is not None:
-        for tx_id in facts.ids:
+        for t, tx_id in enumerate(facts.ids):
             claimed = facts.claimed.get(tx_id)
+            if t in own:
+                if claimed != (ABORTED, facts.reason[t]):
+                    c.add(REPORTED_OUTCOME, f"the executor reported {tx_id} as "
+                          f"{_describe(claimed)}, but it rolled back on its own in the trace "
+                          f"({facts.reason[t]})", txns=(tx_id,))
+                continue
             want = oracle.outcomes[tx_id]
             if claimed != want:
                 c.add(REPORTED_OUTCOME,
                       f"the executor reported {tx_id} as {_describe(claimed)}, but "
                       f"{_serially(*want)}", txns=(tx_id,))
+    outcomes = plural(len(facts.ids) - len(unheld), "transaction")
     if final is not None:
         holds = (f"the final balances of {plural(len(oracle.final_state), 'account')} and the "
-                 f"outcomes of {plural(len(facts.ids), 'transaction')} match serial execution "
-                 f"{where}")
+                 f"outcomes of {outcomes} match serial execution {where}")
     else:
-        holds = (f"the outcomes of {plural(len(facts.ids), 'transaction')} match serial "
-                 f"execution {where} (balances not compared: the atomic batch failed and "
-                 "no final state was given)")
+        holds = (f"the outcomes of {outcomes} match serial execution {where} (balances not "
+                 "compared: the atomic batch failed and no final state was given)")
+    held = _not_held(facts, oracle, unheld)
+    if held:
+        holds += f"; {held}"
+        note = f"{note}; {held}" if note else held
     return c.verdict(holds, witness, note=note)
+
+
+def _not_held(facts: Facts, oracle: OracleResult, unheld: list[int]) -> str:
+    """The outcomes of transactions that rolled back on their own that serial execution
+    does not share, in words (empty if none)."""
+    if not unheld:
+        return ""
+    shown = []
+    for t in unheld[:MAX_NOTED]:
+        tx_id = facts.ids[t]
+        status, reason = oracle.outcomes[tx_id]
+        serially = "commits it" if status == COMMITTED else \
+            f"aborts it ({reason})" if status == ABORTED else f"has it {status}"
+        shown.append(f"{tx_id} rolled back on its own ({facts.reason[t]}), but serial execution "
+                     f"in {facts.serial_order} {serially}")
+    if len(unheld) > MAX_NOTED:
+        shown.append(f"{plural(len(unheld) - MAX_NOTED, 'other')} too")
+    whose = "its outcome is not compared and it contributes" if len(unheld) == 1 else \
+        "their outcomes are not compared and they contribute"
+    return f"{', '.join(shown)}; {COMMITTED_ONLY}, so {whose} no writes"
 
 
 def _check_stopped(c: Collector, facts: Facts, oracle: OracleResult, note: str,

@@ -38,6 +38,14 @@ The READs of a retried attempt (every attempt of a transaction before its last) 
 effect: they are judged for what does not depend on a serial order (undeclared accesses,
 dirty reads, wrong values), never as stale reads or reads from the future.
 
+Under ``--order any``, the READs of a transaction that rolled back on its own (its
+operations fail with its ABORT's reason when run on the values it read:
+:func:`harness.checks.orders.rolled_back_on_their_own`) are judged the same way: a database
+promises a serial order of committed transactions only. Those the witness order would not
+give it are noted in the verdict (*t4 rolled back on its own after reading acct3@init
+(acct3@t2 in the witness order); a database promises a serial order of committed
+transactions only, so its reads are not judged against it*), not failed.
+
 Without recorded versions (a trace records them on all its READ and WRITE events or on
 none) the checks that read them are not judged: dirty, stale and future reads, wrong values,
 trace inconsistencies and lost updates between installs. The verdict is then ``N/A`` unless
@@ -50,6 +58,7 @@ violation naming the first event without one, and none of its versions is used.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 
 from aethel.model import ATOMIC
 from aethel.operations import Deposit, Hash, Read, Sleep, Spin, Transfer, Withdraw
@@ -93,25 +102,36 @@ JUDGED_WITHOUT_VERSIONS = ("judged without them: the trace is well-formed, no ac
                            "undeclared and the installs of each account are in {order}")
 UNORDERED = ("stale reads, reads from the future and the order of installs not judged: no "
              "serial order fits (see strict serializability)")
+COMMITTED_ONLY = "a database promises a serial order of committed transactions only"
+"""Why, under ``--order any``, what transactions that rolled back on their own read is not
+held to the witness order (PostgreSQL: data read by a transaction is not valid until it
+commits)."""
+MAX_NOTED = 3
+"""Transactions named in a note on what was not held to the serial order."""
 
 
-def check_isolation(facts: Facts) -> Verdict:
-    """The clock, reads, installs, declared sets and the integrity of the trace."""
+def check_isolation(facts: Facts, own: Collection[int] = ()) -> Verdict:
+    """The clock, reads, installs, declared sets and the integrity of the trace. The reads of
+    the transactions of ``own`` (indices: they rolled back on their own, under ``--order
+    any``) are not judged against the serial order; those it would not give them are noted."""
     c = Collector(ISOLATION)
     _clock(facts, c)
     _integrity(facts, c)
     _completeness(facts, c)
-    _reads(facts, c)
+    unheld = _reads(facts, c, frozenset(own))
     _retried_reads(facts, c)
     _installs(facts, c)
     _final_state(facts, c)
-    notes = ("" if facts.one_clock else SKIPPED_BY_CLOCK, "" if facts.ordered else UNORDERED)
+    held = _not_held(facts, unheld)
+    notes = ("" if facts.one_clock else SKIPPED_BY_CLOCK, "" if facts.ordered else UNORDERED,
+             held)
     why = facts.unversioned
     if why is None:
         ran = sum(facts.has_events)
         if facts.ordered:
-            reads = (f"all {plural(len(facts.reads), 'read')} saw the version of the last "
-                     f"preceding committed writer and all "
+            total = plural(len(facts.reads), "read")
+            saw = f"{len(facts.reads) - len(unheld)} of {total}" if unheld else f"all {total}"
+            reads = (f"{saw} saw the version of the last preceding committed writer and all "
                      f"{plural(len(facts.writes), 'install')} replaced the version their "
                      f"transaction read, in {facts.serial_order}")
         else:
@@ -119,7 +139,8 @@ def check_isolation(facts: Facts) -> Verdict:
                      f"transaction read ({UNORDERED})")
         note = "; ".join(filter(None, notes))
         return c.verdict(f"{reads}; no dirty read, no undeclared access; the trace of "
-                         f"{plural(ran, 'transaction')} is well-formed", note=note)
+                         f"{plural(ran, 'transaction')} is well-formed"
+                         f"{f'; {held}' if held else ''}", note=note)
     unjudged = f"not judged: {why}, {WITHOUT_VERSIONS}"
     judged = JUDGED_WITHOUT_VERSIONS.format(order=facts.serial_order)
     return c.verdict(f"{unjudged}; {judged}", applicable=False,
@@ -304,11 +325,15 @@ def _after_end(facts: Facts, c: Collector, p: int, t: int, account: str) -> None
               (name,), (account,))
 
 
-def _reads(facts: Facts, c: Collector) -> None:
+def _reads(facts: Facts, c: Collector, own: frozenset[int]) -> list[tuple[int, str, str, str]]:
+    """Judge the READs of last attempts; those of ``own`` only for what needs no serial
+    order. Returns the reads of ``own`` the serial order would not give them: (transaction,
+    account, version read, version the order gives)."""
     ids, index, write_of = facts.ids, facts.index, facts.write_of
     accounts = [tx.accounts for tx in facts.txs]
     initial = facts.batch.accounts
     relabelled, versions = facts.relabelled, facts.versions
+    unheld: list[tuple[int, str, str, str]] = []
     if len(facts.read_of) < len(facts.reads):
         for t, account in sorted(_duplicates(facts.reads)):
             c.add(INTEGRITY, f"{ids[t]} has more than one READ of {account}", (ids[t],),
@@ -324,12 +349,15 @@ def _reads(facts: Facts, c: Collector) -> None:
         if p in relabelled:
             _inconsistent(facts, c, t, account, value, relabelled[p], expected)
             continue
+        ordered = facts.ordered and t not in own
         if version == INIT:
             if value != initial.get(account):
                 c.add(WRONG_VALUE, f"{ids[t]} read {account}={value}@init, but {account} was "
                       f"{initial.get(account)} initially", (ids[t],), (account,))
-            if expected is not None:
+            if expected is not None and ordered:
                 _wrong_version(facts, c, p, t, account, version, None, expected)
+            elif expected is not None and facts.ordered:
+                unheld.append((t, account, version, ids[expected]))
             continue
         u = index.get(version)
         if u is None:
@@ -344,7 +372,29 @@ def _reads(facts: Facts, c: Collector) -> None:
                   f"installed {account}={installed[0]}", (ids[t], version), (account,),
                   edges=_edge(version, ids[t], WR, account))
         if facts.ordered and u != expected:
-            _wrong_version(facts, c, p, t, account, version, u, expected)
+            if ordered:
+                _wrong_version(facts, c, p, t, account, version, u, expected)
+            else:
+                unheld.append((t, account, version, facts.version_name(expected)))
+    return unheld
+
+
+def _not_held(facts: Facts, unheld: list[tuple[int, str, str, str]]) -> str:
+    """The reads of transactions that rolled back on their own that the serial order would
+    not give them, in words (empty if none)."""
+    if not unheld:
+        return ""
+    by_txn: dict[int, list[str]] = {}
+    for t, account, version, wanted in unheld:
+        by_txn.setdefault(t, []).append(f"{account}@{version} ({account}@{wanted} in "
+                                        f"{facts.serial_order})")
+    shown = [f"{facts.ids[t]} rolled back on its own after reading {' and '.join(reads)}"
+             for t, reads in list(by_txn.items())[:MAX_NOTED]]
+    more = len(by_txn) - len(shown)
+    if more:
+        shown.append(f"{plural(more, 'other')} too")
+    whose = "its reads are" if len(by_txn) == 1 else "their reads are"
+    return f"{', '.join(shown)}; {COMMITTED_ONLY}, so {whose} not judged against it"
 
 
 def _dirty(facts: Facts, c: Collector, p: int, t: int, account: str, version: str, u: int

@@ -1,5 +1,7 @@
 """The serial oracle: the batch run one transaction at a time, in serial order (or in an
-order given, such as a witness order under ``--order any``).
+order given, such as a witness order under ``--order any``, where the transactions that
+rolled back on their own in the execution judged run for their outcome only: what they
+would write is not applied).
 
 It shares the semantics of the operations (:func:`aethel.context.run_transaction`) with the
 engine and nothing else: no scheduler, no pool, no install step, no undo log. The state is
@@ -42,10 +44,14 @@ def _discard(event: Event) -> None:
     """The oracle keeps no trace."""
 
 
-def serial_oracle(batch: Batch, order: Sequence[str] | None = None) -> OracleResult:
+def serial_oracle(batch: Batch, order: Sequence[str] | None = None,
+                  rolled_back: Collection[str] = ()) -> OracleResult:
     """Run ``batch`` serially and report what serial execution gives: in serial order, or in
-    ``order`` (every transaction id of the batch once; ``after`` is then not followed)."""
+    ``order`` (every transaction id of the batch once; ``after`` is then not followed). The
+    transactions of ``rolled_back`` (ids; independent mode) run at their place for their
+    outcome only: they leave nothing behind, whether serial execution commits them or not."""
     order = [batch.transactions[i] for i in _indices(batch, order)]
+    rolled_back = frozenset(rolled_back) if batch.mode != ATOMIC else frozenset()
     state = dict(batch.accounts)
     writer = dict.fromkeys(batch.accounts, INIT)
     outcomes: dict[str, tuple[str, str | None]] = {}
@@ -55,8 +61,9 @@ def serial_oracle(batch: Batch, order: Sequence[str] | None = None) -> OracleRes
         snapshot = {a: (state[a], writer[a]) for a in tx.accounts}
         result = run_transaction(r, tx, snapshot, 0, pid, _discard)
         if result.ok:
-            state.update(result.writes)
-            writer.update(dict.fromkeys(result.writes, tx.id))
+            if tx.id not in rolled_back:
+                state.update(result.writes)
+                writer.update(dict.fromkeys(result.writes, tx.id))
             outcomes[tx.id] = (COMMITTED, None)
             continue
         outcomes[tx.id] = (ABORTED, result.reason)

@@ -3,30 +3,51 @@
 ``batch`` (the default) is what Aethel's engine promises: the result of serial execution in
 batch order, moved only by ``after`` (:func:`~harness.checks.facts.serial_indices`).
 
-``any`` is what a database promises: the result of *some* serial order. Strict
-serializability finds one, a witness order of the committed transactions (from the
-recorded versions; without versions, linearizability (values) finds one from the values).
-Every other transaction that ran is placed in it where its last attempt belongs: it joins
-the serialization graph (an edge from the writer of each version it read, one to the
-installer of the next version, real-time edges from what committed before it started) and
-the whole is sorted, keeping the witness order as far as these edges allow. If the reads of
-such transactions fit no order (one that aborted may have seen a state no serial order
-has), or without versions, each is placed after what committed before it started and after
-the writers of the versions it read (without versions: at the first place from there where
-the values it read are the balances). Those that never started go last; several at one
-place keep their serial order. Serial equivalence then runs the serial oracle in that
-order, and isolation judges stale reads and reads from the future against it. Dependency
-order is not judged (no batch order is promised). When no serial order fits (a cycle), the
-serializability verdict fails and equivalence is not judged, so that one anomaly is not
-blamed twice; isolation then judges only what needs no serial order.
+``any`` is what a database promises: the result of *some* serial order of its committed
+transactions. Strict serializability finds one, a witness order of the committed
+transactions (from the recorded versions; without versions, linearizability (values) finds
+one from the values). Every other transaction that ran is placed in it where its last
+attempt belongs: it joins the serialization graph (an edge from the writer of each version
+it read, one to the installer of the next version, real-time edges from what committed
+before it started) and the whole is sorted, keeping the witness order as far as these edges
+allow. If the reads of such transactions fit no order (one that aborted may have seen a
+state no serial order has), or without versions, each is placed after what committed before
+it started and after the writers of the versions it read (without versions: at the first
+place from there where the values it read are the balances). Those that never started go
+last; several at one place keep their serial order. Serial equivalence then runs the serial
+oracle in that order, and isolation judges stale reads and reads from the future against
+it. Dependency order is not judged (no batch order is promised). When no serial order fits
+(a cycle), the serializability verdict fails and equivalence is not judged, so that one
+anomaly is not blamed twice; isolation then judges only what needs no serial order.
+
+Transactions that rolled back on their own (:func:`rolled_back_on_their_own`: the last
+attempt aborted, and its operations fail with the same reason when run again on the values
+it read: insufficient funds, an overflow, a failing user call; not a serialization failure
+whose retries ran out) are not held to the witness order: a database promises a serial
+order of committed transactions only (PostgreSQL: data read by a transaction is not valid
+until it commits). Their reads join the graph only if an order still fits (else each is
+placed just after what committed before it started and the writers it read from),
+isolation judges them only for what needs no serial order (dirty reads, versions never
+installed, wrong values, undeclared accesses, trace integrity), and the oracle runs them
+for their outcome only: they contribute no writes, and an outcome of theirs serial
+execution does not share is not compared. Both verdicts note what was not held to the
+order, in words, without failing. Atomicity and conservation judge as always that they
+left nothing behind. An atomic batch (whose failure is the batch's) or a stopped one has
+none; ``batch`` order never looks for them: Aethel's engine promises every transaction
+serial order.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
+from aethel.context import run_transaction
+from aethel.model import ATOMIC
+from aethel.outcome import ABORTED
+from aethel.trace import INIT
 from harness.checks.atomicity import check_atomicity
 from harness.checks.conservation import check_conservation
 from harness.checks.equivalence import check_equivalence
@@ -53,18 +74,20 @@ def check_in_any_order(facts: Facts, oracle: OracleResult) -> list[Verdict]:
     serializability = check_serializability(facts)
     values = check_values(facts)
     committed, found_by = witness(facts, serializability, values)
+    own = rolled_back_on_their_own(facts)
     if committed is None:
         ordered = facts.reorder(None)
         equivalence = Verdict(EQUIVALENCE, True, f"not judged: {found_by}", applicable=False)
     else:
-        order = full_order(facts, committed)
+        order = full_order(facts, committed, own)
         ordered = facts.reorder(order, WITNESS_ORDER)
-        oracle = serial_oracle(facts.batch, [facts.ids[t] for t in order])
-        equivalence = check_equivalence(ordered, oracle, found_by)
+        ids = facts.ids
+        oracle = serial_oracle(facts.batch, [ids[t] for t in order], [ids[t] for t in own])
+        equivalence = check_equivalence(ordered, oracle, found_by, own)
     return [
         equivalence,
         Verdict(ORDER, True, f"not judged: {NOT_BATCH_ORDER}", applicable=False),
-        check_isolation(ordered),
+        check_isolation(ordered, own),
         serializability,
         check_conservation(facts),
         check_atomicity(ordered, oracle),
@@ -88,34 +111,89 @@ def witness(facts: Facts, serializability: Verdict, values: Verdict
                   "could not judge the values")
 
 
-def full_order(facts: Facts, committed: Sequence[int]) -> list[int]:
+def rolled_back_on_their_own(facts: Facts) -> list[int]:
+    """The transactions (indices, in serial order) whose last attempt rolled back on its
+    own: the trace ends it with an ABORT (not a skip) whose reason is the failure its
+    operations meet when run again on the values it read (insufficient funds, an overflow,
+    a failing user call; not a serialization failure, nor a reason its reads do not
+    explain). None in an atomic batch (its failure is the batch's) or a stopped one."""
+    if facts.mode == ATOMIC or facts.stopped is not None:
+        return []
+    pid = os.getpid()
+    read: dict[int, dict[str, tuple[int, str]]] = {}
+    for (t, account), (version, value) in facts.read_of.items():
+        read.setdefault(t, {})[account] = (value, version or INIT)
+    own = []
+    for t in facts.order:
+        if facts.status(t) != ABORTED:
+            continue
+        result = run_transaction(0, facts.txs[t], read.get(t, {}), 0, pid, _discard)
+        if not result.ok and result.reason == facts.reason[t]:
+            own.append(t)
+    return own
+
+
+def _discard(event: object) -> None:
+    """The replay keeps no trace."""
+
+
+def full_order(facts: Facts, committed: Sequence[int], own: Collection[int] = ()
+               ) -> list[int]:
     """Every transaction (indices): ``committed`` in its order, each other one placed as the
     module says (several at one place in serial order).
 
     With versions, the other transactions that ran join the serialization graph (an edge
     from the writer of each version they read, one to the installer of the next version,
     real-time edges from what committed before they started) and the whole is sorted, each
-    committed transaction keeping its place in ``committed`` as far as those edges allow; if
-    their reads fit no such order, each is placed at its floor."""
+    committed transaction keeping its place in ``committed`` as far as those edges allow. If
+    that fails, those of ``own`` (rolled back on their own) are left out of the graph and
+    each is placed at its floor; if it still fails, every one is placed at its floor."""
     floors = _floors(facts, committed)
     if facts.versions:
         order = _sorted_with(facts, committed, floors)
         if order is not None:
             return order
-    places: list[list[int]] = [[] for _ in range(len(committed) + 1)]
+        places = {t: floors.pop(t) for t in own if t in floors}
+        if places:
+            order = _sorted_with(facts, committed, floors)
+            if order is not None:
+                return _placed(order, committed, places)
+            floors.update(places)
+    places_at: list[list[int]] = [[] for _ in range(len(committed) + 1)]
     never: list[int] = []
     for t in facts.order:
         if t in floors:
-            places[floors[t]].append(t)
+            places_at[floors[t]].append(t)
         elif not facts.committed[t]:
             never.append(t)
     order = []
     for k, t in enumerate(committed):
-        order.extend(places[k])
+        order.extend(places_at[k])
         order.append(t)
-    order.extend(places[-1])
+    order.extend(places_at[-1])
     order.extend(never)
     return order
+
+
+def _placed(order: list[int], committed: Sequence[int], places: dict[int, int]) -> list[int]:
+    """``order`` with each transaction of ``places`` (in serial order, as its keys are) just
+    after the last of the first ``place`` transactions of ``committed`` in it (first if
+    ``place`` is 0)."""
+    if not places:
+        return order
+    order = [t for t in order if t not in places]
+    position = {t: i for i, t in enumerate(order)}
+    after = [-1]
+    for t in committed:
+        after.append(max(after[-1], position[t]))
+    anchored: dict[int, list[int]] = {}
+    for t, k in places.items():
+        anchored.setdefault(after[k], []).append(t)
+    placed = list(anchored.get(-1, ()))
+    for i, t in enumerate(order):
+        placed.append(t)
+        placed.extend(anchored.get(i, ()))
+    return placed
 
 
 def _floors(facts: Facts, committed: Sequence[int]) -> dict[int, int]:
