@@ -7,8 +7,9 @@ through the constants below.
 
 Cycles in the serialization graph are named by :data:`CYCLE_SPECS`, as Elle's cycle anomaly
 specs: which edge kinds a cycle may use (and which kind exactly one of its edges has) for
-each anomaly. The specs without real-time edges are searched in order; a cycle that needs
-real-time order is named by the first spec its edges satisfy (:func:`cycle_anomaly`).
+each anomaly. A cycle is named by the first spec its edges satisfy (:func:`cycle_anomaly`),
+so that each cycle has one name; strict serializability reports the shortest cycle of each
+class it finds.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ CYCLE_SPECS: tuple[CycleSpec, ...] = (
     CycleSpec(G_SINGLE_REALTIME, G_SINGLE, WW | WR | RT, single=RW),
     CycleSpec(G2_REALTIME, G2, DATA | RT),
 )
-"""The cycle anomalies, the most specific first."""
+"""The cycle anomalies, the most specific first: a cycle of a later one satisfies no earlier one
+(a ``G2`` has two or more rw edges, a real-time one an edge that is real-time order only)."""
 
 
 def cycle_anomaly(kinds: list[int]) -> CycleSpec:

@@ -18,11 +18,19 @@ claim from the values read and installed.
 Acyclic: a witness serial order is commit order when every data edge goes forward in it
 (the fast path, which needs no graph), else a topological order (smallest batch index
 first).
-Cyclic: the shortest cycle is reported with every edge in plain words and classified in
-Adya's terms by :data:`~harness.checks.anomalies.CYCLE_SPECS`, searching as Elle does: each
-data-only spec in turn (``G0``: only ww; ``G1c``: ww and wr; ``G-single``: exactly one rw;
-``G2``: two or more rw), then the shortest cycle over every edge, named by the first spec its
-edges satisfy (``G0-realtime`` … ``G2-realtime``: serializable, but not strictly).
+Cyclic: one cycle per class found is reported, the shortest of each, with every edge in
+plain words and as data (:attr:`~harness.checks.verdict.Violation.edges`), in the order of
+:data:`~harness.checks.anomalies.CYCLE_SPECS` (Adya's terms, as Elle names them): ``G0``
+(only ww), ``G1c`` (ww and wr, at least one wr), ``G-single`` (exactly one rw), ``G2`` (two
+or more rw), then the same with real-time edges (``G0-realtime`` … ``G2-realtime``:
+serializable, but not strictly). Every edge is of one kind, data dependencies before real
+time (an edge that is both ww and rt is ww), and a cycle is of the first class its edges'
+kinds satisfy, so one cycle is never named twice: a ``G2`` has at least two rw edges (with
+one it is a ``G-single``), a real-time class needs an edge that is real-time order only. So
+a write skew in a run that also lost an update is a ``G2`` besides the lost update's
+``G-single``. The search works only on the nodes the topological sort left: from each of up
+to :data:`MAX_SOURCES` of them, one breadth-first search over (node, tally of the edge kinds
+walked) finds the shortest cycle of every class through it.
 """
 
 from __future__ import annotations
@@ -50,14 +58,17 @@ from harness.checks.facts import Facts, smallest_first_order
 from harness.checks.verdict import SERIALIZABILITY, VALUES, Collector, Edge, Verdict, plural
 
 MAX_SOURCES = 256
-"""Bound on the breadth-first searches per cycle search (exact for cycles among fewer nodes)."""
+"""Bound on the breadth-first searches of a cycle search: among fewer nodes, the cycle of each
+class is the shortest through any of them, unless every shortest walk of that class repeats
+a node (two cycles of other classes joined at one node are not a cycle of a third)."""
 
 NO_REAL_TIME = ("real-time order not checked: the timestamps are not on one clock (see "
                 "isolation: clock problem)")
 
 
 def check_serializability(facts: Facts) -> Verdict:
-    """Build the serialization graph with real-time edges; witness order or shortest cycle.
+    """Build the serialization graph with real-time edges; witness order or the shortest
+    cycle of each class found.
 
     Fast path: real-time edges always go forward in commit order, so if every data edge
     does too, commit order is a witness and the graph is acyclic without building it."""
@@ -78,7 +89,7 @@ def check_serializability(facts: Facts) -> Verdict:
     else:
         order, rest = _topological_order(facts, realtime)
         if rest:
-            _report_cycle(facts, rest, c)
+            _report_cycles(facts, rest, c)
         counts = Counter(kinds)
         how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges" + \
             (" with real-time order" if realtime else "")
@@ -176,24 +187,16 @@ def edges(facts: Facts, realtime: bool, starting: Container[int] = ()
     return us, vs, kinds
 
 
-def _report_cycle(facts: Facts, graph: dict[int, dict[int, int]], c: Collector) -> None:
-    """Find the most telling shortest cycle among ``graph`` (the nodes left by the
-    topological sort) and add it to ``c``: the first data-only spec a cycle is found for,
-    else the shortest cycle over every edge, named by its edges' kinds."""
+def _report_cycles(facts: Facts, graph: dict[int, dict[int, int]], c: Collector) -> None:
+    """Add to ``c`` one cycle per class found among ``graph`` (the nodes left by the
+    topological sort), the shortest of each, in the order of :data:`CYCLE_SPECS`."""
+    kinds = {u: {v: _label(mask, DATA | RT) for v, mask in out.items()}
+             for u, out in graph.items()}
+    found = _shortest_per_class(kinds)
     for spec in CYCLE_SPECS:
-        if spec.realtime:
-            continue
-        cycle = _single(graph, spec) if spec.single else _shortest_cycle(graph, spec.kinds)
-        if cycle:
-            _add(facts, graph, c, spec, cycle)
-            return
-    cycle = _shortest_cycle(graph, DATA | RT)
-    _add(facts, graph, c, cycle_anomaly([_label(graph[u][v], DATA | RT)
-                                         for u, v in _pairs(cycle)]), cycle)
-
-
-def _pairs(cycle: list[int]) -> list[tuple[int, int]]:
-    return list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        cycle = found.get(spec.anomaly)
+        if cycle is not None:
+            _add(facts, kinds, c, spec, cycle)
 
 
 def _label(mask: int, allowed: int) -> int:
@@ -201,70 +204,161 @@ def _label(mask: int, allowed: int) -> int:
     return next(bit for bit in (WW, WR, RW, RT) if mask & allowed & bit)
 
 
-def _components(graph: dict[int, dict[int, int]], allowed: int) -> list[set[int]]:
-    """Strongly connected components with a cycle, using only ``allowed`` edges."""
+def _components(graph: dict[int, dict[int, int]]) -> list[set[int]]:
+    """Strongly connected components with a cycle."""
     g = nx.DiGraph()
-    g.add_edges_from((u, v) for u, out in graph.items() for v, m in out.items() if m & allowed)
+    g.add_edges_from((u, v) for u, out in graph.items() for v in out)
     return [s for s in nx.strongly_connected_components(g) if len(s) > 1]
 
 
-def _path(graph: dict[int, dict[int, int]], source: int, target: int, allowed: int,
-          within: set[int]) -> list[int] | None:
-    """Shortest path source ⇝ target over ``allowed`` edges inside ``within`` (BFS). With
-    ``target == source`` it is the shortest cycle through ``source``, without repeating it."""
-    parent = {source: source}
-    queue = deque([source])
-    while queue:
-        u = queue.popleft()
-        for v, mask in graph[u].items():
-            if not mask & allowed or v not in within:
-                continue
-            if v == target:
-                path = [u]
-                while path[-1] != source:
-                    path.append(parent[path[-1]])
-                path.reverse()
-                return path if target == source else [*path, target]
-            if v not in parent:
-                parent[v] = u
-                queue.append(v)
-    return None
+def _count(tally: int, kind: int) -> int:
+    """A tally of a walk's edges (see :data:`_CLASS_OF`) after one more edge of ``kind``."""
+    wr, rw, rt = tally % 2, tally // 2 % 3, tally // 6
+    if kind == WR:
+        wr = 1
+    elif kind == RW:
+        rw = min(rw + 1, 2)
+    elif kind == RT:
+        rt = 1
+    return wr + 2 * rw + 6 * rt
 
 
-def _shortest_cycle(graph: dict[int, dict[int, int]], allowed: int) -> list[int] | None:
-    """The shortest cycle over ``allowed`` edges (exact up to :data:`MAX_SOURCES` nodes)."""
-    best: list[int] | None = None
+_AFTER = tuple({kind: _count(tally, kind) for kind in (WW, WR, RW, RT)} for tally in range(12))
+""":func:`_count` as a table: ``_AFTER[tally][kind]``."""
+
+
+_CLASS_OF = tuple(
+    cycle_anomaly([WW, *[WR] * (tally % 2), *[RW] * (tally // 2 % 3), *[RT] * (tally // 6)])
+    .anomaly for tally in range(12))
+"""The class of a cycle by the tally of its edges' kinds, ``wr + 2 * rw + 6 * rt``: whether
+it has a wr edge (0 or 1), how many rw edges (0, 1, or 2 for two or more) and whether it has
+an rt edge (edges are of the kind :func:`_label` gives them, so an edge that is both a data
+dependency and real-time order is a data dependency). ww edges never change a class: a cycle
+of ww edges only is a ``G0``."""
+_NEEDS = {anomaly: tuple(min(need) for need in zip(*(
+    (tally % 2, tally // 2 % 3, tally // 6) for tally in range(12)
+    if _CLASS_OF[tally] == anomaly), strict=True)) for anomaly in set(_CLASS_OF)}
+"""Per class, the fewest wr, rw and rt edges a cycle of it has."""
+_SHORTEST = {anomaly: max(2, sum(need)) for anomaly, need in _NEEDS.items()}
+"""Per class, the length of its shortest possible cycle."""
+_SPECS = {spec.anomaly: spec for spec in CYCLE_SPECS}
+
+
+def _shortest_per_class(kinds: dict[int, dict[int, int]]) -> dict[str, list[int]]:
+    """Per class, the shortest cycle found (its nodes in order), searching from up to
+    :data:`MAX_SOURCES` nodes of the strongly connected components, for the classes each
+    may hold (:func:`_possible`), until each has a cycle as short as its class allows."""
+    best: dict[str, list[int]] = {}
     tried = 0
-    for component in sorted(_components(graph, allowed), key=len):
+    for component in sorted(_components(kinds), key=len):
+        possible = _possible(kinds, component)
         for source in sorted(component):
-            if tried >= MAX_SOURCES or (best is not None and len(best) == 2):
+            wanted = {a for a in possible
+                      if a not in best or len(best[a]) > _SHORTEST[a]}
+            if not wanted:
+                break
+            if tried >= MAX_SOURCES:
                 return best
             tried += 1
-            cycle = _path(graph, source, source, allowed, component)
-            if cycle and (best is None or len(cycle) < len(best)):
-                best = cycle
+            _search_from(kinds, source, component, wanted, best)
     return best
 
 
-def _single(graph: dict[int, dict[int, int]], spec: CycleSpec) -> list[int] | None:
-    """The shortest cycle with exactly one edge of ``spec.single`` (G-single: one rw edge):
-    such an edge a → b closed by a path b ⇝ a of ``spec.kinds`` edges."""
-    best: list[int] | None = None
-    tried = 0
-    for component in sorted(_components(graph, spec.allowed), key=len):
-        for a in sorted(component):
-            for b, mask in graph[a].items():
-                if not mask & spec.single or b not in component or tried >= MAX_SOURCES:
-                    continue
-                tried += 1
-                path = _path(graph, b, a, spec.kinds, component)
-                if path and (best is None or len(path) < len(best)):
-                    best = path
-    return best
+def _possible(kinds: dict[int, dict[int, int]], component: set[int]) -> set[str]:
+    """The classes ``component`` may hold a cycle of: those for which the edges of the kinds
+    the class may use have a strongly connected component with as many wr, rw and rt edges
+    as a cycle of the class needs (for ``G0``, ``G1c`` and ``G0-realtime``, exactly those
+    it holds a cycle of)."""
+    possible = set()
+    for anomaly, need in _NEEDS.items():
+        allowed = _SPECS[anomaly].allowed
+        g = nx.DiGraph()
+        g.add_edges_from((u, v, {"kind": k}) for u in component for v, k in kinds[u].items()
+                         if v in component and k & allowed)
+        for scc in nx.strongly_connected_components(g):
+            if len(scc) < 2:
+                continue
+            have = Counter(k for _, v, k in g.subgraph(scc).edges(data="kind"))
+            if have[WR] >= need[0] and have[RW] >= need[1] and have[RT] >= need[2]:
+                possible.add(anomaly)
+                break
+    return possible
 
 
-def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, spec: CycleSpec,
+def _useful(wanted: set[str]) -> list[bool]:
+    """Per tally, whether a walk with it may still become a cycle of a ``wanted`` class
+    (tallies only grow)."""
+    return [any(_CLASS_OF[later] in wanted for later in range(12)
+                if later % 2 >= tally % 2 and later // 2 % 3 >= tally // 2 % 3
+                and later // 6 >= tally // 6) for tally in range(12)]
+
+
+def _search_from(kinds: dict[int, dict[int, int]], source: int, within: set[int],
+                 wanted: set[str], best: dict[str, list[int]]) -> None:
+    """Improve ``best`` with the shortest cycles through ``source`` inside ``within`` of the
+    ``wanted`` classes that repeat no node: one breadth-first search over (node, tally of the
+    walk's edge kinds) from ``source``, so that the first walk back to ``source`` with each
+    tally is the shortest with it. A shortest walk of a class that repeats a node (two
+    cycles of other classes joined at that node) is no cycle of that class and is passed
+    over. The search stops when no wanted class can get a shorter cycle from it."""
+    useful = _useful(wanted)
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    queue = deque([(source, 0, 0)])
+    limit = _limit(wanted, best)
+    while queue:
+        u, tally, depth = queue.popleft()
+        if depth + 1 >= limit:
+            return
+        counted = _AFTER[tally]
+        for v, kind in kinds[u].items():
+            if v not in within:
+                continue
+            after = counted[kind]
+            if not useful[after]:
+                continue
+            if v != source:
+                if (v, after) not in parent:
+                    parent[(v, after)] = (u, tally)
+                    queue.append((v, after, depth + 1))
+                continue
+            anomaly = _CLASS_OF[after]
+            if anomaly not in wanted or (anomaly in best and len(best[anomaly]) <= depth + 1):
+                continue
+            walk = _walk(parent, (u, tally), source)
+            if len(set(walk)) < len(walk):
+                continue
+            best[anomaly] = walk
+            if depth + 1 <= _SHORTEST[anomaly]:
+                wanted = wanted - {anomaly}
+                if not wanted:
+                    return
+                useful = _useful(wanted)
+            limit = _limit(wanted, best)
+
+
+def _limit(wanted: set[str], best: dict[str, list[int]]) -> float:
+    """The length from which no cycle improves on ``best`` for any ``wanted`` class."""
+    return max((len(best[a]) if a in best else float("inf") for a in wanted), default=0)
+
+
+def _walk(parent: dict[tuple[int, int], tuple[int, int]], state: tuple[int, int],
+          source: int) -> list[int]:
+    """The nodes of the walk from ``source`` to ``state``, in order."""
+    walk = [state[0]]
+    while state != (source, 0):
+        state = parent[state]
+        walk.append(state[0])
+    walk.reverse()
+    return walk
+
+
+def _pairs(cycle: list[int]) -> list[tuple[int, int]]:
+    return list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+
+
+def _add(facts: Facts, kinds: dict[int, dict[int, int]], c: Collector, spec: CycleSpec,
          cycle: list[int]) -> None:
+    """Add ``cycle`` (of class ``spec``) to ``c``: every edge in plain words and as data."""
     ids = facts.ids
     members = set(cycle)
     reads = [r for r in facts.reads if r[1] in members]
@@ -272,7 +366,7 @@ def _add(facts: Facts, graph: dict[int, dict[int, int]], c: Collector, spec: Cyc
     details, accounts, edges = [], [], []
     labels = []
     for u, v in _pairs(cycle):
-        label = _label(graph[u][v], spec.allowed)
+        label = kinds[u][v]
         text, account = _explain(facts, reads, writes, label, u, v)
         labels.append((label, account))
         edges.append(Edge(ids[u], ids[v], EDGE_KINDS[label], account))
