@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from harness.checks.anomalies import DIRTY, G0, G1C, G2, G_SINGLE, LOST_UPDATE, WRONG_VALUE
+from harness.checks.anomalies import G2, LOST_UPDATE
 from harness.targets.pgserver import PostgresServer
 from harness.targets.postgres import DSN_ENV, ISOLATION_ENV
 
@@ -18,8 +18,6 @@ one example in four: 60 leaves a wide margin."""
 RR_EXAMPLES = 200
 """In 24 runs of seed 0 (150 or 250 examples at 4 workers), REPEATABLE READ first showed
 write skew in examples 30–48, and in 2–7 examples of every run: 200 leaves a wide margin."""
-TABLE = {G0, DIRTY, WRONG_VALUE, G1C, LOST_UPDATE, G_SINGLE, G2}
-"""The classes of the table's columns: G0, G1a, G1b, G1c, lost update, G-single, G2-item."""
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +49,10 @@ def test_repeatable_read_shows_write_skew_and_no_lost_update(measure):
     assert LOST_UPDATE not in first, first
 
 
-def test_serializable_shows_no_class_of_the_table_in_as_many_examples(measure):
-    """A transaction that rolls back on its own may have read a state no serial order has
-    (PostgreSQL promises nothing of what it read): stale reads and outcomes of such
-    transactions are not classes of the table (docs/targets.md, *Anomalies found*)."""
+def test_serializable_shows_nothing_in_as_many_examples(measure):
+    """No class of the table, and nothing else: a transaction that rolls back on its own may
+    have read a state no serial order of the committed transactions has, which PostgreSQL
+    does not promise otherwise; under ``--order any`` that is noted, not failed
+    (docs/targets.md, *Beyond the table*)."""
     first = found(measure, "serializable", RR_EXAMPLES)
-    assert not TABLE & set(first), first
+    assert not first, first

@@ -19,8 +19,10 @@ single transactions removed, then smaller batches searched for), saved as a coun
 ``aethel replay`` takes, and replayed by ``--replays`` new ``aethel replay --repeat N``
 processes, each on a PostgreSQL server of its own (unless ``AETHEL_PG_DSN`` names one): how
 many show the class on their first run, how many within N runs. Prints Markdown: the anomaly
-table, throughput per target, replay rates, the shrunk examples with the checkers' messages,
-and where the table differs from what the databases document.
+table, throughput per target, how often a transaction that rolled back on its own was noted
+(not failed) for reads or an outcome the witness order would not give it, replay rates, the
+shrunk examples with the checkers' messages, and where the table differs from what the
+databases document.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ from harness.checks.anomalies import (
     STALE,
     WRONG_VALUE,
 )
-from harness.checks.verdict import Verdict, Violation
+from harness.checks.isolation import COMMITTED_ONLY
+from harness.checks.verdict import EQUIVALENCE, ISOLATION, Verdict, Violation
 from harness.targets.postgres import DSN_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +104,9 @@ did, rather than installing over a version it did not read."""
 SHRUNK = (*(name for _, name in COLUMNS), READ_SKEW, STALE)
 """The classes shrunk to a counterexample when found: the table's, read skews, and stale
 reads (which no column names)."""
+NOTED = (ISOLATION, EQUIVALENCE)
+"""The verdicts that note, under ``--order any``, what a transaction that rolled back on its
+own was not held to: its reads (isolation) and its outcome (serial equivalence)."""
 DROP_REPEATS = 20
 MAX_REPEATS = 200
 """The fewest and the most runs of a smaller batch before it counts as not showing the
@@ -131,7 +137,10 @@ class Survey:
     """What ``examples`` examples of one target showed: per class, the 1-based index of the
     first example showing it (``first``), the run that showed it (``shown``) and how many
     examples showed it (``counts``); ``seconds`` is the time spent executing and checking,
-    ``wall`` includes drawing the batches."""
+    ``wall`` includes drawing the batches. ``noted``: per verdict (isolation, serial
+    equivalence), how many examples it noted a transaction that rolled back on its own and
+    was not held to the witness order (``first_noted``: the first such example; ``note``:
+    that verdict's explanation there)."""
 
     target: str
     executor: str
@@ -143,6 +152,9 @@ class Survey:
     counts: Counter[str] = field(default_factory=Counter)
     failing: int = 0
     digest: str = ""
+    noted: Counter[str] = field(default_factory=Counter)
+    first_noted: dict[str, int] = field(default_factory=dict)
+    note: dict[str, str] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -249,6 +261,11 @@ def survey(config: CampaignConfig, examples: int, target: str = "",
         result.seconds += time.perf_counter() - began
         result.examples += 1
         digest.update(json.dumps(batch_to_json(batch), sort_keys=True).encode())
+        for verdict in checked[-1][1] if checked else ():
+            if verdict.property in NOTED and COMMITTED_ONLY in verdict.explanation:
+                result.noted[verdict.property] += 1
+                result.first_noted.setdefault(verdict.property, result.examples)
+                result.note.setdefault(verdict.property, verdict.explanation)
         if failure is None:
             return
         result.failing += 1
@@ -498,6 +515,19 @@ def print_report(args: argparse.Namespace, surveys: dict[str, Survey],
         print(f"| {result.target} | {result.examples:,} | {result.seconds:.1f} | "
               f"{result.throughput:.1f} | {result.wall:.1f} | {result.failing:,} | "
               f"{result.digest[:12]} |")
+    print("\nTransactions that rolled back on their own, not held to the witness order (noted, "
+          "not failed): examples whose verdict noted one (the first such example).\n")
+    print("| target | reads (isolation) | outcomes (serial equivalence) |")
+    print("|---|---:|---:|")
+    for result in surveys.values():
+        cells = [f"{result.noted[p]:,} ({result.first_noted[p]:,})" if p in result.noted
+                 else "0" for p in NOTED]
+        print(f"| {result.target} | " + " | ".join(cells) + " |")
+    for result in surveys.values():
+        for prop in NOTED:
+            if prop in result.note:
+                print(f"\n{result.target}, {prop}, example {result.first_noted[prop]:,}:\n\n"
+                      f"> {result.note[prop]}")
     rows = [(name, s) for name, by_class in shrunk.items() for s in by_class.values()]
     if not rows:
         return
