@@ -13,7 +13,7 @@ from aethel.operations import Deposit, Read, Transfer, Withdraw
 from aethel.trace import write_jsonl
 from harness.campaign.config import CampaignConfig
 from harness.campaign.shards import Failure
-from harness.campaign.shrink import counterexample_doc
+from harness.campaign.shrink import counterexample_doc, judged_oracle
 from harness.checks import (
     ANY,
     ATOMICITY,
@@ -382,3 +382,14 @@ def test_the_oracle_runs_a_rolled_back_transaction_for_its_outcome_only():
     oracle = serial_oracle(FUNDS, ["t1", "t2"], rolled_back=["t2"])
     assert oracle.outcomes["t2"] == ("committed", None)
     assert oracle.final_state == FUNDS_FINAL and oracle.last_writer == {"a": "t1"}
+
+
+def test_a_report_shows_the_oracle_that_serial_equivalence_compared_with():
+    """The counterexample's oracle under --order any is the witness-order run in which the
+    rolled-back reader contributes no writes, as serial equivalence compared it."""
+    events = rolled_back_reader().events
+    verdicts = [v.to_json() for v in judged_funds(events, ANY).values()]
+    shown = judged_oracle(ANY, FUNDS, verdicts, serial_oracle(FUNDS), events, FUNDS_FINAL,
+                          FUNDS_OUTCOMES)
+    assert shown is not None and shown.order == ("t1", "t2")
+    assert shown.final_state == FUNDS_FINAL

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from aethel.batchfile import batch_from_json
 from aethel.model import Batch
 from aethel.outcome import Outcome
+from aethel.trace import Event, event_from_json
 from harness.campaign.config import (
     CampaignConfig,
     derive_seed,
@@ -35,8 +36,8 @@ from harness.campaign.shards import (
     run_shard,
 )
 from harness.campaign.timeouts import executor_timeout
-from harness.checks import OracleResult, serial_oracle
-from harness.checks.orders import ANY
+from harness.checks import OracleResult, derive_facts, serial_oracle
+from harness.checks.orders import ANY, rolled_back_on_their_own
 from harness.checks.verdict import EQUIVALENCE
 
 SHRINK_SECONDS = 30.0
@@ -162,8 +163,10 @@ def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, ori
         "batch": failure.batch,
         "verdicts": failure.verdicts,
         "trace": failure.trace,
-        "oracle": oracle_json(judged_oracle(config.order, batch_from_json(failure.batch),
-                                            failure.verdicts, failure.oracle)),
+        "oracle": oracle_json(judged_oracle(
+            config.order, batch_from_json(failure.batch), failure.verdicts, failure.oracle,
+            [event_from_json(e) for e in failure.trace], failure.final_states,
+            {t: (o.status, o.reason) for t, o in (failure.outcomes or {}).items()})),
         "executor_result": (None if failure.final_states is None
                             else run_json(failure.final_states, failure.outcomes or {})),
         "error": failure.error,
@@ -173,14 +176,20 @@ def counterexample_doc(config: CampaignConfig, shard: int, failure: Failure, ori
 
 
 def judged_oracle(order: str, batch: Batch, verdicts: list[dict[str, Any]],
-                  oracle: OracleResult | None) -> OracleResult | None:
+                  oracle: OracleResult | None, events: Sequence[Event] = (),
+                  final_state: Mapping[str, int] | None = None,
+                  outcomes: Mapping[str, tuple[str, str | None]] | None = None
+                  ) -> OracleResult | None:
     """The serial run a run of ``batch`` was compared with: ``oracle``, or under
     ``--order any`` the oracle run in the witness order serial equivalence chose (as its
-    verdict, among ``verdicts``, records)."""
+    verdict, among ``verdicts``, records), with the transactions that rolled back on their
+    own in the run (``events``, ``final_state``, ``outcomes``) run for their outcome only."""
     witness = next((v.get("witness") for v in verdicts if v["property"] == EQUIVALENCE), None)
     if order != ANY or not witness or oracle is None:
         return oracle
-    return serial_oracle(batch, witness)
+    facts = derive_facts(batch, events, final_state, outcomes)
+    own = [facts.ids[t] for t in rolled_back_on_their_own(facts)]
+    return serial_oracle(batch, witness, rolled_back=own)
 
 
 def oracle_json(oracle: OracleResult | None) -> dict[str, Any] | None:

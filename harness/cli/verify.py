@@ -453,7 +453,10 @@ def _print_replay(console: Console, batch: Batch, checked: list[tuple[Run, list[
     verdicts = [v.to_json() for v in checked[-1][1]] if run else []
     doc = {"batch": batch_to_json(batch), "verdicts": verdicts,
            "kind": failure.kind if broken else "violation",
-           "oracle": oracle_json(judged_oracle(config.order, batch, verdicts, oracle)),
+           "oracle": oracle_json(judged_oracle(
+               config.order, batch, verdicts, oracle, run.execution_trace if run else (),
+               run.final_states if run else None,
+               {t: (o.status, o.reason) for t, o in run.outcomes.items()} if run else None)),
            "executor_result": run_json(run.final_states, run.outcomes) if run else None}
     print_sides(console, doc)
     say(console, f"Explanation: {example_verdicts_line(doc)}", "bold")
