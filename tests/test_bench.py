@@ -5,21 +5,37 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
 from aethel.analysis import dependency_graph, independent_sets
+from aethel.model import Batch, Transaction
+from aethel.operations import Deposit, Spin, Transfer
+from harness.bench.campaign import THREAD, Point, campaign_points, run_point
 from harness.bench.ceiling import CeilingPool, split
 from harness.bench.measure import BenchConfig, worker_counts, workers_for
 from harness.bench.monitor import ResourceMonitor, Usage, machine_info
-from harness.bench.summary import Runs, stats, summarize
+from harness.bench.peers import (
+    PeerPlan,
+    PeerPool,
+    Work,
+    chunksize,
+    dask_missing,
+    plain_loop,
+    run_work,
+)
+from harness.bench.summary import Runs, compare_peers, stats, summarize
 from harness.bench.targets import evaluate_targets
 from harness.bench.workloads import WORKLOADS
 from harness.cli import main
 from harness.report.common import markdown_table, page_html, table_html
 
 QUICK_WORKLOADS = "cpu-1ms,hash,sleep,dag-skewed"
+needs_dask = pytest.mark.skipif(dask_missing() is not None,
+                                reason="dask is not importable (the dask extra is not installed)")
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +78,11 @@ def test_worker_counts_double_up_to_the_limit():
     assert worker_counts(8) == [1, 2, 4, 8]
 
 
-def test_waiting_workloads_go_beyond_the_cores():
+def test_waiting_workloads_go_beyond_the_cores_in_full_runs_only():
     sleep, cpu = WORKLOADS["sleep"], WORKLOADS["cpu-1ms"]
     assert workers_for(sleep, BenchConfig(), 2) == [1, 2, 4, 8]
-    assert workers_for(sleep, BenchConfig(quick=True), 2) == [1, 2, 8]
+    assert workers_for(sleep, BenchConfig(quick=True), 2) == [2]
+    assert workers_for(cpu, BenchConfig(quick=True), 4) == [4]
     assert workers_for(cpu, BenchConfig(), 2) == [1, 2]
     assert workers_for(cpu, BenchConfig(workers=(3, 1)), 2) == [1, 3]
 
@@ -160,12 +177,12 @@ def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):
             assert c["ceiling"] == w["ceiling"][str(c["workers"])]["speedup"]["median"]
             assert c["vs_ceiling"] == pytest.approx(c["speedup"]["median"] / c["ceiling"])
             assert c["speedup"]["min"] <= c["speedup"]["median"] <= c["speedup"]["max"]
-    sleep = next(w for w in doc["workloads"] if w["name"] == "sleep")
-    assert 8 in sleep["workers"]
+    cores = doc["machine"]["usable_cores"]
+    assert all(w["workers"] == [cores] for w in doc["workloads"])
     assert set(doc["latency"]["operations"]) == {"spin-1ms", "deposit"}
-    assert len(doc["targets"]) == 8
+    assert len(doc["targets"]) == 13
     measured = {t["cell"].split()[0] for t in doc["targets"] if t["measured"] is not None}
-    assert {"cpu-1ms", "hash", "sleep", "dag-skewed", "latency"} <= measured
+    assert {"cpu-1ms", "hash", "dag-skewed", "latency"} <= measured  # sleep: 8 threads
     for t in doc["targets"]:
         assert isinstance(t["noisy"], bool)
         if t["scope"] == ["full"]:
@@ -179,6 +196,35 @@ def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):
     assert re.search(r"^\d+ of \d+ targets? met \(quick run, indicative\)$", result.stdout,
                      flags=re.M)
     assert "not judged" in result.stdout and "MISSED" not in result.stdout
+
+
+def test_quick_run_measures_the_peers_in_the_same_repetitions(quick_run):
+    result, directory, doc = quick_run
+    reps = doc["config"]["repetitions"]
+    dask = dask_missing() is None
+    for w in doc["workloads"]:
+        peers = w["peers"]
+        assert peers["workers"] == doc["machine"]["usable_cores"]
+        assert len(peers["plain_loop"]["times"]) == reps
+        assert set(peers["times"]) == {"bare-pool", "process", "thread", "serial",
+                                       *(["dask"] if dask else [])}
+        assert all(len(times) == reps for times in peers["times"].values())
+        for name, speedup in peers["speedup"].items():
+            assert (speedup is None) == (name == "dask" and not dask)
+        assert peers["ratio"]["process/bare-pool"]["median"] > 0
+        assert (peers["ratio"]["process/dask"] is None) == (not dask)
+        assert peers["dask_skipped"] == dask_missing()
+    (first, *_) = re.findall(r"^\| workload \|[^\n]*", (directory / "bench.md").read_text(),
+                             flags=re.M)
+    assert first.startswith("| workload | bare pool | Aethel process | Aethel thread |")
+    assert (directory / "bench.md").read_text().index(first) < \
+        (directory / "bench.md").read_text().index("| status |")
+    html = (directory / "index.html").read_text()
+    assert html.index("<th>bare pool</th>") < html.index("<th>status</th>")
+    out = result.stdout
+    assert out.index("Against what you would write instead") < out.index("status")
+    for w in doc["workloads"]:
+        assert re.search(rf"^ ?{re.escape(w['name'])} .*\d", out, flags=re.M)
 
 
 def test_markdown_has_verdict_command_targets_and_every_cell(quick_run):
@@ -224,3 +270,116 @@ def test_default_config_measures_everything():
     assert config.repetitions == 5 and BenchConfig(quick=True).repetitions == 2
     assert set(config.workloads) == set(WORKLOADS)
     assert config.latency_repetitions > BenchConfig(quick=True).latency_repetitions
+
+
+def test_peer_plan_keeps_only_cpu_work_and_the_dags_edges():
+    batch = WORKLOADS["contention-high"].batch(0, quick=True)
+    graph = dependency_graph(batch)
+    plan = PeerPlan.of(batch, graph)
+    assert len(plan.works) == len(batch)
+    assert all(isinstance(op, Spin) for work in plan.works for op in work.ops)
+    assert not any(isinstance(op, (Deposit, Transfer)) for work in plan.works for op in work.ops)
+    assert sum(len(g) for g in plan.generations) == len(batch)
+    assert [len(g) for g in plan.generations] == [len(s) for s in independent_sets(graph)]
+    edges = {(dep, tx) for tx, task in plan.dask_graph.items() for dep in task[2:]}
+    assert edges == set(graph.edges())
+    assert set(plan.sinks) == {n for n in graph if not graph.out_degree(n)}
+
+
+def test_chunks_are_about_four_per_worker_and_never_empty():
+    assert chunksize(1, 2) == 1
+    assert chunksize(8, 2) == 1
+    assert chunksize(400, 2) == 50
+    assert chunksize(401, 2) == 51
+
+
+def _worker_cpu(pool: PeerPool) -> float:
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids())
+
+
+def test_plain_loop_does_the_work_in_this_process():
+    batch = WORKLOADS["cpu-1ms"].batch(0, size=5)
+    plan = PeerPlan.of(batch, dependency_graph(batch))
+    started = time.thread_time()
+    plain_loop(plan)
+    assert time.thread_time() - started >= sum(op.us for w in plan.works for op in w.ops) / 1e6
+
+
+def test_bare_pool_does_the_work_in_its_own_processes():
+    batch = Batch({"a": 0, "b": 0}, [Transaction(f"t{i}", (Deposit("ab"[i % 2], 1),
+                                                           Spin(us=20_000)))
+                                     for i in range(6)])
+    plan = PeerPlan.of(batch, dependency_graph(batch))
+    assert [len(g) for g in plan.generations] == [2, 2, 2]
+    work = sum(op.us for w in plan.works for op in w.ops) / 1e6
+    with PeerPool(2) as pool:
+        assert len(pool.pids()) == 2
+        before, own = _worker_cpu(pool), time.thread_time()
+        pool.bare(plan)
+        assert _worker_cpu(pool) - before >= work
+        assert time.thread_time() - own < work
+
+
+@needs_dask
+def test_dask_peer_runs_the_graph_in_the_pools_processes():
+    batch = WORKLOADS["dag-skewed"].batch(0, size=30)
+    plan = PeerPlan.of(batch, dependency_graph(batch))
+    work = sum(op.us for w in plan.works for op in w.ops) / 1e6
+    with PeerPool(2) as pool:
+        before = _worker_cpu(pool)
+        pool.dask(plan)
+        assert _worker_cpu(pool) - before >= work
+
+
+@needs_dask
+def test_dask_peer_runs_a_long_chain():
+    batch = Batch({"a": 0}, [Transaction(f"t{i}", (Deposit("a", 1), Spin(us=1)))
+                             for i in range(600)])
+    plan = PeerPlan.of(batch, dependency_graph(batch))
+    assert len(plan.generations) == 600
+    with PeerPool(2) as pool:
+        pool.dask(plan)
+
+
+def test_run_work_skips_nothing_of_the_cpu_work():
+    started = time.thread_time()
+    run_work(Work((Spin(us=3000), Spin(us=2000))))
+    assert time.thread_time() - started >= 0.005
+
+
+def test_peer_comparison_divides_per_repetition():
+    runs = Runs(serial=[1.0, 2.0], plain=[0.8, 1.6], peers={"bare-pool": [0.4, 0.4]})
+    runs.cells[("process", "dataflow", 2)] = [0.5, 1.0]
+    peers = compare_peers(runs, 2, {"median": 1.9}, "dask is not installed")
+    assert peers["speedup"]["bare-pool"]["min"] == pytest.approx(2.0)
+    assert peers["speedup"]["bare-pool"]["max"] == pytest.approx(4.0)
+    assert peers["speedup"]["serial"]["median"] == pytest.approx(0.8)
+    assert peers["speedup"]["process"]["median"] == pytest.approx(1.6)
+    assert peers["speedup"]["thread"] is None and peers["speedup"]["dask"] is None
+    assert peers["ratio"]["process/bare-pool"]["min"] == pytest.approx(0.4)
+    assert peers["ratio"]["process/bare-pool"]["max"] == pytest.approx(0.8)
+    assert peers["ratio"]["process/serial"]["median"] == pytest.approx(2.0)
+    assert peers["ratio"]["process/dask"] is None and peers["ceiling"] == {"median": 1.9}
+    assert peers["dask_skipped"] == "dask is not installed"
+
+
+def test_campaign_points_cover_jobs_and_engine_workers():
+    points = campaign_points(2)
+    assert [p.name for p in points] == [
+        "thread jobs=1 workers=2", "thread jobs=2 workers=2", "default jobs=1 workers=1",
+        "default jobs=1 workers=2", "default jobs=2 workers=1", "default jobs=2 workers=2"]
+    assert {p.jobs for p in campaign_points(4)} == {1, 2, 4}
+
+
+def test_a_campaign_point_runs_a_whole_verify_campaign():
+    run = run_point(Point(THREAD, 1, 2), 20, 0)
+    assert run["examples"] == 20 and run["ok"] and run["complete"]
+    assert run["examples_per_s"] > 0 and run["first_shard_s"] > 0
+    assert run["cpu_cores"] > 0
+
+
+@pytest.mark.parametrize("args", [["--campaign", "--workloads", "cpu-1ms"],
+                                  ["--campaign", "--workers", "2"], ["--examples", "10"]])
+def test_campaign_options_that_do_not_fit_exit_2(args):
+    result = CliRunner().invoke(main, ["bench", *args])
+    assert result.exit_code == 2 and "--" in result.output

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.bench.campaign import DEFAULT, THREAD, Point, summarize_campaigns
 from harness.bench.monitor import Usage
 from harness.bench.summary import Runs, noise, summarize
 from harness.bench.targets import evaluate_targets
@@ -25,8 +26,12 @@ SPEEDUPS = {
     "dag-skewed": ([1, 2], {("thread", 2): 0.95, ("process", 2): 1.6}),
 }
 """Per workload its worker counts and dataflow speedups (other cells: 1.0; levels 1.3 ×
-slower; ceiling 0.95 × W). In a full run cpu-1ms, hash, sleep and both schedule targets are
-met, contention-low and latency are missed, dag-independent is not measured."""
+slower; ceiling 0.95 × W). The plain loop takes 0.8 of the serial backend's time and the bare
+pool is 1.8 × faster than the plain loop; Dask 0.5 × as fast. In a full run cpu-1ms, hash,
+sleep, both schedule targets and process vs serial are met; contention-low (vs ceiling and
+vs the bare pool), the other workloads vs the bare pool, thread vs serial (contention-low
+0.9) and latency are missed; dag-independent and cpu-0.1ms are not measured."""
+PLAIN, POOL, DASK = 0.8, 0.8 / 1.8, 0.8 / 0.5
 
 
 def synthetic_workload(name: str) -> dict[str, Any]:
@@ -35,7 +40,10 @@ def synthetic_workload(name: str) -> dict[str, Any]:
     workload = WORKLOADS[name]
     batch = workload.batch(0, quick=True)
     runs = Runs(serial=[1.0, 1.02], serial_work=[0.96, 0.96], serial_cp=[0.01, 0.01],
-                serial_usage=[Usage(1.0, [0.98], 0.02, [], 94.2, 0.0)] * 2)
+                serial_usage=[Usage(1.0, [0.98], 0.02, [], 94.2, 0.0)] * 2,
+                plain=[PLAIN, PLAIN * 1.02], peers={"bare-pool": [POOL, POOL * 1.01],
+                                                    "dask": [DASK, DASK * 1.01]},
+                peer_usage={"bare-pool": [Usage(0.5, [0.9] * 2, 0.1, [50.0] * 2, 90.0, 0.0)]})
     for w in sorted({1, *ws}):
         speed = 1.0 if w == 1 else 0.95 * w
         runs.ceiling[w] = [1.0 / speed, 1.01 / speed]
@@ -52,7 +60,7 @@ def synthetic_workload(name: str) -> dict[str, Any]:
                 runs.usage[key] = [Usage(1.0, [0.9] * w, 0.2, rss, 101.4, 0.01)] * 2
     return summarize(workload, batch, runs, ws, sorted({1, *ws}),
                      {"edges": 0, "levels": 1, "widest_level": len(batch), "analysis_s": 0.002},
-                     0)
+                     0, (2, None))
 
 
 def synthetic_doc(quick: bool) -> dict[str, Any]:
@@ -82,6 +90,10 @@ def synthetic_doc(quick: bool) -> dict[str, Any]:
     doc["noise"] = noise(doc)
     doc["targets"] = evaluate_targets(doc)
     return doc
+
+
+UNBROKEN_BACK = str.maketrans({"\u00a0": " ", "\u2060": None})
+"""The page's no-break space and word joiner, back to what the Markdown shows."""
 
 
 def expected_verdict(doc: dict[str, Any]) -> str:
@@ -117,15 +129,19 @@ def markdown_tables(text: str) -> list[list[list[str]]]:
 
 def test_first_line_counts_the_targets_met_in_a_full_run():
     doc = synthetic_doc(quick=False)
-    assert expected_verdict(doc) == "5 of 7 targets met"
+    assert expected_verdict(doc) == "6 of 11 targets met"
     markdown = render_markdown(doc)
-    assert markdown.splitlines()[0] == "# 5 of 7 targets met"
+    assert markdown.splitlines()[0] == "# 6 of 11 targets met"
     page = render_html(doc)
-    assert "<title>5 of 7 targets met</title>" in page and "<h1>5 of 7 targets met</h1>" in page
+    assert "<title>6 of 11 targets met</title>" in page and "<h1>6 of 11 targets met</h1>" in page
     statuses = {t["name"]: t["status"] for t in doc["targets"]}
     assert statuses["contention-low: process vs ceiling"] == "missed"
     assert statuses["dag-independent: process vs ceiling"] == "not measured"
-    assert "Missed: contention-low: process vs ceiling; latency: thread, 1 ms op." in markdown
+    assert statuses["cpu-0.1ms: process vs pool"] == "not measured"
+    assert statuses["process vs serial: all"] == "met"
+    assert ("Missed: contention-low: process vs pool; others: process vs pool; thread vs "
+            "serial: all; contention-low: process vs ceiling; latency: thread, 1 ms op."
+            ) in markdown
     assert markdown.count("Benchmarks are not tests") == 1
     assert "not asserted" not in markdown and "not judged" not in markdown
 
@@ -137,15 +153,17 @@ def test_quick_run_judges_only_the_targets_meant_for_it():
     unjudged = [t for t in doc["targets"] if t["status"] == "not judged"]
     assert {t["name"] for t in unjudged} == {
         "cpu-1ms: process vs ceiling", "contention-low: process vs ceiling",
-        "hash: thread vs ceiling", "sleep: 8 threads"}
-    assert all(t["scope"] == ["full"] and t["measured"] is not None for t in unjudged)
+        "hash: thread vs ceiling", "sleep: 8 threads", "contention-low: process vs pool",
+        "others: process vs pool", "process vs serial: all", "thread vs serial: all",
+        "dag-independent: process vs ceiling", "cpu-0.1ms: process vs pool"}
+    assert all(t["scope"] == ["full"] for t in unjudged)
     markdown = render_markdown(doc)
     first = markdown.splitlines()[0]
     assert first == f"# {expected_verdict(doc)} (quick run, indicative)" == \
         "# 2 of 3 targets met (quick run, indicative)"
-    assert "4 targets stated for the full workload sizes are not judged in a quick run" in \
+    assert "10 targets stated for the full workload sizes are not judged in a quick run" in \
         markdown
-    (targets, *_) = markdown_tables(markdown)
+    (_, _, targets, *_) = markdown_tables(markdown)
     status = {row[1]: row[0] for row in targets[1:]}
     assert {status[t["target"]] for t in unjudged} == {"not judged"}
 
@@ -191,11 +209,85 @@ def test_figures_are_inline_svg_and_the_page_is_script_free():
 
 def test_markdown_marks_targets_met_and_missed():
     markdown = render_markdown(synthetic_doc(quick=False))
-    (targets, *_) = markdown_tables(markdown)
+    (_, _, targets, *_) = markdown_tables(markdown)
     assert targets[0] == ["status", "target", "applies to", "measured", "needed", "detail"]
-    assert [row[0] for row in targets[1:]].count("✅ met") == 5
-    assert [row[0] for row in targets[1:]].count("❌ missed") == 2
+    assert [row[0] for row in targets[1:]].count("✅ met") == 6
+    assert [row[0] for row in targets[1:]].count("❌ missed") == 5
     assert "not measured" in [row[0] for row in targets[1:]]
+
+
+def test_the_first_tables_compare_the_engine_with_its_peers():
+    doc = synthetic_doc(quick=False)
+    markdown, page = render_markdown(doc), render_html(doc)
+    peers, ratios, *_ = markdown_tables(markdown)
+    assert peers[0] == ["workload", "bare pool", "Aethel process", "Aethel thread",
+                        "Aethel serial", "Dask", "ceiling"]
+    assert ratios[0] == ["workload", "W", "process / bare pool", "Aethel / Dask",
+                         "process / serial", "thread / serial"]
+    assert [row[0] for row in peers[1:]] == [f"{name} ({WORKLOADS[name].quick_size} tx)"
+                                             for name in SPEEDUPS]
+    cpu = dict(zip(peers[0], peers[1], strict=True))
+    # plain loop 0.8 and 0.816 s; bare pool 1.8 × and 1.8 × 1.02 / 1.01 faster; process
+    # 1.9 × faster than serial (1.0, 1.02 s) in the first repetition, 1.9 / 1.01 × in the
+    # second; Dask twice as slow as the plain loop (then 1.02 / 1.01 × less slow)
+    assert cpu["bare pool"] == "1.81 (1.80–1.82)" and cpu["Aethel serial"] == "0.80"
+    assert cpu["Aethel process"] == "1.53 (1.52–1.54)" and cpu["Dask"] == "0.50"
+    assert dict(zip(ratios[0], ratios[1], strict=True))["process / bare pool"] == "0.84"
+    (first_headers, first_rows), (ratio_headers, _), (target_headers, _), *_ = html_tables(page)
+    assert first_headers == peers[0] and ratio_headers == ratios[0]
+    assert target_headers[0] == "status"
+    assert [[c.translate(UNBROKEN_BACK) for c in row] for row in first_rows] == peers[1:]
+    assert "Dask did not run" not in markdown
+
+
+def test_a_missing_dask_is_named_in_the_report():
+    doc = synthetic_doc(quick=True)
+    for w in doc["workloads"]:
+        w["peers"]["dask_skipped"] = "dask is not installed"
+        w["peers"]["speedup"]["dask"] = w["peers"]["ratio"]["process/dask"] = None
+    markdown = render_markdown(doc)
+    assert "Dask did not run: dask is not installed." in markdown
+    peers, ratios, *_ = markdown_tables(markdown)
+    assert {row[5] for row in peers[1:]} == {"–"} and {row[3] for row in ratios[1:]} == {"–"}
+
+
+def synthetic_campaign() -> dict[str, Any]:
+    """A campaign-mode document: examples/s 100 at one job, 150 at two."""
+    def point(kind: str, jobs: int, workers: int, rate: float) -> Point:
+        return Point(THREAD if kind == "thread" else DEFAULT, jobs, workers), [
+            {"examples": 300, "seconds": 300 / rate, "examples_per_s": rate,
+             "first_shard_s": 1.5 * jobs, "steady_examples_per_s": rate * 1.2,
+             "cpu_cores": 0.9 * jobs, "cpu_ms_per_example": 9.0 * jobs / rate * 100,
+             "cpu_s": {"jobs": 3.0, "engine": 1.0, "coordinator": 0.0}, "ok": True,
+             "complete": True}]
+
+    runs = dict(point(kind, jobs, workers, rate * (1.5 if jobs == 2 else 1.0))
+                for kind, workers, rate in (("thread", 2, 100.0), ("default", 1, 80.0),
+                                            ("default", 2, 70.0))
+                for jobs in (1, 2))
+    return summarize_campaigns(runs, 300, 1, Point(DEFAULT, 2, 2))
+
+
+def test_campaign_mode_reports_examples_per_second_by_jobs():
+    doc = synthetic_doc(quick=False)
+    doc["workloads"], doc["config"]["workloads"] = [], []
+    doc["config"]["campaign"] = True
+    doc["latency"]["operations"] = {}
+    doc["campaign"] = synthetic_campaign()
+    doc["noise"] = noise(doc)
+    doc["targets"] = evaluate_targets(doc)
+    assert [(t["name"], t["status"]) for t in doc["targets"]] == [
+        ("campaign: thread jobs 2 / 1", "missed"), ("campaign: default choice vs best", "missed")]
+    assert doc["campaign"]["best"] == {"thread": "thread jobs=2 workers=2",
+                                       "default": "default jobs=2 workers=1"}
+    markdown, page = render_markdown(doc), render_html(doc)
+    assert markdown.splitlines()[0] == "# 0 of 2 targets met"
+    campaign, evidence, targets = markdown_tables(markdown)
+    assert campaign[2] == ["thread", "2", "2", "150", "1.50", "1.80", "yes"]
+    assert evidence[2] == ["thread", "2", "2", "3.00", "180", "12.0", "25 %"]
+    assert targets[0][0] == "status"
+    assert "latency" not in markdown.lower() and "Every cell" not in page
+    assert "aethel verify runs by default: default jobs=2 workers=2." in markdown
 
 
 def test_write_report_writes_the_three_files(tmp_path):

@@ -2,7 +2,9 @@
 
 For every workload, repetition by repetition, it runs (in a seeded random order, so
 that serial and parallel runs interleave) the serial backend, the machine ceiling for
-every worker count, and every backend × schedule × worker-count cell. Each parallel run
+every worker count, every backend × schedule × worker-count cell, and the peers of
+:mod:`harness.bench.peers` (plain loop, bare process pool, Dask) at the headline worker
+count. Each parallel run
 is checked against the serial final state; the runs are summarized by
 :mod:`harness.bench.summary` and judged against the targets of :mod:`harness.bench.targets`.
 The ceiling is the speedup of W independent processes doing the same work
@@ -29,11 +31,22 @@ from aethel.executor import SCHEDULES, ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Spin
 from aethel.trace import INIT
+from harness.bench.campaign import campaign_points, measure_campaigns
 from harness.bench.ceiling import CeilingPool, discard
 from harness.bench.monitor import ResourceMonitor, cores_for_pinning, machine_info, pin
-from harness.bench.summary import PARALLEL_BACKENDS, Runs, noise, summarize
+from harness.bench.peers import (
+    BARE_POOL,
+    DASK,
+    PeerPlan,
+    PeerPool,
+    available_peers,
+    dask_missing,
+    plain_loop,
+)
+from harness.bench.summary import PARALLEL_BACKENDS, Runs, headline, noise, summarize
 from harness.bench.targets import evaluate_targets
 from harness.bench.workloads import WORKLOADS, Workload
+from harness.campaign.config import CampaignConfig
 
 FORMAT = "aethel-bench"
 FORMAT_VERSION = 1
@@ -45,7 +58,8 @@ ProgressCallback = Callable[[str, str, int, int], None]
 @dataclass(frozen=True)
 class BenchConfig:
     """What to measure. ``workers=None``: 1, 2, 4, … up to the usable cores (or a
-    waiting workload's ``max_workers``)."""
+    waiting workload's ``max_workers``). ``campaign``: measure campaign scaling
+    (:mod:`harness.bench.campaign`) instead of the workloads."""
 
     quick: bool = False
     workloads: tuple[str, ...] = tuple(WORKLOADS)
@@ -56,10 +70,21 @@ class BenchConfig:
     pin: bool = False
     seed: int = 0
     latency_repeat: int | None = None
+    campaign: bool = False
+    campaign_examples: int | None = None
 
     @property
     def repetitions(self) -> int:
+        if self.campaign:
+            return self.repeat or 1
         return self.repeat or (2 if self.quick else 5)
+
+    @property
+    def campaign_size(self) -> int:
+        """Examples per campaign in campaign mode: the default profile's, a fifth of it
+        when quick."""
+        full = CampaignConfig().total_examples or 0
+        return self.campaign_examples or (full // 5 if self.quick else full)
 
     @property
     def latency_repetitions(self) -> int:
@@ -78,14 +103,13 @@ def worker_counts(limit: int) -> list[int]:
 
 def workers_for(workload: Workload, config: BenchConfig, cores: int) -> list[int]:
     """The worker counts measured for ``workload``: ``config.workers``, else 1, 2, 4, … up
-    to the cores or the workload's ``max_workers`` (quick: only that maximum beyond the
-    cores)."""
+    to the cores or the workload's ``max_workers``; quick: only the cores (the headline
+    count, where the peers run; the ceiling still measures one process too)."""
     if config.workers is not None:
         return sorted(set(config.workers))
-    limit = max(cores, workload.max_workers or cores)
-    if config.quick and limit > cores:
-        return [*worker_counts(cores), limit]
-    return worker_counts(limit)
+    if config.quick:
+        return [cores]
+    return worker_counts(max(cores, workload.max_workers or cores))
 
 
 class Executors:
@@ -150,6 +174,8 @@ class Bench:
         self.rng = random.Random(f"bench-order:{config.seed}")
         self.done = 0
         self.total = 0
+        self.peers = available_peers()
+        self._peer_pools: dict[int, PeerPool] = {}
 
     def _step(self, stage: str, detail: str) -> None:
         if self.should_stop():
@@ -158,7 +184,9 @@ class Bench:
         self.done += 1
 
     def plan(self) -> list[tuple[Workload, list[int]]]:
-        """Each selected workload with its worker counts."""
+        """Each selected workload with its worker counts (none in campaign mode)."""
+        if self.config.campaign:
+            return []
         return [(WORKLOADS[name], workers_for(WORKLOADS[name], self.config, self.cores))
                 for name in self.config.workloads]
 
@@ -170,24 +198,35 @@ class Bench:
         plan = self.plan()
         reps = config.repetitions
         cells = len(config.backends) * len(config.schedules)
-        self.total = sum(reps * (1 + len(set(ws) | {1}) + cells * len(ws)) for _, ws in plan)
-        self.total += config.latency_repetitions
+        self.total = sum(reps * (2 + len(self.peers) + len(set(ws) | {1}) + cells * len(ws))
+                         for _, ws in plan)
+        if config.campaign:
+            points = campaign_points(self.cores)
+            self.total = reps * len(points)
+        else:
+            self.total += config.latency_repetitions
         machine = machine_info()
         widest = max([max(ws) for _, ws in plan] + [1])
         executors = Executors(config.pin)
         workloads: list[dict[str, Any]] = []
         latency: dict[str, Any] = {"workers": self.cores, "repetitions": 0, "operations": {}}
+        campaign = None
         complete = True
         try:
-            with CeilingPool(widest) as ceiling:
-                if config.pin:
-                    for n, pid in enumerate(ceiling.pids()):
-                        pin(pid, executors.cores[n % len(executors.cores)])
-                for index, (workload, ws) in enumerate(plan):
-                    workloads.append(self._workload(workload, ws, executors, ceiling))
-                    following = plan[index + 1][1] if index + 1 < len(plan) else []
-                    executors.close((b, w) for b in config.backends for w in following)
-            latency = self._latency(executors)
+            if config.campaign:
+                campaign = measure_campaigns(self.cores, config.campaign_size, reps,
+                                             config.seed, self._step)
+            else:
+                with CeilingPool(widest) as ceiling:
+                    if config.pin:
+                        for n, pid in enumerate(ceiling.pids()):
+                            pin(pid, executors.cores[n % len(executors.cores)])
+                    for index, (workload, ws) in enumerate(plan):
+                        workloads.append(self._workload(workload, ws, executors, ceiling))
+                        following = plan[index + 1][1] if index + 1 < len(plan) else \
+                            [self.cores]  # the latency's executors
+                        executors.close((b, w) for b in config.backends for w in following)
+                latency = self._latency(executors)
             self._step("done", "")
         except _Stopped:
             complete = False
@@ -197,6 +236,9 @@ class Bench:
             complete = False  # a signal to the process group also reached the engine's workers
         finally:
             executors.close()
+            for pool in self._peer_pools.values():
+                pool.close()
+            self._peer_pools.clear()
         machine["load_average_end"] = list(os.getloadavg())
         doc = {
             "format": FORMAT,
@@ -208,6 +250,7 @@ class Bench:
             "machine": machine,
             "workloads": workloads,
             "latency": latency,
+            "campaign": campaign,
             "complete": complete,
         }
         doc["noise"] = noise(doc)
@@ -228,15 +271,33 @@ class Bench:
                 executors.get(backend, w)
         runs = Runs()
         ceiling_ws = sorted(set(ws) | {1})
+        top = headline(ws, self.cores)
+        peers = self._peer_pool(top)
+        peer_plan = PeerPlan.of(batch, graph)
         for rep in range(config.repetitions):
-            tasks: list[tuple[str, str, int]] = [("serial", "dataflow", 1)]
+            tasks: list[tuple[str, str, int]] = [("serial", "dataflow", 1), ("plain", "", 1)]
             tasks += [("ceiling", "", w) for w in ceiling_ws]
+            tasks += [(peer, "", top) for peer in self.peers]
             tasks += [(b, s, w) for b in config.backends for s in config.schedules for w in ws]
             self.rng.shuffle(tasks)
             for backend, schedule, w in tasks:
-                label = f"ceiling×{w}" if backend == "ceiling" else f"{backend}×{w} {schedule}"
+                label = f"{backend}×{w} {schedule}".rstrip()
                 self._step(f"{workload.name} rep {rep + 1}/{config.repetitions}", label)
                 gc.collect()
+                if backend == "plain":
+                    t = time.perf_counter()
+                    plain_loop(peer_plan)
+                    runs.plain.append(time.perf_counter() - t)
+                    continue
+                if backend in (BARE_POOL, DASK):
+                    run = peers.bare if backend == BARE_POOL else peers.dask
+                    with ResourceMonitor(peers.pids()) as watch:
+                        t = time.perf_counter()
+                        run(peer_plan)
+                        elapsed = time.perf_counter() - t
+                    runs.peers.setdefault(backend, []).append(elapsed)
+                    runs.peer_usage.setdefault(backend, []).append(watch.usage)
+                    continue
                 if backend == "ceiling":
                     with ResourceMonitor(ceiling.pids(w)) as watch:
                         result = ceiling.measure(batch, w)
@@ -268,7 +329,17 @@ class Bench:
             "edges": graph.number_of_edges(), "levels": len(levels),
             "widest_level": max((len(level) for level in levels), default=0),
             "analysis_s": analysis_s,
-        }, config.seed)
+        }, config.seed, (top, dask_missing()))
+
+    def _peer_pool(self, workers: int) -> PeerPool:
+        """The peers' warm pool of ``workers`` processes (pinned if asked)."""
+        if workers not in self._peer_pools:
+            pool = self._peer_pools[workers] = PeerPool(workers)
+            if self.config.pin:
+                cores = cores_for_pinning()
+                for n, pid in enumerate(pool.pids()):
+                    pin(pid, cores[n % len(cores)])
+        return self._peer_pools[workers]
 
     def _latency(self, executors: Executors) -> dict[str, Any]:
         """One transaction through each backend vs calling its operation directly."""

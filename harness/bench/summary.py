@@ -39,7 +39,14 @@ class Runs:
     parallelism: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
     verified: dict[tuple[str, str, int], bool] = field(default_factory=dict)
     serial_usage: list[Usage] = field(default_factory=list)
+    plain: list[float] = field(default_factory=list)
+    peers: dict[str, list[float]] = field(default_factory=dict)
+    peer_usage: dict[str, list[Usage]] = field(default_factory=dict)
 
+
+def headline(ws: Sequence[int], cores: int) -> int:
+    """The headline worker count: the widest of ``ws`` that fits ``cores``."""
+    return max([w for w in ws if w <= cores] or [min(ws)])
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
@@ -68,9 +75,48 @@ def _usage_summary(usages: list[Usage]) -> dict[str, Any]:
     }
 
 
+def _ratios(over: Sequence[float] | None, under: Sequence[float] | None
+            ) -> dict[str, float] | None:
+    """Stats of the per-repetition ratios ``over / under`` (None if either is missing)."""
+    if not over or not under:
+        return None
+    return stats([o / u for o, u in zip(over, under, strict=True)])
+
+
+def compare_peers(runs: Runs, workers: int, ceiling: dict[str, float],
+                  dask_skipped: str | None) -> dict[str, Any]:
+    """The peer comparison at ``workers``: speedups over the plain loop of the bare pool, the
+    engine's process, thread (dataflow) and serial backends, and Dask, and the ratios
+    process / bare pool, process / Dask, process / serial and thread / serial, all per
+    repetition."""
+    times: dict[str, list[float] | None] = {
+        "bare-pool": runs.peers.get("bare-pool"),
+        "process": runs.cells.get(("process", "dataflow", workers)),
+        "thread": runs.cells.get(("thread", "dataflow", workers)),
+        "serial": runs.serial,
+        "dask": runs.peers.get("dask"),
+    }
+    return {
+        "workers": workers,
+        "plain_loop": {"times": runs.plain, "time": stats(runs.plain)},
+        "times": {name: t for name, t in times.items() if t},
+        "speedup": {name: _ratios(runs.plain, t) for name, t in times.items()},
+        "ratio": {"process/bare-pool": _ratios(times["bare-pool"], times["process"]),
+                  "process/dask": _ratios(times["dask"], times["process"]),
+                  "process/serial": _ratios(times["serial"], times["process"]),
+                  "thread/serial": _ratios(times["serial"], times["thread"])},
+        "ceiling": ceiling,
+        "foreign_cpu": stats([u.foreign_cpu for us in runs.peer_usage.values() for u in us]
+                             or [0.0]),
+        "dask_skipped": dask_skipped,
+    }
+
+
 def summarize(workload: Workload, batch: Batch, runs: Runs, ws: list[int],
-              ceiling_ws: list[int], graph_info: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The JSON section of one workload from its raw runs."""
+              ceiling_ws: list[int], graph_info: dict[str, Any], seed: int,
+              peers: tuple[int, str | None] | None = None) -> dict[str, Any]:
+    """The JSON section of one workload from its raw runs; ``peers`` (the headline worker
+    count and why Dask did not run, if it did not) when the peers ran."""
     n = len(batch)
     ratio = statistics.median(w / cp if cp else float(n) for w, cp in
                               zip(runs.serial_work, runs.serial_cp, strict=True))
@@ -114,6 +160,8 @@ def summarize(workload: Workload, batch: Batch, runs: Runs, ws: list[int],
         "bounds": {str(w): b for w, b in bounds.items()},
         "ceiling": ceiling,
         "cells": cells,
+        "peers": compare_peers(runs, peers[0], ceiling[str(peers[0])]["speedup"], peers[1])
+        if peers and runs.plain else None,
     }
 
 

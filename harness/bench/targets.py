@@ -51,11 +51,17 @@ def _target(title: str, name: str, scope: tuple[str, ...], needed: str, cell: st
 
 def evaluate_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target with what was measured and its status: met, missed, not measured, or
-    (a full-size target in a quick run) not judged, its ``met`` then None."""
-    targets = _measure_targets(doc)
+    (any full-size target in a quick run, measured or not) not judged, its ``met`` then
+    None. A campaign-mode
+    run has only the campaign's targets."""
+    if doc["config"].get("campaign"):
+        targets = _campaign_targets(doc.get("campaign") or {"points": [], "best": {},
+                                                            "verify_default": ""})
+    else:
+        targets = _measure_targets(doc)
     if doc["config"]["quick"]:
         for t in targets:
-            if "quick" not in t["scope"] and t["met"] is not None:
+            if "quick" not in t["scope"]:
                 t["met"] = None
                 t["status"] = "not judged"
     return targets
@@ -66,10 +72,122 @@ def tally(targets: list[dict[str, Any]]) -> Counter[str]:
     return Counter(t["status"] for t in targets)
 
 
+FINE_GRAINED = {"cpu-0.1ms": 0.9, "contention-low": 0.9}
+"""Workloads whose process / bare pool target is below 1.0 (fine-grained work), and that
+target; every other workload's is :data:`PEER_RATIO`."""
+PEER_RATIO = 1.0
+NEVER_SLOWER = 0.95
+"""The least process / serial and thread / serial ratio on every workload."""
+
+
+def _peer_load(workload: dict[str, Any], backend: str) -> float:
+    """The worst foreign CPU among the peers' runs and ``backend``'s headline cell."""
+    peers = workload["peers"]
+    cell = find_cell(workload, backend, "dataflow", peers["workers"])
+    return max(foreign_load(workload, cell), peers["foreign_cpu"]["median"])
+
+
+def _ratio(workload: dict[str, Any], name: str) -> dict[str, float] | None:
+    """The per-repetition stats of peer ratio ``name`` of ``workload``, if measured."""
+    peers = workload.get("peers")
+    return peers and peers["ratio"].get(name)
+
+
+def _peer_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The process backend against the bare process pool (≥ 0.9 × on fine-grained work,
+    ≥ 1.0 × elsewhere), and the process and thread backends against the serial backend
+    (≥ 0.95 × on every workload). Medians of per-repetition ratios, at the headline worker
+    count; stated for the full workload sizes."""
+    out = []
+    by_name = {w["name"]: w for w in doc["workloads"]}
+    for name, needed in FINE_GRAINED.items():
+        w = by_name.get(name)
+        ratio = w and _ratio(w, "process/bare-pool")
+        spec = (f"process on {name} (fine-grained): ≥ {needed} × the bare process pool",
+                f"{name}: process vs pool", FULL_SIZE, f"≥ {needed}")
+        if not ratio:
+            out.append(_target(*spec, name))
+            continue
+        x = w["peers"]["workers"]
+        out.append(_target(*spec, f"{name} process×{x}", ratio["median"], needed,
+                           ratio["median"] >= needed,
+                           f"process / bare pool {ratio['median']:.2f} (min–max "
+                           f"{ratio['min']:.2f}–{ratio['max']:.2f}), {w['transactions']} tx",
+                           _peer_load(w, "process")))
+    others = [w for w in doc["workloads"]
+              if w["name"] not in FINE_GRAINED and _ratio(w, "process/bare-pool")]
+    out.append(_every_workload(
+        others, "process/bare-pool", PEER_RATIO, "process",
+        (f"process on every other workload: ≥ {PEER_RATIO} × the bare process pool (lowest "
+         "ratio)", "others: process vs pool", FULL_SIZE, f"≥ {PEER_RATIO}")))
+    for backend in ("process", "thread"):
+        measured = [w for w in doc["workloads"] if _ratio(w, f"{backend}/serial")]
+        out.append(_every_workload(
+            measured, f"{backend}/serial", NEVER_SLOWER, backend,
+            (f"{backend} never slower than serial: ≥ {NEVER_SLOWER} × the serial backend on "
+             "every workload (lowest ratio)", f"{backend} vs serial: all",
+             FULL_SIZE, f"≥ {NEVER_SLOWER}")))
+    return out
+
+
+def _every_workload(workloads: list[dict[str, Any]], ratio: str, needed: float, backend: str,
+                    spec: tuple[str, str, tuple[str, ...], str]) -> dict[str, Any]:
+    """A target that peer ratio ``ratio`` reaches ``needed`` on each of ``workloads``:
+    measured is the lowest median; the detail names every workload below."""
+    if not workloads:
+        return _target(*spec, "peers")
+    medians = {w["name"]: w["peers"]["ratio"][ratio]["median"] for w in workloads}
+    below = [f"{name} {value:.2f}" for name, value in medians.items() if value < needed]
+    lowest = min(medians, key=medians.__getitem__)
+    detail = (f"below on {len(below)} of {len(workloads)}: {', '.join(below)}" if below
+              else f"lowest {lowest}; all {len(workloads)} workloads at or above")
+    where = f"{_count_workloads(len(workloads))} ×{workloads[0]['peers']['workers']}"
+    return _target(*spec, where, medians[lowest], needed, not below, detail,
+                   max(_peer_load(w, backend) for w in workloads))
+
+
+def _count_workloads(n: int) -> str:
+    """``1 workload``, ``2 workloads``."""
+    return f"{n} workload{'' if n == 1 else 's'}"
+
+
+JOBS_SCALING = 1.8
+"""The least examples/s at 2 jobs over 1 job of a thread-backend campaign."""
+CHOICE = 0.9
+"""The least examples/s of ``aethel verify``'s default jobs × engine workers over the best
+measured combination of the default campaign."""
+
+
+def _campaign_targets(campaign: dict[str, Any]) -> list[dict[str, Any]]:
+    """A thread-backend campaign scales to 2 jobs; the default choice of jobs × engine
+    workers is within 10 % of the best measured. Both hold at any campaign size."""
+    points = {p["name"]: p for p in campaign["points"]}
+    two = points.get("thread jobs=2 workers=2")
+    spec = (f"thread-backend campaign: examples/s at 2 jobs ≥ {JOBS_SCALING} × 1 job",
+            "campaign: thread jobs 2 / 1", ANY_SIZE, f"≥ {JOBS_SCALING}")
+    out = [_target(*spec, two["name"], two["vs_one_job"], JOBS_SCALING,
+                   two["vs_one_job"] >= JOBS_SCALING,
+                   f"{two['examples_per_s']['median']:.1f} examples/s at 2 jobs, "
+                   f"{two['vs_one_job']:.2f} × one job's") if two and two["vs_one_job"] else
+           _target(*spec, "campaign")]
+    best = points.get(campaign["best"].get("default", ""))
+    chosen = points.get(campaign["verify_default"])
+    spec = (f"default campaign: aethel verify's default jobs × engine workers ≥ {CHOICE} × "
+            "the best measured", "campaign: default choice vs best", ANY_SIZE, f"≥ {CHOICE}")
+    if best and chosen and chosen["examples_per_s"]:
+        ratio = chosen["examples_per_s"]["median"] / best["examples_per_s"]["median"]
+        out.append(_target(*spec, chosen["name"], ratio, CHOICE, ratio >= CHOICE,
+                           f"{chosen['examples_per_s']['median']:.1f} examples/s vs best "
+                           f"{best['name']} {best['examples_per_s']['median']:.1f}"))
+    else:
+        out.append(_target(*spec, "campaign"))
+    return out
+
+
 def _measure_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     cores = doc["machine"]["usable_cores"]
     by_name = {w["name"]: w for w in doc["workloads"]}
-    out = []
+    out = _peer_targets(doc)
 
     def widest(w: dict[str, Any]) -> int:
         return max([x for x in w["workers"] if x <= cores] or [min(w["workers"])])

@@ -1,6 +1,7 @@
 """``bench.json``, ``bench.md`` and ``index.html`` from a benchmark document.
 
-Both pages open with the verdict ("N of M targets met"), then the targets, one narrow table
+Both pages open with the verdict ("N of M targets met"), then the comparison with the peers
+(what a user would write instead: a bare process pool, Dask), then the targets, one narrow table
 per backend (at most seven columns, so it fits GitHub's width), the figures (HTML only:
 inline SVG, colour-blind-safe palettes, ratios on log scales centred on 1), latency, and
 every measured cell. The HTML page has no scripts; wide tables scroll inside their own
@@ -27,7 +28,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from aethel.executor import SCHEDULES
 from aethel.files import write_atomic
-from harness.bench.summary import PARALLEL_BACKENDS, find_cell
+from harness.bench.summary import PARALLEL_BACKENDS, find_cell, headline
 from harness.bench.targets import schedule_ratios, tally
 from harness.report.common import (
     details,
@@ -118,8 +119,7 @@ def status_words(target: dict[str, Any], page: bool = False) -> str:
 
 def headline_workers(doc: dict[str, Any], workload: dict[str, Any]) -> int:
     """The widest measured worker count that fits the usable cores."""
-    cores = doc["machine"]["usable_cores"]
-    return max([w for w in workload["workers"] if w <= cores] or [min(workload["workers"])])
+    return headline(workload["workers"], doc["machine"]["usable_cores"])
 
 
 def backends_of(doc: dict[str, Any]) -> list[str]:
@@ -195,10 +195,119 @@ def run_line(doc: dict[str, Any]) -> str:
     stopped = "" if doc.get("complete", True) else (
         f"Incomplete: stopped early; {len(doc['workloads'])} of "
         f"{count(len(c['workloads']), 'workload')} measured. ")
-    kind = ("Quick run (small batches, indicative only)" if c["quick"] else "Full run")
+    kind = ("Campaign-scaling run" if c.get("campaign") else
+            "Quick run (small batches, indicative only)" if c["quick"] else "Full run")
     return (f"{stopped}{kind}, started {doc['started']}, took {doc['duration_s']:.0f} s; "
             f"{count(c['repetitions'], 'repetition')} per cell, seed {c['seed']}, workers "
             f"{'pinned' if c['pin'] else 'not pinned'}.")
+
+
+PEER_HEADERS = ["workload", "bare pool", "Aethel process", "Aethel thread", "Aethel serial",
+                "Dask", "ceiling"]
+PEER_COLUMNS = ("bare-pool", "process", "thread", "serial", "dask")
+RATIO_HEADERS = ["workload", "W", "process / bare pool", "Aethel / Dask", "process / serial",
+                 "thread / serial"]
+RATIO_COLUMNS = ("process/bare-pool", "process/dask", "process/serial", "thread/serial")
+
+
+def peered(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The workloads whose peers ran."""
+    return [w for w in doc["workloads"] if w.get("peers")]
+
+
+def peer_name(workload: dict[str, Any]) -> str:
+    """``cpu-0.1ms (4,000 tx)``."""
+    return f"{workload['name']} ({workload['transactions']:,} tx)"
+
+
+def figure(s: dict[str, float] | None, show: Callable[[dict[str, float]], str] = span) -> str:
+    """A speedup or ratio as ``median (min–max)`` (or as ``show`` says); an en dash if it
+    was not measured."""
+    return "–" if s is None else show(s)
+
+
+def peer_rows(doc: dict[str, Any], show: Callable[[dict[str, float]], str] = span
+              ) -> list[list[str]]:
+    """Per workload, speedups over the plain loop: bare pool, the engine's process, thread
+    and serial backends, Dask; then the machine ceiling."""
+    return [[peer_name(w), *(figure(w["peers"]["speedup"][c], show) for c in PEER_COLUMNS),
+             figure(w["peers"]["ceiling"], show)] for w in peered(doc)]
+
+
+def ratio_rows(doc: dict[str, Any], show: Callable[[dict[str, float]], str] = span
+               ) -> list[list[str]]:
+    """Per workload, the engine against the peers and against its serial backend."""
+    return [[w["name"], str(w["peers"]["workers"]),
+             *(figure(w["peers"]["ratio"][r], show) for r in RATIO_COLUMNS)]
+            for w in peered(doc)]
+
+
+def peer_note(doc: dict[str, Any]) -> str:
+    """How the peer comparison was measured, and why Dask is missing if it is."""
+    skipped = next((w["peers"]["dask_skipped"] for w in peered(doc)
+                    if w["peers"]["dask_skipped"]), None)
+    note = (
+        "Speedup over a plain serial loop that does only the transactions' CPU work, at each "
+        "workload's headline worker count W, median (min–max) of per-repetition ratios; every "
+        "contender ran on the same batch in the same interleaved repetitions. Bare pool: a "
+        "concurrent.futures.ProcessPoolExecutor of W processes, one chunked map per "
+        "topological generation of the dependency DAG (about four chunks per worker). Aethel "
+        "process and thread: the engine's backends, dataflow schedule; Aethel serial: its "
+        "serial backend. Dask: a task graph with the same edges (unfused) on Dask's "
+        "processes scheduler over W processes. Pools are warm for every contender. The peers "
+        "keep no state and write no trace: they bound the cost of scheduling from below, "
+        "they are not rivals with equal duties. Ceiling: speedup of W independent processes "
+        "over one (the machine's limit). The second table divides the engine's figures by "
+        "the peers' (Aethel / Dask: the process backend against Dask).")
+    if skipped:
+        note += f" Dask did not run: {skipped}."
+    return note
+
+
+CAMPAIGN_TITLE = "Campaign scaling"
+CAMPAIGN_HEADERS = ["campaign", "jobs", "engine workers", "examples/s (min–max)", "× 1 job",
+                    "CPU (cores)", "all held"]
+EVIDENCE_HEADERS = ["campaign", "jobs", "engine workers", "first shard done (s)",
+                    "steady examples/s", "CPU ms / example", "engine processes' CPU"]
+
+
+def campaign_rows(campaign: dict[str, Any]) -> list[list[str]]:
+    """Per campaign shape: examples/s as ``aethel verify`` reports it, its ratio to one
+    job, the CPU every process of the campaign used, and whether every campaign held."""
+    return [[p["name"].split()[0], str(p["jobs"]), str(p["workers"]),
+             figure(p["examples_per_s"], lambda s: span(s, sig)), num(p["vs_one_job"]),
+             figure(p["cpu_cores"], lambda s: num(s["median"])), "yes" if p["ok"] else "no"]
+            for p in campaign["points"]]
+
+
+def evidence_rows(campaign: dict[str, Any]) -> list[list[str]]:
+    """Per campaign shape: when its first shard finished (the jobs' start-up plus one
+    shard), its steady rate between the first and the last shard, the CPU it spent per
+    example and the engine worker processes' share of it."""
+    return [[p["name"].split()[0], str(p["jobs"]), str(p["workers"]),
+             figure(p["first_shard_s"]),
+             figure(p["steady_examples_per_s"], lambda s: sig(s["median"])),
+             figure(p.get("cpu_ms_per_example"), lambda s: sig(s["median"])),
+             figure(p.get("engine_cpu_share"), lambda s: f"{s['median'] * 100:.0f} %")]
+            for p in campaign["points"]]
+
+
+def campaign_note(campaign: dict[str, Any]) -> str:
+    """How the campaigns were measured, the best shapes and ``aethel verify``'s default."""
+    best = "; ".join(f"{kind} campaign: {name.split(' ', 1)[1]}"
+                     for kind, name in campaign["best"].items())
+    return (f"Each row is a whole aethel verify campaign of {campaign['examples']:,} examples "
+            f"({count(campaign['repetitions'], 'repetition')}, medians with min–max), run by "
+            "the campaign runner on a fresh pool of job processes: thread = the thread backend "
+            "alone (its jobs start no engine processes), default = thread and process "
+            "backends, engine workers per executor as given. Examples/s counts the jobs' "
+            "start-up, as aethel verify does; the second table separates it: when the first "
+            "shard finished, and the rate between the first and the last shard. CPU: cores "
+            "used by every process of the campaign, and CPU per example (which, unlike a "
+            "rate, does not depend on other users' load); at 2 jobs a campaign reaches at "
+            "most the cores / the cores busy at 1 job × its rate at 1 job. Best measured: "
+            f"{best or 'none'}. "
+            f"aethel verify runs by default: {campaign['verify_default']}.")
 
 
 TARGET_HEADERS = ["status", "target", "applies to", "measured", "needed", "detail"]
@@ -339,14 +448,28 @@ def html_table(headers: Sequence[str], rows: list[list[str]], text: Sequence[int
     return SCROLL.format(table_html(headers, rows, row_classes, classes))
 
 
+PEER_TITLE = "Against what you would write instead"
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
-    """bench.md: the verdict, targets, one table per backend, latency and every cell."""
+    """bench.md: the verdict, the peer comparison, targets, one table per backend, latency
+    and every cell."""
     title = f"Aethel core-scaling benchmark {doc.get('id', '')}".rstrip()
-    out = [f"# {verdict(doc)}", "", f"{title}. {verdict_detail(doc)}", "",
-           "## Targets", "", aligned_table(TARGET_HEADERS, target_rows(doc), TARGET_TEXT),
-           "## Run", "", f"Command: `{doc.get('command', 'aethel bench')}`", "",
-           f"Machine: {machine_line(doc)}", "", run_line(doc), "", noise_line(doc), "",
-           "> " + HONESTY, ""]
+    out = [f"# {verdict(doc)}", "", f"{title}. {verdict_detail(doc)}", ""]
+    if peered(doc):
+        out += [f"## {PEER_TITLE}", "", peer_note(doc), "",
+                aligned_table(PEER_HEADERS, peer_rows(doc)),
+                aligned_table(RATIO_HEADERS, ratio_rows(doc))]
+    campaign = doc.get("campaign")
+    if campaign:
+        out += [f"## {CAMPAIGN_TITLE}", "", campaign_note(campaign), "",
+                aligned_table(CAMPAIGN_HEADERS, campaign_rows(campaign), (0, 6)),
+                aligned_table(EVIDENCE_HEADERS, evidence_rows(campaign))]
+    out += ["## Targets", "", aligned_table(TARGET_HEADERS, target_rows(doc), TARGET_TEXT),
+            "## Run", "", f"Command: `{doc.get('command', 'aethel bench')}`", "",
+            f"Machine: {machine_line(doc)}", "", run_line(doc), "", noise_line(doc), ""]
+    if doc["workloads"]:
+        out += ["> " + HONESTY, ""]
     if doc["workloads"]:
         out += ["## Speedup at the usable cores", "", HEADLINE_NOTE, "",
                 "Figures (speedup vs workers, speedup vs ceiling, levels vs dataflow) are in "
@@ -354,9 +477,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 aligned_table(WORKLOAD_HEADERS, workload_rows(doc))]
         for b in backends_of(doc):
             out += [f"### {b} backend", "", aligned_table(BACKEND_HEADERS, backend_rows(doc, b))]
-    headers, rows = latency_rows(doc)
-    out += ["## Single-transaction latency", "", latency_note(doc), "",
-            aligned_table(headers, rows), "## Every cell", ""]
+    if doc["latency"]["operations"]:
+        headers, rows = latency_rows(doc)
+        out += ["## Single-transaction latency", "", latency_note(doc), "",
+                aligned_table(headers, rows)]
+    if doc["workloads"]:
+        out += ["## Every cell", ""]
     for w in doc["workloads"]:
         out += [f"### {w['name']}", "", workload_line(w), "",
                 aligned_table(CEILING_HEADERS, ceiling_rows(w)),
@@ -575,8 +701,17 @@ def _figure_sections(doc: dict[str, Any]) -> list[str]:
 def render_html(doc: dict[str, Any]) -> str:
     """index.html: the content of bench.md plus the figures, as inline SVG."""
     title = f"Aethel core-scaling benchmark {doc.get('id', '')}".rstrip()
-    parts = [
-        paragraph(verdict_detail(doc)),
+    parts = [paragraph(verdict_detail(doc))]
+    if peered(doc):
+        parts.append(section(PEER_TITLE, paragraph(peer_note(doc)),
+                             html_table(PEER_HEADERS, peer_rows(doc)),
+                             html_table(RATIO_HEADERS, ratio_rows(doc))))
+    campaign = doc.get("campaign")
+    if campaign:
+        parts.append(section(CAMPAIGN_TITLE, paragraph(campaign_note(campaign)),
+                             html_table(CAMPAIGN_HEADERS, campaign_rows(campaign), (0, 6)),
+                             html_table(EVIDENCE_HEADERS, evidence_rows(campaign))))
+    parts += [
         section("Targets", html_table(
             TARGET_HEADERS, target_rows(doc, page=True), TARGET_TEXT,
             [STATUS_CLASSES[t["status"]] for t in doc["targets"]], status=0)),
@@ -584,14 +719,15 @@ def render_html(doc: dict[str, Any]) -> str:
                 paragraph(f"Command: {doc.get('command', 'aethel bench')}"),
                 paragraph(f"Machine: {machine_line(doc)}"),
                 paragraph(run_line(doc)), paragraph(noise_line(doc)),
-                paragraph(HONESTY, "note")),
+                *([paragraph(HONESTY, "note")] if doc["workloads"] else [])),
     ]
     if doc["workloads"]:
         parts += _figure_sections(doc)
-    headers, rows = latency_rows(doc)
-    parts.append(section(
-        "Single-transaction latency", paragraph(latency_note(doc)),
-        html_table(headers, rows)))
+    if doc["latency"]["operations"]:
+        headers, rows = latency_rows(doc)
+        parts.append(section(
+            "Single-transaction latency", paragraph(latency_note(doc)),
+            html_table(headers, rows)))
     blocks = [details(
         f"{w['name']}: {w['transactions']:,} transactions, {count(w['edges'], 'edge')}, "
         f"{count(w['levels'], 'level')}",
@@ -600,7 +736,8 @@ def render_html(doc: dict[str, Any]) -> str:
             (CEILING_HEADERS, ceiling_rows(w), (0,)), (CELL_HEADERS, cell_rows(w), (0, 6)),
             (RESOURCE_HEADERS, resource_rows(w), (0,)))))
         for w in doc["workloads"]]
-    parts.append(section("Every cell", *blocks))
+    if blocks:
+        parts.append(section("Every cell", *blocks))
     return page_html(verdict(doc), parts, subtitle=f"{title}: how many cores to give the "
                      "executor, and how close it gets to the machine's limit")
 
