@@ -1,18 +1,24 @@
 """Checker throughput: ``python -m harness.bench.throughput [--transactions N] [--backend B]``.
 
 Runs a seeded batch of transfers, deposits, withdrawals and reads on the engine, then times
-indexing the trace and every checker on it, and prints transactions per second — for the
-checkers alone (the trace-based judgement, comparable to Elle) and with the serial oracle
-(which re-executes the batch).
+indexing the trace and every checker on it, and prints transactions per second of CPU time
+(one core; other processes' load does not count, wall time is shown beside it) — for each
+step, for the checkers alone (the trace-based judgement, comparable to Elle) and with the
+serial oracle (which re-executes the batch). ``--profile N`` prints each step's N most
+expensive functions (cProfile, by own time).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import io
+import pstats
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aethel.executor import ParallelExecutor
@@ -27,6 +33,7 @@ from harness.checks import (
     check_isolation,
     check_order,
     check_serializability,
+    check_values,
     derive_facts,
     serial_oracle,
 )
@@ -52,33 +59,59 @@ def workload(transactions: int, accounts: int, seed: int) -> Batch:
     return Batch({name: 1000 for name in names}, tuple(txs))
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Step:
+    """One timed step: its name, CPU and wall seconds, whether its verdict holds, and its
+    profile (empty unless asked for)."""
+
+    name: str
+    cpu_s: float
+    wall_s: float
+    holds: bool
+    profile: str = ""
+
+
+def _timed(name: str, fn: Callable[[], Any], profile: int = 0) -> tuple[Any, Step]:
+    profiler = cProfile.Profile() if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     value = fn()
-    return value, time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    text = ""
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile)
+        text = out.getvalue()
+    return value, Step(name, cpu, wall, getattr(value, "ok", True), text)
 
 
-def measure(batch: Batch, observed: Observed) -> list[tuple[str, float, bool]]:
-    """Seconds for each step: (name, seconds, holds)."""
+ORACLE = "serial oracle (re-execution)"
+
+
+def measure(batch: Batch, observed: Observed, profile: int = 0) -> list[Step]:
+    """Each step, timed: indexing the trace, every checker, and the serial oracle."""
     with paused_gc():
-        return _measure(batch, observed)
+        return _measure(batch, observed, profile)
 
 
-def _measure(batch: Batch, observed: Observed) -> list[tuple[str, float, bool]]:
-    facts, index_s = _timed(lambda: derive_facts(batch, observed))
-    oracle, oracle_s = _timed(lambda: serial_oracle(batch))
-    rows = [("index the trace", index_s, True)]
+def _measure(batch: Batch, observed: Observed, profile: int) -> list[Step]:
+    facts, index = _timed("index the trace", lambda: derive_facts(batch, observed), profile)
+    oracle, oracle_step = _timed(ORACLE, lambda: serial_oracle(batch), profile)
+    steps = [index]
     for name, check in (("dependency order", lambda: check_order(facts)),
                         ("isolation", lambda: check_isolation(facts)),
                         ("strict serializability", lambda: check_serializability(facts)),
                         ("conservation", lambda: check_conservation(facts)),
                         ("atomicity", lambda: check_atomicity(facts, oracle)),
                         ("serial equivalence (compare)", lambda: check_equivalence(facts,
-                                                                                   oracle))):
-        verdict, seconds = _timed(check)
-        rows.append((name, seconds, verdict.ok))
-    rows.append(("serial oracle (re-execution)", oracle_s, True))
-    return rows
+                                                                                   oracle)),
+                        ("linearizability (values)", lambda: check_values(facts))):
+        steps.append(_timed(name, check, profile)[1])
+    steps.append(oracle_step)
+    return steps
 
 
 def main() -> None:
@@ -91,28 +124,35 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="report the best of N timings")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print each step's N most expensive functions (one more run)")
     args = parser.parse_args()
     batch = workload(args.transactions, args.accounts, args.seed)
     workers = 1 if args.backend == "serial" else args.workers
     with ParallelExecutor(args.backend, workers) as executor:
-        result, run_s = _timed(lambda: executor.execute(batch))
+        result, run = _timed("run", lambda: executor.execute(batch))
     observed = Observed.from_result(result)
     print(f"{len(batch)} transactions, {len(observed.events)} events; executed on "
-          f"{args.backend} ×{result.worker_count} in {run_s:.2f} s")
-    best: dict[str, tuple[float, bool]] = {}
+          f"{args.backend} ×{result.worker_count} in {run.wall_s:.2f} s")
+    best: dict[str, Step] = {}
     for _ in range(args.repeat):
         gc.collect()
-        for name, seconds, holds in measure(batch, observed):
-            best[name] = (min(seconds, best.get(name, (seconds, holds))[0]), holds)
-    rows = [(name, seconds, holds) for name, (seconds, holds) in best.items()]
-    print(f"best of {args.repeat}:")
-    for name, seconds, holds in rows:
-        print(f"  {name:<32} {seconds:7.3f} s  {'holds' if holds else 'VIOLATED'}")
-    checkers = sum(s for name, s, _ in rows if not name.startswith("serial oracle"))
-    total = sum(s for _, s, _ in rows)
+        for step in measure(batch, observed):
+            if step.name not in best or step.cpu_s < best[step.name].cpu_s:
+                best[step.name] = step
     n = len(batch)
+    print(f"best of {args.repeat} (CPU time; wall time beside it):")
+    for step in best.values():
+        print(f"  {step.name:<32} {step.cpu_s:7.3f} s {n / step.cpu_s:>12,.0f} txn/s "
+              f"(wall {step.wall_s:6.3f} s)  {'holds' if step.holds else 'VIOLATED'}")
+    checkers = sum(s.cpu_s for s in best.values() if s.name != ORACLE)
+    total = sum(s.cpu_s for s in best.values())
     print(f"checkers on the trace: {checkers:.2f} s = {n / checkers:,.0f} txn/s")
     print(f"with the serial oracle: {total:.2f} s = {n / total:,.0f} txn/s")
+    if args.profile:
+        gc.collect()
+        for step in measure(batch, observed, args.profile):
+            print(f"\n== {step.name}: {step.cpu_s:.3f} s under the profiler\n{step.profile}")
 
 
 if __name__ == "__main__":

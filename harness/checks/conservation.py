@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
+from operator import is_not, itemgetter
 
 from aethel.context import run_transaction
 from aethel.model import ATOMIC, Transaction
@@ -30,17 +32,24 @@ def net_change(tx: Transaction, read: Mapping[str, int] | None = None) -> int | 
     """What ``tx`` adds to the sum of balances, given the values it ``read`` (needed only
     for a guarded withdrawal), or ``None`` if it has user-defined code or the values it
     needs are not known."""
+    total, guarded = _static_change(tx)
+    return _replayed_change(tx, read or {}) if guarded and total is not None else total
+
+
+def _static_change(tx: Transaction) -> tuple[int | None, bool]:
+    """Deposits minus withdrawals of ``tx`` (``None`` if it has user-defined code), and
+    whether it has a guarded withdrawal (then its change depends on what it read)."""
     total = 0
     guarded = False
     for op in tx.ops:
         if isinstance(op, Call):
-            return None
+            return None, guarded
         if isinstance(op, Deposit):
             total += op.amount
         elif isinstance(op, Withdraw):
             total -= op.amount
         guarded |= isinstance(op, GuardedWithdraw)
-    return _replayed_change(tx, read or {}) if guarded else total
+    return total, guarded
 
 
 def _replayed_change(tx: Transaction, read: Mapping[str, int]) -> int | None:
@@ -51,6 +60,21 @@ def _replayed_change(tx: Transaction, read: Mapping[str, int]) -> int | None:
     if not result.ok:
         return None
     return sum(value - read[account] for account, value in result.writes.items())
+
+
+def _values_read(read_of: Mapping[tuple[int, str], tuple[str, int]]
+                 ) -> dict[int, dict[str, int]]:
+    """Transaction → account → the value it read (where one was recorded)."""
+    values_read: dict[int, dict[str, int]] = {}
+    for (t, account), (_, value) in read_of.items():
+        if value is not None:
+            values_read.setdefault(t, {})[account] = value
+    return values_read
+
+
+def _negative(rows: list[tuple[int, int, str, int, str]]) -> bool:
+    """Whether any READ or WRITE row holds a negative value."""
+    return min(filter(partial(is_not, None), map(itemgetter(3), rows)), default=0) < 0
 
 
 def _discard(event: object) -> None:
@@ -64,30 +88,35 @@ def check_conservation(facts: Facts) -> Verdict:
     for account, value in facts.batch.accounts.items():
         if value < 0:
             c.add(NEGATIVE, f"{account} starts at {value}", accounts=(account,))
-    for _, t, account, value, _ in facts.reads:
-        if value is not None and value < 0:
-            c.add(NEGATIVE, f"{ids[t]} read {account}={value}", (ids[t],), (account,))
+    if _negative(facts.reads):
+        for _, t, account, value, _ in facts.reads:
+            if value is not None and value < 0:
+                c.add(NEGATIVE, f"{ids[t]} read {account}={value}", (ids[t],), (account,))
+    if _negative(facts.writes):
+        for _, t, account, value, _ in facts.writes:
+            if value is not None and value < 0:
+                c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],),
+                      (account,))
     delta: dict[int, int] = {}
     unknown: set[int] = set()
     for _, t, account, value, _ in facts.writes:
-        if value is not None and value < 0:
-            c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],), (account,))
         read = read_of.get((t, account))
         if read is None or read[1] is None or value is None:
             unknown.add(t)
         else:
             delta[t] = delta.get(t, 0) + value - read[1]
-    values_read: dict[int, dict[str, int]] = {}
-    for (t, account), (_, value) in read_of.items():
-        if value is not None:
-            values_read.setdefault(t, {})[account] = value
+    values_read: dict[int, dict[str, int]] | None = None
     expected_total = 0
     opaque = []
     checked = 0
     for t, tx in enumerate(txs):
         if not committed[t]:
             continue
-        want = net_change(tx, values_read.get(t, {}))
+        want, guarded = _static_change(tx)
+        if guarded and want is not None:
+            if values_read is None:
+                values_read = _values_read(read_of)
+            want = _replayed_change(tx, values_read.get(t, {}))
         if want is None:
             opaque.append(ids[t])
             continue

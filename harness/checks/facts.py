@@ -176,16 +176,16 @@ def dependencies(batch: Batch, order: Sequence[int] | None = None
     ``after`` adds explicit edges. An edge may be yielded once per reason.
     """
     txs = batch.transactions
-    index = {tx.id: i for i, tx in enumerate(txs)}
+    index: dict[str, int] | None = None  # built for the first explicit dependency
     last_writer: dict[str, int] = {}
     readers: dict[str, list[int]] = {}
     for v in serial_indices(batch) if order is None else order:
         tx = txs[v]
-        for account in sorted(tx.reads):
+        for account in sorted(tx.reads) if len(tx.reads) > 1 else tx.reads:
             u = last_writer.get(account)
             if u is not None:
                 yield u, v, RAW, account
-        for account in sorted(tx.writes):
+        for account in sorted(tx.writes) if len(tx.writes) > 1 else tx.writes:
             for u in readers.pop(account, ()):
                 yield u, v, WAR, account
             u = last_writer.get(account)
@@ -194,6 +194,8 @@ def dependencies(batch: Batch, order: Sequence[int] | None = None
             last_writer[account] = v
         for account in tx.reads - tx.writes:
             readers.setdefault(account, []).append(v)
+        if tx.after and index is None:
+            index = {other.id: i for i, other in enumerate(txs)}
         for dep in tx.after:
             yield index[dep], v, EXPLICIT, None
 

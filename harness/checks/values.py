@@ -164,10 +164,12 @@ def _accesses(facts: Facts) -> tuple[list[Pairs], list[Pairs]]:
     read: list[list[tuple[str, Any]]] = [[] for _ in range(n)]
     for _, t, account, value, _ in facts.reads:
         read[t].append((account, value))
-    written: list[dict[str, Any]] = [{} for _ in range(n)]
-    for _, t, account, value, _ in facts.writes:
-        written[t][account] = value
-    return [tuple(r) for r in read], [tuple(w.items()) for w in written]
+    # write_of keeps each (transaction, account) where it was first written, with the last
+    # value written
+    written: list[list[tuple[str, Any]]] = [[] for _ in range(n)]
+    for (t, account), (value, _) in facts.write_of.items():
+        written[t].append((account, value))
+    return list(map(tuple, read)), list(map(tuple, written))
 
 
 def _misfits(initial: Mapping[str, Any], order: list[int], reads: list[Pairs],
