@@ -38,9 +38,10 @@ from aethel.trace import Event, read_jsonl, write_jsonl
 
 __all__ = [
     "AethelError", "Batch", "BatchFormatError", "Call", "CircularDependencyError",
-    "DependencyDag", "Deposit", "Event", "ExecutionContext", "ExecutionResult", "ExecutionTimeout", "GuardedWithdraw", "Hash",
-    "InputError", "Outcome", "ParallelExecutor", "Read", "Sleep", "Spin", "Transaction", "Transfer",
-    "UndeclaredAccessError", "Withdraw", "WorkerCrashedError", "batch_from_json", "batch_to_json",
-    "conflict_report", "critical_path", "dependency_dag", "dependency_graph", "dump_batch", "independent_sets",
-    "load_batch", "loads_batch", "read_jsonl", "serial_order", "write_jsonl",
+    "DependencyDag", "Deposit", "Event", "ExecutionContext", "ExecutionResult",
+    "ExecutionTimeout", "GuardedWithdraw", "Hash", "InputError", "Outcome", "ParallelExecutor",
+    "Read", "Sleep", "Spin", "Transaction", "Transfer", "UndeclaredAccessError", "Withdraw",
+    "WorkerCrashedError", "batch_from_json", "batch_to_json", "conflict_report", "critical_path",
+    "dependency_dag", "dependency_graph", "dump_batch", "independent_sets", "load_batch",
+    "loads_batch", "read_jsonl", "serial_order", "write_jsonl",
 ]
