@@ -29,9 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import networkx as nx
-
-from aethel.analysis import dependency_graph, serial_order
+from aethel.analysis import DependencyDag, Graph, dependency_dag, dependency_graph
 from aethel.backends import InlinePool, Pool, WorkerLost, make_pool
 from aethel.context import Snapshot, TxResult, run_transaction
 from aethel.cores import usable_cores
@@ -179,22 +177,27 @@ class Coordinator:
     SERIAL_COST_US = 5.0
     """µs of bookkeeping per transaction run inline."""
 
-    def __init__(self, executor: ParallelExecutor, batch: Batch, graph: nx.DiGraph,
+    def __init__(self, executor: ParallelExecutor, batch: Batch, graph: Graph,
                  schedule: str, timeout: float | None) -> None:
         self.executor = executor
         self.batch = batch
-        self.graph = graph
+        dag = graph if isinstance(graph, DependencyDag) else \
+            DependencyDag.from_networkx(batch, graph)
+        self.graph = dag
         self.schedule = schedule
         self.timeout = timeout
-        self.order = serial_order(graph)
-        self.rank = rank = {tx_id: r for r, tx_id in enumerate(self.order)}
-        by_id = {tx.id: tx for tx in batch.transactions}
-        self.transactions = [by_id[tx_id] for tx_id in self.order]
+        ids, by_index = dag.ids, batch.transactions
+        self.order = [ids[v] for v in dag.order]
+        self.rank = {tx_id: r for r, tx_id in enumerate(self.order)}
+        self.transactions = [by_index[v] for v in dag.order]
         self.succ: list[list[int]] = [[] for _ in self.order]
         self.indeg = [0] * len(self.order)
-        for u, v in graph.edges:
-            self.succ[rank[u]].append(rank[v])
-            self.indeg[rank[v]] += 1
+        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        for r in range(len(self.order)):
+            first, last = pstart[r], pstart[r + 1]
+            self.indeg[r] = last - first
+            for u in preds[first:last]:
+                self.succ[rank_of[u]].append(r)
         self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = self.recorder_class()
@@ -648,7 +651,7 @@ class ParallelExecutor:
         harness's mutant executors start their own)."""
         return make_pool(self.backend, self.workers)
 
-    def execute(self, batch: Batch, graph: nx.DiGraph | None = None, *,
+    def execute(self, batch: Batch, graph: Graph | None = None, *,
                 schedule: str | None = None) -> ExecutionResult:
         """Run ``batch`` (on ``schedule``, by default :attr:`schedule`); the result equals
         serial execution in serial order.
@@ -658,7 +661,7 @@ class ParallelExecutor:
         after rolling back; the executor stays usable.
         """
         schedule = self.schedule if schedule is None else check_schedule(schedule)
-        graph = graph if graph is not None else dependency_graph(batch)
+        graph = graph if graph is not None else dependency_dag(batch)
         coordinator = self.coordinator_class(self, batch, graph, schedule,
                                              self._timeout_for(batch, graph))
         self._running = coordinator
@@ -686,7 +689,7 @@ class ParallelExecutor:
         state.update(result.final_states)
         return result.outcomes
 
-    def _timeout_for(self, batch: Batch, graph: nx.DiGraph) -> float | None:
+    def _timeout_for(self, batch: Batch, graph: Graph) -> float | None:
         if self.timeout != "auto":
             return self.timeout
         # One worker thread runs the batch serially, so that a hung user operation, which no
