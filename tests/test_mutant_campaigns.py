@@ -16,6 +16,8 @@ from harness.campaign import CampaignConfig, run_campaign, runner
 from harness.campaign.shrink import counterexample_doc
 from harness.cli import main
 
+pytestmark = pytest.mark.slow  # whole campaigns per mutant: minutes, run by `tox -e slow`
+
 MINIMAL = {
     "IgnoresDependencies": 2,      # two conflicting transactions run concurrently
     "WholeStateMerge": 2,          # two independent transactions, one merge reverts the other

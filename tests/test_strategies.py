@@ -18,6 +18,8 @@ from harness.campaign.strategies import (
 )
 from harness.checks import serial_oracle
 
+pytestmark = pytest.mark.slow  # Hypothesis searches for each shape: minutes, run by `tox -e slow`
+
 SEARCH = settings(database=None, derandomize=True, max_examples=1000, deadline=None,
                   suppress_health_check=list(HealthCheck))
 SMALL = {"max_transactions": 4, "max_accounts": 3}
