@@ -297,6 +297,12 @@ def _worker_cpu(pool: PeerPool) -> float:
     return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids())
 
 
+TICK_SHARE = 0.75
+"""The share of the work the pool's processes must show as CPU time: the kernel accounts a
+process's CPU time by clock ticks, which under load miss some of it (0.11 s was counted
+for 0.12 s of spinning)."""
+
+
 def test_plain_loop_does_the_work_in_this_process():
     batch = WORKLOADS["cpu-1ms"].batch(0, size=5)
     plan = PeerPlan.of(batch, dependency_graph(batch))
@@ -316,7 +322,7 @@ def test_bare_pool_does_the_work_in_its_own_processes():
         assert len(pool.pids()) == 2
         before, own = _worker_cpu(pool), time.thread_time()
         pool.bare(plan)
-        assert _worker_cpu(pool) - before >= work
+        assert _worker_cpu(pool) - before >= TICK_SHARE * work
         assert time.thread_time() - own < work
 
 
@@ -328,7 +334,7 @@ def test_dask_peer_runs_the_graph_in_the_pools_processes():
     with PeerPool(2) as pool:
         before = _worker_cpu(pool)
         pool.dask(plan)
-        assert _worker_cpu(pool) - before >= work
+        assert _worker_cpu(pool) - before >= TICK_SHARE * work
 
 
 @needs_dask
