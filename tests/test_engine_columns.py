@@ -185,19 +185,11 @@ def test_a_chain_of_tiny_transactions_runs_inline_and_says_so(backend):
     assert {e.worker for e in result.execution_trace} == {0}
 
 
-def test_wide_work_that_releases_the_gil_is_not_run_inline_on_threads():
+@pytest.mark.parametrize("work, inline", [(Sleep(ms=5), 0.0), (Spin(us=2000), 1.0)],
+                         ids=["releases-the-gil", "holds-the-gil"])
+def test_wide_work_runs_inline_on_threads_only_if_it_holds_the_gil(work, inline):
     batch = Batch({"a0": 0, "a1": 0},
-                  [Transaction(f"t{i}", (Deposit(f"a{i % 2}", 1), Sleep(ms=5)))
-                   for i in range(2)])
+                  [Transaction(f"t{i}", (Deposit(f"a{i % 2}", 1), work)) for i in range(2)])
     with _EagerInline("thread", 2) as executor:
         result = executor.execute(batch, dependency_graph(batch))
-    assert result.metrics["inline"] == 0.0
-
-
-def test_wide_work_that_holds_the_gil_runs_inline_on_threads():
-    batch = Batch({"a0": 0, "a1": 0},
-                  [Transaction(f"t{i}", (Deposit(f"a{i % 2}", 1), Spin(us=2000)))
-                   for i in range(2)])
-    with _EagerInline("thread", 2) as executor:
-        result = executor.execute(batch, dependency_graph(batch))
-    assert result.metrics["inline"] == 1.0 and result.final_states == {"a0": 1, "a1": 1}
+    assert result.metrics["inline"] == inline and result.final_states == {"a0": 1, "a1": 1}
