@@ -8,8 +8,10 @@ Runs a batch of trivial transactions (a deposit each: to its own account for
 ``independent``, all to one account for ``chain``) and reports the CPU the coordinator
 spent per transaction, median and range over ``--repeat`` runs. The executor may run such a
 batch inline (parallelism cannot pay for it); ``--no-inline`` measures the pool's path. The
-dependency graph is built once, outside the measurement. CPU time, not wall time, so that
-a loaded machine does not change the figure much:
+dependency graph (the compact :class:`~aethel.analysis.DependencyDag` that ``execute``
+builds when given none) is built once, and the previous run's result is freed, outside the
+measurement. CPU time, not wall time, so that a loaded machine does not change the figure
+much:
 
 * thread: the coordinator thread's CPU (``time.thread_time``); worker threads excluded;
 * process: the coordinator process's CPU (``time.process_time``: its thread plus the
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 
 from aethel import Batch, ParallelExecutor, Transaction
-from aethel.analysis import dependency_graph
+from aethel.analysis import dependency_dag
 from aethel.context import run_transaction
 from aethel.executor import Coordinator
 from aethel.operations import Deposit
@@ -71,7 +73,7 @@ class _PoolOnlyExecutor(ParallelExecutor):
 def measure(backend: str, workers: int, batch: Batch, repeat: int, inline: bool = True
             ) -> tuple[list[float], list[float], dict[str, float]]:
     """Per run: coordinator CPU µs per transaction, the thread's own share, last metrics."""
-    graph = dependency_graph(batch)
+    graph = dependency_dag(batch)
     n = len(batch)
     totals: list[float] = []
     threads: list[float] = []
@@ -79,8 +81,10 @@ def measure(backend: str, workers: int, batch: Batch, repeat: int, inline: bool 
     clock: Callable[[], float] = time.process_time if backend == "process" else time.thread_time
     with (ParallelExecutor if inline else _PoolOnlyExecutor)(backend, workers) as executor:
         executor.execute(batch, graph)  # warm up: workers started, modules imported
+        result = None
         for _ in range(repeat):
             bare = bare_loop_cpu(batch)
+            result = None  # the previous run's result is freed outside the measurement
             begin, begin_thread = clock(), time.thread_time()
             result = executor.execute(batch, graph)
             total, own = clock() - begin, time.thread_time() - begin_thread

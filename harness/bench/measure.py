@@ -4,9 +4,12 @@ For every workload, repetition by repetition, it runs (in a seeded random order,
 that serial and parallel runs interleave) the serial backend, the machine ceiling for
 every worker count, every backend × schedule × worker-count cell, and the peers of
 :mod:`harness.bench.peers` (plain loop, bare process pool, Dask) at the headline worker
-count. Each parallel run
-is checked against the serial final state; the runs are summarized by
-:mod:`harness.bench.summary` and judged against the targets of :mod:`harness.bench.targets`.
+count. The dependency graph is built once per workload, before the clock runs: the
+engine's compact form (:func:`~aethel.analysis.dependency_dag`, what ``execute`` builds
+when given none, and whose time the report shows) for the executors, and the peers' plan
+from the same edges. Each parallel run is checked against the serial final state; the
+runs are summarized by :mod:`harness.bench.summary` and judged against the targets of
+:mod:`harness.bench.targets`.
 The ceiling is the speedup of W independent processes doing the same work
 (:mod:`harness.bench.ceiling`).
 """
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aethel.analysis import dependency_graph, independent_sets
+from aethel.analysis import dependency_dag, dependency_graph, independent_sets
 from aethel.context import ExecutionContext
 from aethel.cores import usable_cores
 from aethel.executor import SCHEDULES, ParallelExecutor
@@ -262,10 +265,11 @@ class Bench:
         config = self.config
         batch = workload.batch(config.seed, config.quick)
         t0 = time.perf_counter()
-        graph = dependency_graph(batch)
+        dag = dependency_dag(batch)
         analysis_s = time.perf_counter() - t0
+        graph = dependency_graph(batch)  # the peers' plan and the report's DAG figures
         serial = executors.get("serial", 1)
-        reference = serial.execute(batch, graph).final_states
+        reference = serial.execute(batch, dag).final_states
         for backend in config.backends:
             for w in ws:
                 executors.get(backend, w)
@@ -310,7 +314,7 @@ class Bench:
                 monitor = ResourceMonitor(executors.pids(backend, w), executors.tids(backend, w))
                 with monitor:
                     t = time.perf_counter()
-                    res = executor.execute(batch, graph, schedule=schedule)
+                    res = executor.execute(batch, dag, schedule=schedule)
                     elapsed = time.perf_counter() - t
                 ok = res.final_states == reference and res.committed
                 if backend == "serial":
