@@ -97,14 +97,14 @@ def check_conservation(facts: Facts) -> Verdict:
             if value is not None and value < 0:
                 c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],),
                       (account,))
-    delta: dict[int, int] = {}
-    unknown: set[int] = set()
+    delta = [0] * len(ids)
+    unknown = [False] * len(ids)
     for _, t, account, value, _ in facts.writes:
         read = read_of.get((t, account))
         if read is None or read[1] is None or value is None:
-            unknown.add(t)
+            unknown[t] = True
         else:
-            delta[t] = delta.get(t, 0) + value - read[1]
+            delta[t] += value - read[1]
     values_read: dict[int, dict[str, int]] | None = None
     expected_total = 0
     opaque = []
@@ -121,10 +121,10 @@ def check_conservation(facts: Facts) -> Verdict:
             opaque.append(ids[t])
             continue
         expected_total += want
-        if t in unknown:
+        if unknown[t]:
             continue
         checked += 1
-        got = delta.get(t, 0)
+        got = delta[t]
         if got != want:
             c.add(CREATED, f"{ids[t]} changed the sum of the balances it installed by {got:+d}, "
                   f"but its operations change it by {want:+d}", (ids[t],),

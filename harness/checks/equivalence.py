@@ -22,7 +22,9 @@ balances have none of its writes).
 from __future__ import annotations
 
 from collections.abc import Collection
+from operator import ne
 
+from aethel.trace import COMMIT
 from harness.checks.anomalies import FINAL_BALANCE, OUTCOME, REPORTED_OUTCOME
 from harness.checks.facts import (
     ABORTED,
@@ -37,6 +39,8 @@ from harness.checks.oracle import ROLLED_BACK, OracleResult
 from harness.checks.oracle import SKIPPED as SERIALLY_SKIPPED
 from harness.checks.verdict import EQUIVALENCE, Collector, Verdict, plural
 
+_COMMIT_MATCHES = frozenset({SERIALLY_SKIPPED, COMMITTED, ROLLED_BACK})
+"""What serial execution may have a transaction the trace shows committed do."""
 MAX_SHOWN = 8
 """Transactions of a witness order named in a verdict (all are in :attr:`Verdict.witness`)."""
 IN_TRACE = {
@@ -88,8 +92,11 @@ def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None =
                       accounts=(account,))
     own = frozenset(own)
     unheld: list[int] = []
+    outcomes, end_kind = oracle.outcomes, facts.end_kind
     for t, tx_id in enumerate(facts.ids):
-        want_status, want_reason = oracle.outcomes[tx_id]
+        want_status, want_reason = outcomes[tx_id]
+        if end_kind[t] == COMMIT and want_status in _COMMIT_MATCHES:
+            continue
         seen = facts.status(t)
         reason = facts.reason[t]
         if want_status == SERIALLY_SKIPPED:
@@ -105,7 +112,8 @@ def check_equivalence(facts: Facts, oracle: OracleResult, found_by: str | None =
         else:
             c.add(OUTCOME, f"{tx_id} {IN_TRACE[seen].format(reason=reason)}, but "
                   f"{_serially(want_status, want_reason)}", txns=(tx_id,))
-    if facts.claimed is not None:
+    if facts.claimed is not None and (own or any(map(ne, map(facts.claimed.get, facts.ids),
+                                                      map(outcomes.__getitem__, facts.ids)))):
         for t, tx_id in enumerate(facts.ids):
             claimed = facts.claimed.get(tx_id)
             if t in own:

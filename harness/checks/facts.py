@@ -53,6 +53,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from operator import itemgetter, lt
 from typing import NamedTuple, Protocol
 
@@ -290,7 +291,7 @@ class Facts:
         self.regressions: list[tuple[int, Event, int]] = []
         stamps = list(map(itemgetter(2), events))
         if stamps == sorted(stamps):
-            self.events = events
+            self.events, self.ts = events, stamps
         else:
             last: dict[tuple[int, int], int] = {}
             for position, event in enumerate(events):
@@ -300,7 +301,7 @@ class Facts:
                     self.regressions.append((position, event, before))
                 last[key] = event.ts
             self.events = sorted(events, key=itemgetter(2))
-        self.ts = list(map(itemgetter(2), self.events))
+            self.ts = list(map(itemgetter(2), self.events))
         self.t0 = self.ts[0] if self.ts else 0
 
     def _scan(self) -> None:
@@ -319,26 +320,23 @@ class Facts:
             bad = set(self.unknown)
             by_kind = {k: [p for p in ps if p not in bad] for k, ps in by_kind.items()}
         # The position of each transaction's first event (-1 if it has none).
-        self.first = [-1] * n
         firsts = dict(zip(reversed(tix), range(len(tix) - 1, -1, -1), strict=True))
-        for t, p in firsts.items():
-            if t is not None:
-                self.first[t] = p
+        self.first = list(map(firsts.get, range(n), repeat(-1)))
         self.has_events = [p >= 0 for p in self.first]
         self._scan_attempts(tix, kinds, by_kind)
-        reads = _columns(events, tix, by_kind[READ], 7)
-        writes = _columns(events, tix, by_kind[WRITE], 8)
+        reads = _rows(events, tix, by_kind[READ], 7)
+        writes = _rows(events, tix, by_kind[WRITE], 8)
         self._scan_versions(reads, writes)
-        reads, self.retried_reads = self._split_attempts(reads)
-        writes, self.retried_writes = self._split_attempts(writes)
-        self.reads: list[tuple[int, int, str, int, str]] = list(zip(*reads, strict=True))
-        self.writes: list[tuple[int, int, str, int, str]] = list(zip(*writes, strict=True))
+        self.reads: list[tuple[int, int, str, int, str]]
+        self.writes: list[tuple[int, int, str, int, str]]
+        self.reads, self.retried_reads = self._split_attempts(reads)
+        self.writes, self.retried_writes = self._split_attempts(writes)
         # (transaction, account) → (version, value) of its READ; → (value, position) of its WRITE
-        self.read_of = dict(zip(zip(reads[1], reads[2], strict=True),
-                                zip(reads[4], reads[3], strict=True), strict=True))
-        self.write_of = dict(zip(zip(writes[1], writes[2], strict=True),
-                                 zip(writes[3], writes[0], strict=True), strict=True))
-        self.nreads, self.nwrites = _per_transaction(reads[1], n), _per_transaction(writes[1], n)
+        self.read_of = {(t, account): (version, value)
+                        for _, t, account, value, version in self.reads}
+        self.write_of = {(t, account): (value, p) for p, t, account, value, _ in self.writes}
+        self.nreads = _per_transaction(map(_TXN, self.reads), n)
+        self.nwrites = _per_transaction(map(_TXN, self.writes), n)
 
     def _scan_attempts(self, tix: list[int | None], kinds: list[str],
                        by_kind: dict[str, list[int]]) -> None:
@@ -371,7 +369,7 @@ class Facts:
                 self.reason[t] = events[p][9]
         self.committed = [k == COMMIT for k in self.end_kind]
         self.lifecycle: dict[int, list[int]] = {}
-        if any(k > 1 for k in starts) or any(k > 1 for k in ends):
+        if max(starts, default=0) > 1 or max(ends, default=0) > 1:
             for p in sorted(by_kind[START] + finals):
                 t = tix[p]
                 if starts[t] > 1 or ends[t] > 1:
@@ -381,20 +379,18 @@ class Facts:
                        [e for e, c in zip(end, self.committed, strict=True) if c])
         self.boundaries = [tix[p] if kinds[p] == START else ~tix[p] for p in marks]
 
-    def _split_attempts(self, columns: tuple[list, ...]
-                        ) -> tuple[tuple[list, ...], list[tuple[int, int, str, int, str]]]:
-        """Columns of READ or WRITE events split into those of each transaction's last
-        attempt (and any before its first START) and the rows of its earlier attempts."""
+    def _split_attempts(self, rows: list[tuple[int, int, str, int, str]]
+                        ) -> tuple[list[tuple[int, int, str, int, str]],
+                                   list[tuple[int, int, str, int, str]]]:
+        """READ or WRITE rows split into those of each transaction's last attempt (and any
+        before its first START) and those of its earlier attempts."""
         began, start = self.began, self.start
         if not self.lifecycle or not any(began[t] < start[t] for t in self.lifecycle):
-            return columns, []
-        rows = list(zip(*columns, strict=True))
+            return rows, []
         earlier = [r for r in rows if began[r[1]] < r[0] < start[r[1]]]
         if not earlier:
-            return columns, []
-        last = [r for r in rows if not began[r[1]] < r[0] < start[r[1]]]
-        return tuple(map(list, zip(*last, strict=True))) if last else \
-            tuple([] for _ in columns), earlier
+            return rows, []
+        return [r for r in rows if not began[r[1]] < r[0] < start[r[1]]], earlier
 
     def attempt_reason(self, t: int, p: int) -> str | None:
         """The reason of the ABORT that ended the attempt of ``t`` holding event ``p``
@@ -403,16 +399,15 @@ class Facts:
         i = bisect_right(marks, p)
         return self.events[marks[i]].reason if i < len(marks) else None
 
-    def _scan_versions(self, reads: tuple[list, ...], writes: tuple[list, ...]) -> None:
+    def _scan_versions(self, reads: list[tuple[int, int, str, int, str]],
+                       writes: list[tuple[int, int, str, int, str]]) -> None:
         """:attr:`versions`: whether every READ and WRITE records its version (vacuously
         true without any). :attr:`missing_version`: in a trace that records some but not
         all, the position of the first READ or WRITE without one (else ``None``)."""
-        self.versions = None not in reads[4] and None not in writes[4]
+        self.versions = None not in map(_VERSION, reads) and None not in map(_VERSION, writes)
         self.missing_version: int | None = None
-        if not self.versions and any(v is not None for v in (*reads[4], *writes[4])):
-            self.missing_version = min(p for column in (reads, writes)
-                                       for p, v in zip(column[0], column[4], strict=True)
-                                       if v is None)
+        if not self.versions and any(v is not None for _, _, _, _, v in (*reads, *writes)):
+            self.missing_version = min(p for p, _, _, _, v in (*reads, *writes) if v is None)
 
     @property
     def unversioned(self) -> str | None:
@@ -500,6 +495,12 @@ class Facts:
                 self.clock.append(EarlyRead(p, t, u))
 
     @cached_property
+    def commit_order(self) -> list[int]:
+        """The committed transactions in the order of their COMMITs (read it, never change
+        it: the checkers share it)."""
+        return [~code for code in self.boundaries if code < 0]
+
+    @cached_property
     def _activity(self) -> tuple[int, list[tuple[int, int]]]:
         """The time during which transactions ran (ns: the union of their spans from their
         first START to their end, an unfinished one's to the end of the trace) and the
@@ -566,9 +567,8 @@ class Facts:
         """Account → (value, transaction) of its last install: the last WRITE in time order
         or, when the timestamps are not on one clock and the trace records versions, the one
         install of the account that no other install replaced (if there is exactly one)."""
-        last: dict[str, tuple[int, int]] = {}
-        for _, t, account, value, _ in self.writes:
-            last[account] = (value, t)
+        last: dict[str, tuple[int, int]] = {account: (value, t)
+                                            for _, t, account, value, _ in self.writes}
         if self.one_clock or not self.versions:
             return last
         replaced = {(account, version) for _, _, account, _, version in self.writes}
@@ -632,16 +632,17 @@ class Facts:
         return INIT if t is None else self.ids[t]
 
 
-def _columns(events: list[Event], tix: list[int | None], positions: list[int], last: int
-             ) -> tuple[list, ...]:
-    """Columns position, transaction, account, value, version (or replaced) of some events."""
-    chosen = list(map(events.__getitem__, positions))
-    return (positions, list(map(tix.__getitem__, positions)),
-            list(map(itemgetter(5), chosen)), list(map(itemgetter(6), chosen)),
-            list(map(itemgetter(last), chosen)))
+def _rows(events: list[Event], tix: list[int | None], positions: list[int], last: int
+          ) -> list[tuple[int, int, str, int, str]]:
+    """Rows position, transaction, account, value, version (or replaced) of some events."""
+    chosen = map(events.__getitem__, positions)
+    return [(p, tix[p], e[5], e[6], e[last]) for p, e in zip(positions, chosen, strict=True)]
 
 
-def _per_transaction(txns: list[int], n: int) -> list[int]:
+_TXN, _VERSION = itemgetter(1), itemgetter(4)
+
+
+def _per_transaction(txns: Iterable[int], n: int) -> list[int]:
     """How often each of ``n`` transactions occurs in ``txns``."""
     counts = [0] * n
     for t, k in Counter(txns).items():

@@ -95,10 +95,7 @@ def check_values(facts: Facts) -> Verdict:
     """Fit the values read and installed to one order consistent with real time."""
     c = Collector(VALUES)
     reads, writes = _accesses(facts)
-    unfinished = [t for t in range(len(facts.ids))
-                  if writes[t] and facts.status(t) == UNFINISHED]
-    committed = sorted((t for t, ok in enumerate(facts.committed) if ok),
-                       key=facts.end.__getitem__)
+    committed = facts.commit_order
     realtime = facts.one_clock
     note = "" if realtime else NO_REAL_TIME
     misfits = _misfits(facts.batch.accounts, committed, reads, writes)
@@ -108,6 +105,9 @@ def check_values(facts: Facts) -> Verdict:
                          f"{', which is consistent with real time' if realtime else ''}"
                          f"{f'; {note}' if note else ''}", note=note,
                          witness=tuple(facts.ids[t] for t in committed))
+    reads, writes = list(map(tuple, reads)), list(map(tuple, writes))
+    unfinished = [t for t in range(len(facts.ids))
+                  if writes[t] and facts.status(t) == UNFINISHED]
     components = _components([*committed, *unfinished], reads, writes)
     deadline = time.monotonic() + SEARCH_BUDGET
     unjudged, steps = [], 0
@@ -157,9 +157,9 @@ def _witness(facts: Facts, committed: list[int],
     return tuple(facts.ids[t] for t in order)
 
 
-def _accesses(facts: Facts) -> tuple[list[Pairs], list[Pairs]]:
+def _accesses(facts: Facts) -> tuple[list[list[tuple[str, Any]]], list[list[tuple[str, Any]]]]:
     """Per transaction: the values it read and the values it installed (the last WRITE of
-    each account), as ``(account, value)`` pairs."""
+    each account), as lists of ``(account, value)`` pairs."""
     n = len(facts.ids)
     read: list[list[tuple[str, Any]]] = [[] for _ in range(n)]
     for _, t, account, value, _ in facts.reads:
@@ -169,19 +169,25 @@ def _accesses(facts: Facts) -> tuple[list[Pairs], list[Pairs]]:
     written: list[list[tuple[str, Any]]] = [[] for _ in range(n)]
     for (t, account), (value, _) in facts.write_of.items():
         written[t].append((account, value))
-    return list(map(tuple, read)), list(map(tuple, written))
+    return read, written
 
 
-def _misfits(initial: Mapping[str, Any], order: list[int], reads: list[Pairs],
-             writes: list[Pairs]) -> list[int]:
+def _misfits(initial: Mapping[str, Any], order: list[int],
+             reads: list[list[tuple[str, Any]]], writes: list[list[tuple[str, Any]]]
+             ) -> list[int]:
     """Replay ``order`` from the initial balances: for each read that does not match, the
     transaction that read it (in that order, once each)."""
     state = dict(initial)
+    get, update = state.get, state.update
     misfits = []
     for t in order:
-        if any(state.get(a) != v for a, v in reads[t]):
-            misfits.append(t)
-        state.update(writes[t])
+        for a, v in reads[t]:
+            if get(a) != v:
+                misfits.append(t)
+                break
+        written = writes[t]
+        if written:
+            update(written)
     return misfits
 
 
