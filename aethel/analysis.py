@@ -33,18 +33,20 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import networkx as nx
 
 from aethel.errors import CircularDependencyError
 from aethel.memory import paused_gc
-from aethel.model import Batch
+from aethel.model import Batch, Transaction
 
 RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
 KINDS = (RAW, WAW, WAR, EXPLICIT)
 """The conflict types, by the code :class:`DependencyDag` stores for each."""
 _RAW, _WAW, _WAR, _EXPLICIT = range(len(KINDS))
+_RAW_WAW = (_RAW, _WAW)
+_RAW_RAW_WAW_WAW = (_RAW, _RAW, _WAW, _WAW)
 
 
 class DependencyDag:
@@ -138,22 +140,24 @@ class DependencyDag:
     @cached_property
     def costs(self) -> array:
         """The estimated cost of each transaction (µs), by index."""
-        return array("d", [tx.cost_us() for tx in self.batch.transactions])
+        return array("d", map(Transaction.cost_us, self.batch.transactions))
 
     @cached_property
     def _levels(self) -> list[array]:
         """Topological generations, each in serial order: a transaction's generation is one
         more than its predecessors' latest (0 without any), as
         ``networkx.topological_generations`` finds them."""
-        preds, pstart = self.preds, self.pstart
+        preds = self.preds
         level = array("i", bytes(4 * len(self)))
         levels: list[array] = []
-        for r, v in enumerate(self.order):
-            lo, hi = pstart[r], pstart[r + 1]
+        for v, (lo, hi) in zip(self.order, pairwise(self.pstart), strict=True):
             if lo == hi:
                 g = 0
             elif hi - lo == 1:
                 g = level[preds[lo]] + 1
+            elif hi - lo == 2:
+                g, h = level[preds[lo]], level[preds[lo + 1]]
+                g = (g if g > h else h) + 1
             else:
                 g = max(map(level.__getitem__, preds[lo:hi])) + 1
             level[v] = g
@@ -190,15 +194,20 @@ class DependencyDag:
         """The heaviest path and its total cost (see :func:`critical_path`)."""
         ids = self.ids
         weight: Sequence[float] = self.costs if cost is None else [cost[t] for t in ids]
-        preds, pstart = self.preds, self.pstart
+        preds = self.preds
         best = [0.0] * len(ids)
         prev = [-1] * len(ids)
-        for r, v in enumerate(self.order):
-            lo, hi = pstart[r], pstart[r + 1]
+        for v, (lo, hi) in zip(self.order, pairwise(self.pstart), strict=True):
             if lo == hi:
                 best[v] = weight[v] + 0.0
                 continue
-            p = preds[lo] if hi - lo == 1 else max(preds[lo:hi], key=best.__getitem__)
+            p = preds[lo]
+            if hi - lo == 2:
+                q = preds[lo + 1]
+                if best[q] > best[p]:  # the first of the heaviest, as max() takes it
+                    p = q
+            elif hi - lo > 2:
+                p = max(preds[lo:hi], key=best.__getitem__)
             best[v] = weight[v] + best[p]
             prev[v] = p
         if not best:
@@ -281,10 +290,56 @@ def _build(batch: Batch) -> DependencyDag:
     pstart = [0]
     rstart = [0]
     add_src, add_kind, add_acct = src.append, kind.append, acct.append
+    add_pred, add_pstart, add_rstart = preds.append, pstart.append, rstart.append
     for v in order:
         tx = txs[v]
-        first = len(src)
         reads, writes = tx.reads, tx.writes
+        if writes is reads and not (explicit and tx.after):
+            # The common shapes (one or two accounts, each read and written, none read
+            # since its last write): the last writer gives a RAW and a WAW conflict.
+            if len(reads) == 1:
+                (a,) = reads
+                if a not in readers:
+                    u = writer_of(a)
+                    last_writer[a] = v
+                    if u is not None:
+                        src += (u, u)
+                        kind += _RAW_WAW
+                        acct += (a, a)
+                        add_pred(u)
+                    add_pstart(len(preds))
+                    add_rstart(len(src))
+                    continue
+            elif len(reads) == 2:
+                a, b = reads
+                if b < a:
+                    a, b = b, a
+                if a not in readers and b not in readers:
+                    ua, ub = writer_of(a), writer_of(b)
+                    last_writer[a] = last_writer[b] = v
+                    if ua is not None:
+                        if ub is not None:
+                            src += (ua, ub, ua, ub)
+                            kind += _RAW_RAW_WAW_WAW
+                            acct += (a, b, a, b)
+                            if ua == ub:
+                                add_pred(ua)
+                            else:
+                                preds += (ua, ub)
+                        else:
+                            src += (ua, ua)
+                            kind += _RAW_WAW
+                            acct += (a, a)
+                            add_pred(ua)
+                    elif ub is not None:
+                        src += (ub, ub)
+                        kind += _RAW_WAW
+                        acct += (b, b)
+                        add_pred(ub)
+                    add_pstart(len(preds))
+                    add_rstart(len(src))
+                    continue
+        first = len(src)
         read_order = sorted(reads) if len(reads) > 1 else reads
         for account in read_order:
             u = writer_of(account)
@@ -314,11 +369,11 @@ def _build(batch: Batch) -> DependencyDag:
             add_acct(None)
         found = len(src) - first
         if found == 1:
-            preds.append(src[first])
+            add_pred(src[first])
         elif found:
             preds.extend(dict.fromkeys(src[first:]))
-        pstart.append(len(preds))
-        rstart.append(len(src))
+        add_pstart(len(preds))
+        add_rstart(len(src))
     return DependencyDag(batch, order, array("q", pstart), array("i", preds),
                          array("q", rstart), array("i", src), array("b", kind), acct)
 
@@ -371,8 +426,8 @@ def independent_sets(graph: Graph) -> list[list[str]]:
     """Topological generations, each in serial order: each set's transactions are mutually
     independent."""
     if isinstance(graph, DependencyDag):
-        ids = graph.ids
-        return [[ids[v] for v in generation] for generation in graph.generations()]
+        name = graph.ids.__getitem__
+        return [list(map(name, level)) for level in graph._levels]
     serial = dict(graph.nodes(data="serial"))
     return [sorted(g, key=serial.__getitem__) for g in nx.topological_generations(graph)]
 

@@ -14,7 +14,9 @@ multiprocessing's pickler: they rebuild each object exactly as default unpicklin
 ``__setstate__``, which look up the fields on every call. A process pool told a run's
 transactions (:meth:`ProcessPool.prepare`) pickles them once and sends them once to each
 worker; a chunk then carries only ranks and snapshots, and its events come back as
-:class:`~aethel.trace.TraceColumns`.
+:class:`~aethel.trace.TraceColumns`. A worker process may also install what it runs
+(:meth:`ProcessPool.submit_installing`, :func:`run_installing`), and so may a worker thread
+handed chains (:meth:`ThreadPool.submit_chains`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol
@@ -37,9 +40,21 @@ from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
 from aethel.errors import describe_exception
 from aethel.model import Transaction
-from aethel.trace import ABORT, COMMIT, START, WRITE, Event, TraceColumns
+from aethel.trace import (
+    ABORT_CODE,
+    COMMIT_CODE,
+    START,
+    WRITE_CODE,
+    Event,
+    Row,
+    TraceColumns,
+)
 
 Chunk = list[tuple[int, Transaction, Any]]
+
+_as_result: Callable[[tuple], TxResult] = partial(tuple.__new__, TxResult)
+"""A result sent as a plain tuple, as a :class:`~aethel.context.TxResult` (in C:
+``TxResult._make`` runs Python)."""
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
@@ -177,49 +192,91 @@ def run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
     return done
 
 
-def run_chain(chain: Chunk, worker: int, pid: int, record: Recorder,
-              after_each: Callable[[list[TxResult]], None] | None = None) -> list[TxResult]:
-    """Run a chain — transactions each of which depends on the previous one only, their
-    snapshots taken when the chain was handed over — installing as it goes: each
-    transaction sees the writes of the chain's earlier ones, and its WRITE events (the
-    version each replaced) and COMMIT, or its ABORT, are recorded here, before the next
-    one starts. Nothing else can touch these accounts meanwhile: every other transaction
-    that does depends on a member of the chain. A result that could not be sent back fails
-    its transaction instead, before anything is installed. ``after_each`` is called with
-    the results so far once each transaction has ended."""
+Installed = dict[str, tuple[int, str, int]]
+"""What a worker installed itself in one run: account → (balance, version, the writer's rank)."""
+
+
+def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
+                   log: Callable[[Row], None], local: Installed, rank: Mapping[str, int],
+                   after_each: Callable[[list[TxResult]], None] | None = None,
+                   cancel: threading.Event | None = None) -> list[TxResult]:
+    """Run ``members`` in order on this worker, which installs each one's writes in
+    ``local`` and logs its WRITE rows (the version each replaced) and COMMIT, or its ABORT,
+    with ``log`` (rows of :data:`~aethel.trace.Row`, transactions by rank) before the next
+    one starts; START and READ go to ``record``. ``after_each`` is called with the results
+    so far as each transaction ends.
+
+    The coordinator hands a transaction to a worker once each of its predecessors is either
+    installed in the shared state or handed to that same worker earlier (a chain is the
+    simplest case), and takes its snapshot then. A transaction sees, of each account, the
+    later of the snapshot's write and the worker's own (by the writers' ranks, ``rank``
+    mapping a version to its writer's): the last writer before it is one of its
+    predecessors, installed before the snapshot was taken or run earlier here, and any
+    other transaction touching the account is ordered with it. A result that could not be
+    sent back fails its transaction instead, before anything is installed. Once ``cancel``
+    is set, the members not yet started are left out."""
     done: list[TxResult] = []
-    installed: dict[str, tuple[int, str]] = {}
-    for i, tx, snap in chain:
-        if installed:
-            snap = {a: installed.get(a, seen) for a, seen in snap.items()}
-        result = run_chunk([(i, tx, snap)], worker, pid, record)[0]
-        if result.ok and not _sendable_result(result):
-            result = result._replace(ok=False, writes={},
-                                     reason="result cannot be sent: it does not pickle")
+    clock = time.monotonic_ns
+    for i, tx, snap in members:
+        if cancel is not None and cancel.is_set():
+            break  # the batch is stopping: the rest never starts
+        if local:
+            snap = {a: _later(local.get(a), seen, rank) for a, seen in snap.items()}
+        try:
+            result = run_transaction(i, tx, snap, worker, pid, record, cancel)
+        except BaseException as exc:
+            result = TxResult(i, False, describe_exception(exc), {}, 0, worker)
+        if result.ok and (unsendable := _unsendable(result)) is not None:
+            result = result._replace(ok=False, writes={}, reason=unsendable)
         done.append(result)
         if not result.ok:
-            record(Event(ABORT, tx.id, time.monotonic_ns(), worker, pid, reason=result.reason))
+            log((clock(), ABORT_CODE, i, worker, pid, None, None, None, result.reason))
         else:
+            tx_id = tx.id
             for account, value in result.writes.items():
-                replaced = installed.get(account, snap[account])[1]
-                installed[account] = (value, tx.id)
-                record(Event(WRITE, tx.id, time.monotonic_ns(), worker, pid, account, value,
-                             replaced=replaced))
-            record(Event(COMMIT, tx.id, time.monotonic_ns(), worker, pid))
+                local[account] = (value, tx_id, i)
+                log((clock(), WRITE_CODE, i, worker, pid, account, value, snap[account][1],
+                     None))
+            log((clock(), COMMIT_CODE, i, worker, pid, None, None, None, None))
         if after_each is not None:
             after_each(done)
     return done
 
 
-def _sendable_result(result: TxResult) -> bool:
-    """Whether ``result`` pickles (certainly so when its writes are plain integers)."""
+def _later(mine: tuple[int, str, int] | None, seen: tuple[int, str], rank: Mapping[str, int]
+           ) -> tuple[int, str]:
+    """Of an account's write installed here (``mine``) and the snapshot's (``seen``), the
+    later one."""
+    if mine is None or mine[2] < rank.get(seen[1], -1):
+        return seen
+    return mine[0], mine[1]
+
+
+class Chains(list):
+    """Chains handed to one worker thread in one message, their transactions in an order
+    that respects their dependencies, which the worker installs itself
+    (:func:`run_installing`); :attr:`rank` maps a version to its writer's rank, and
+    :attr:`log_rows` records rows."""
+
+    rank: Mapping[str, int] = {}
+    log_rows: Callable[[list[Row]], None]
+
+
+class Partial(list):
+    """Results a worker thread hands back while its chains still run (the chunk is not
+    done)."""
+
+
+def _unsendable(result: TxResult) -> str | None:
+    """Why ``result`` cannot be sent to the coordinator (it does not pickle), or None
+    (certainly so when its writes are plain integers)."""
     if all(type(v) is int for v in result.writes.values()):
-        return True
+        return None
     try:
         ForkingPickler.dumps(tuple(result))
-    except BaseException:
-        return False
-    return True
+    except BaseException as exc:
+        return f"result cannot be sent: {describe_exception(exc)}"
+    return None
 
 
 def thread_worker(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: int) -> None:
@@ -228,7 +285,33 @@ def thread_worker(tasks: queue.SimpleQueue, results: queue.SimpleQueue, worker: 
     pid = os.getpid()
     while (item := tasks.get()) is not None:
         chunk, record, cancel = item
-        results.put(run_chunk(chunk, worker, pid, record, cancel))
+        if type(chunk) is Chains:
+            _thread_chains(chunk, worker, pid, record, cancel, results)
+        else:
+            results.put(run_chunk(chunk, worker, pid, record, cancel))
+
+
+def _thread_chains(chains: Chains, worker: int, pid: int, record: Recorder,
+                   cancel: threading.Event, results: queue.SimpleQueue) -> None:
+    """Run ``chains`` on this worker thread, handing back each result as its transaction
+    ends (as :class:`Partial`; what is left, perhaps nothing, as the chunk's end), its rows
+    handed to the recorder first. Handing back costs a put: the coordinator, which shares
+    the GIL, takes whatever has piled up when it runs."""
+    total = len(chains)
+    sent = [0]
+    rows: list[Row] = []
+
+    def report(done: list[TxResult]) -> None:
+        if len(done) < total:
+            chains.log_rows(rows)
+            rows.clear()
+            results.put(Partial(done[sent[0]:]))
+            sent[0] = len(done)
+
+    done = run_installing(chains, worker, pid, record, rows.append, {}, chains.rank, report,
+                          cancel)
+    chains.log_rows(rows)
+    results.put(done[sent[0]:])
 
 
 class ThreadPool:
@@ -236,6 +319,9 @@ class ThreadPool:
     Each thread runs :attr:`worker_main`."""
 
     kind = "thread"
+    installs_on_worker = False
+    """Transactions outside chains are installed by the coordinator (it shares the GIL
+    with the workers: recording elsewhere would save nothing)."""
     DEPTH = 2
     MAX_CHUNK = 16
     worker_main: Callable[[queue.SimpleQueue, queue.SimpleQueue, int], None] = \
@@ -266,9 +352,25 @@ class ThreadPool:
     def has_capacity(self) -> bool:
         return self._inflight < self.workers * self.DEPTH
 
+    @property
+    def takes_chains(self) -> bool:
+        """Whether :meth:`submit_chains` may be used: only with the base worker loop."""
+        return self.worker_main is thread_worker
+
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
         self._tasks.put((chunk, record, cancel))
         self._inflight += 1
+
+    def submit_chains(self, chains: list[Chunk], record: Recorder, cancel: threading.Event,
+                      rank: Mapping[str, int], log_rows: Callable[[list[Row]], None]
+                      ) -> None:
+        """Start running ``chains`` on one worker thread, which installs and records each
+        transaction before the next one starts (:func:`run_installing`; ``rank`` maps a
+        transaction id to its rank, ``log_rows`` records its rows)."""
+        group = Chains(m for chain in chains for m in chain)
+        group.rank = rank
+        group.log_rows = log_rows
+        self.submit(group, record, cancel)
 
     def collect(self, timeout: float | None) -> tuple[list[TxResult], list[Event]]:
         try:
@@ -280,7 +382,7 @@ class ThreadPool:
                 batches.append(self._results.get_nowait())
             except queue.Empty:
                 break
-        self._inflight -= len(batches)
+        self._inflight -= sum(type(b) is not Partial for b in batches)
         return [r for results in batches for r in results], []
 
     def reset(self) -> None:
@@ -316,6 +418,11 @@ class ProcessPool:
     transactions are ready, smaller towards the end to balance the tail."""
 
     kind = "process"
+    installs_on_worker = True
+    """In a batch that allows it, every transaction's worker installs it and records its
+    WRITE and COMMIT events (:meth:`submit_installing`), which the coordinator would
+    otherwise record, unpickle and merge; and a transaction may be handed to the worker
+    that holds its pending predecessors before they end."""
     DEPTH = 2
     MAX_CHUNK = 64
     START_TIMEOUT = 60.0
@@ -388,17 +495,25 @@ class ProcessPool:
         self._token = object()
         self._payload = None
 
+    def next_worker(self) -> int:
+        """The worker the next chunk would go to: the one with the fewest in flight."""
+        return min(self._procs, key=lambda p: p.inflight).worker
+
+    def submit_installing(self, worker: int, members: Chunk, run: int) -> None:
+        """Hand ``members`` to ``worker``, which runs them after what it was handed before,
+        installing each one's writes itself and recording its events (see
+        :func:`run_installing`); ``run`` names the run (a worker forgets what it installed
+        in another)."""
+        proc = self._procs[worker]
+        if not proc.inflight and not proc.process.is_alive():
+            proc = self._replace(proc)
+        self._load(proc)
+        proc.tasks.put(("install", (run, self._shrink(members))))
+        proc.inflight += 1
+
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
         proc = self._least_busy()
         proc.tasks.put(("run", self._shrink(chunk)))
-        proc.inflight += 1
-
-    def submit_chain(self, chain: Chunk) -> None:
-        """Start running ``chain`` on one worker, which installs and records each
-        transaction's writes before the next one starts (see :func:`run_chain`): one round
-        trip for the whole chain."""
-        proc = self._least_busy()
-        proc.tasks.put(("chain", self._shrink(chain)))
         proc.inflight += 1
 
     def _least_busy(self) -> _Proc:
@@ -407,12 +522,16 @@ class ProcessPool:
         proc = min(self._procs, key=lambda p: p.inflight)
         if not proc.inflight and not proc.process.is_alive():
             proc = self._replace(proc)
+        self._load(proc)
+        return proc
+
+    def _load(self, proc: _Proc) -> None:
+        """Send ``proc`` the run's transactions unless it holds them."""
         if self._batch and proc.loaded is not self._token:
             if self._payload is None:
                 self._payload = bytes(ForkingPickler.dumps(self._batch))
             proc.tasks.put(("load", self._payload))
             proc.loaded = self._token
-        return proc
 
     def _shrink(self, chunk: Chunk) -> Chunk:
         """``chunk`` with every transaction the workers hold replaced by None."""
@@ -449,7 +568,7 @@ class ProcessPool:
                         continue
                     chunk_results, chunk_events, final = message
                     proc.inflight -= final
-                    results.extend(map(TxResult._make, chunk_results))
+                    results.extend(map(_as_result, chunk_results))
                     events.extend(chunk_events)
                     continue
             elif proc.results.poll():
@@ -474,7 +593,7 @@ class ProcessPool:
                     break
                 chunk_results, chunk_events, final = message
                 proc.inflight -= final
-                results.extend(map(TxResult._make, chunk_results))
+                results.extend(map(_as_result, chunk_results))
                 events.extend(chunk_events)
                 found = True
         return found
@@ -528,10 +647,9 @@ ORPHAN_CHECK_S = 1.0
 
 
 def _next_message(tasks: Any, parent: int) -> tuple[str, Any] | None:
-    """The next message (``("load", transactions)``, ``("run", chunk)`` or ``("chain",
-    chunk)``), or None when
-    told to stop or when the coordinator has died (a worker never outlives the process that
-    started it, however that process ended)."""
+    """The next message (``("load", transactions)``, ``("run", chunk)`` or ``("install",
+    (run, chunk))``), or None when told to stop or when the coordinator has died (a worker never
+    outlives the process that started it, however that process ended)."""
     while True:
         try:
             return tasks.get(timeout=ORPHAN_CHECK_S)
@@ -540,18 +658,24 @@ def _next_message(tasks: Any, parent: int) -> tuple[str, Any] | None:
                 return None
 
 
-def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True
-            ) -> bytes:
+def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True,
+            rows: list[Row] | None = None) -> bytes:
     """A chunk's results, pickled as plain tuples (they pickle in C; named tuples go through
-    Python on both sides), its events as columns, and whether the chunk is done (a chain
-    reports its transactions as they end)."""
+    Python on both sides), its events as columns (with ``rows``, logged by a worker that
+    installs), and whether the chunk is done (a worker that installs reports its
+    transactions as they end)."""
     index = {tx.id: i for i, tx, _ in chunk}
     try:
-        return ForkingPickler.dumps(([tuple(r) for r in done],
-                                     TraceColumns.from_events(events, index), final))
+        columns = TraceColumns.from_events(events, index)
+        if rows:
+            columns.extend_rows(rows)
+        return ForkingPickler.dumps(([tuple(r) for r in done], columns, final))
     except BaseException:
         sendable, kept = _sendable(chunk, done, events)
-        return ForkingPickler.dumps((sendable, TraceColumns.from_events(kept, index), final))
+        columns = TraceColumns.from_events(kept, index)
+        if rows:
+            columns.extend_rows(rows)
+        return ForkingPickler.dumps((sendable, columns, final))
 
 
 def _sendable(chunk: Chunk, done: list[TxResult], events: list[Event]
@@ -615,40 +739,54 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
     pid, parent = os.getpid(), os.getppid()
     results.send(None)
     batch: list[Transaction] = []
+    rank: dict[str, int] = {}
+    run = -1
+    local: Installed = {}
     while (message := _next_message(tasks, parent)) is not None:
         what, body = message
         if what == "load":
             batch = ForkingPickler.loads(body)
+            rank = {}
+            continue
+        if what == "install":
+            if body[0] != run:
+                run, local = body[0], {}
+            if not rank:
+                rank = {tx.id: i for i, tx in enumerate(batch)}
+            members = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body[1]]
+            _stream_installing(members, worker, pid, results, local, rank)
             continue
         chunk = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body]
-        if what == "chain":
-            _stream_chain(chunk, worker, pid, results)
-            continue
         events: list[Event] = []
         done = run_chunk(chunk, worker, pid, events.append)
         results.send_bytes(_encode(chunk, done, events))
 
 
 CHAIN_REPORT_S = 0.005
-"""A worker running a chain sends the results of the transactions that ended so far at most
-this often (and all of them at the end), so that the coordinator installs them, and the
-trace shows them, while the chain runs."""
+"""A worker process that installs what it runs sends the results of the transactions that
+ended so far at most this often (and all of them at the end), so that the coordinator
+installs them, and the trace shows them, while the rest runs."""
 
 
-def _stream_chain(chain: Chunk, worker: int, pid: int, results: Connection) -> None:
-    """Run ``chain`` (:func:`run_chain`), sending its results and events as they come."""
+def _stream_installing(members: Chunk, worker: int, pid: int, results: Connection,
+                       local: Installed, rank: Mapping[str, int]) -> None:
+    """Run ``members`` (:func:`run_installing`), sending their results and events as they
+    come: at most every :data:`CHAIN_REPORT_S`, and the rest at the end."""
     events: list[Event] = []
-    sent = [0, 0, time.monotonic()]  # results sent, events sent, when
+    rows: list[Row] = []
+    sent = [0, 0, 0, time.monotonic()]  # results, events and rows sent; when
 
     def report(done: list[TxResult]) -> None:
         now = time.monotonic()
-        if now - sent[2] >= CHAIN_REPORT_S and len(done) < len(chain):
-            results.send_bytes(_encode(chain[sent[0]:len(done)], done[sent[0]:],
-                                       events[sent[1]:], final=False))
-            sent[:] = [len(done), len(events), now]
+        if now - sent[3] >= CHAIN_REPORT_S and len(done) < len(members):
+            results.send_bytes(_encode(members[sent[0]:len(done)], done[sent[0]:],
+                                       events[sent[1]:], False, rows[sent[2]:]))
+            sent[:] = [len(done), len(events), len(rows), now]
 
-    done = run_chain(chain, worker, pid, events.append, report)
-    results.send_bytes(_encode(chain[sent[0]:], done[sent[0]:], events[sent[1]:]))
+    done = run_installing(members, worker, pid, events.append, rows.append, local, rank,
+                          report)
+    results.send_bytes(_encode(members[sent[0]:], done[sent[0]:], events[sent[1]:], True,
+                               rows[sent[2]:]))
 
 
 def make_pool(backend: str, workers: int) -> Pool:

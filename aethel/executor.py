@@ -24,13 +24,15 @@ execution; a subclass of :class:`Coordinator` overrides its documented hooks.
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aethel.analysis import DependencyDag, Graph, dependency_dag, dependency_graph
-from aethel.backends import InlinePool, Pool, WorkerLost, make_pool
+from aethel.backends import Chunk, InlinePool, Pool, ProcessPool, WorkerLost, make_pool
 from aethel.context import Snapshot, TxResult, run_transaction
 from aethel.cores import usable_cores
 from aethel.errors import (
@@ -40,7 +42,7 @@ from aethel.errors import (
     InputError,
     WorkerCrashedError,
 )
-from aethel.memory import paused_gc
+from aethel.memory import ResultLog, paused_gc
 from aethel.model import ATOMIC, INDEPENDENT, Batch, Transaction
 from aethel.outcome import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED, Outcome
 from aethel.trace import (
@@ -68,6 +70,9 @@ _COMMITTED, _ROLLED_BACK, _SKIPPED = Outcome(COMMITTED), Outcome(ROLLED_BACK), O
 
 AUTO_TIMEOUT_CAP = 300.0
 """Seconds the serial calibration of ``timeout="auto"`` may take before the batch fails."""
+_RUNS = itertools.count()
+"""Numbers runs on pools whose workers install: a worker forgets what it installed in
+another run."""
 INTERRUPT_POLL_S = 0.1
 """How often a run waiting for results looks whether it was interrupted."""
 FLUSH_ROWS = 512
@@ -176,6 +181,9 @@ class Coordinator:
     separates two levels (measured on 2 cores: docs/examples/measure_coordinator.py)."""
     SERIAL_COST_US = 5.0
     """µs of bookkeeping per transaction run inline."""
+    AHEAD_US = 1000.0
+    """How much estimated work (µs) a worker may hold before transactions stop going to it
+    ahead of their predecessors (see :meth:`_drain_installing`; chains go whole)."""
 
     def __init__(self, executor: ParallelExecutor, batch: Batch, graph: Graph,
                  schedule: str, timeout: float | None) -> None:
@@ -190,18 +198,22 @@ class Coordinator:
         self.order = [ids[v] for v in dag.order]
         self.rank = {tx_id: r for r, tx_id in enumerate(self.order)}
         self.transactions = [by_index[v] for v in dag.order]
-        self.succ: list[list[int]] = [[] for _ in self.order]
+        succ: list[list[int]] = [[] for _ in self.order]
         self.indeg = [0] * len(self.order)
         rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
-        for r in range(len(self.order)):
+        for r in self.rank.values():  # the ranks as the rank dict's ints: one object each
             first, last = pstart[r], pstart[r + 1]
             self.indeg[r] = last - first
             for u in preds[first:last]:
-                self.succ[rank_of[u]].append(r)
+                succ[rank_of[u]].append(r)
+        self.succ: list[tuple[int, ...]] = [tuple(s) if s else () for s in succ]
+        """The successors of each rank, in rank order (tuples: half the memory of lists)."""
+        del succ
         self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = self.recorder_class()
         self.recorder.names = self.order
+        self.recorder.index = self.rank
         self.pending: list[Row] = []
         """Events recorded by :meth:`install` not yet handed to the recorder (in bulk, by
         :meth:`flush`)."""
@@ -210,11 +222,16 @@ class Coordinator:
         self.npred = list(self.indeg)
         self.handed = bytearray(len(self.order))
         """1 for each rank handed to a worker in a chain (see :meth:`chain`)."""
+        self.chained = 0
+        """How many transactions went in chains of two or more."""
+        self.ahead = 0
+        """How many were handed to a worker before all their predecessors were installed."""
         self.inline = False
         """Whether this run is the coordinator's own (see :meth:`runs_inline`)."""
         self.cancel = threading.Event()
         self.interrupted = False
-        self.results: list[TxResult | None] = [None] * len(self.order)
+        self.results = ResultLog(len(self.order))
+        """Each rank's result once it arrived (kept compactly, without its writes)."""
         self.failed: int | None = None
         self.ready: list[int] = []
         self.pid = os.getpid()
@@ -292,7 +309,7 @@ class Coordinator:
             shared = sum(op.cost_us() for tx in self.transactions for op in tx.ops
                          if op.kind in GIL_FREE_KINDS)
         longest, steps = self._critical_path(estimates), self._steps(
-            backend == "process" and self.schedule == "dataflow" and self.chains_allowed())
+            self.schedule == "dataflow" and self.chains_allowed())
         parallel = (max(work - shared + shared / self.executor.workers, longest)
                     + n * per_transaction + steps * per_step)
         return parallel >= work + n * self.SERIAL_COST_US
@@ -330,62 +347,208 @@ class Coordinator:
 
     def drain(self, pool: Pool, release: bool) -> None:
         """Run the ready transactions until none is in flight (``release``: a transaction's
-        successors become ready as it finishes; a chain goes to one worker whole when
-        :meth:`chains_allowed`)."""
+        successors become ready as it finishes). When :meth:`chains_allowed`, a chain goes
+        to one worker whole on a pool that takes chains, and a pool whose workers install
+        what they run is driven by :meth:`_drain_installing`."""
         if release and type(pool) is InlinePool:
             self._run_in_order()
             return
+        allowed = release and self.chains_allowed()
+        if allowed and getattr(pool, "installs_on_worker", False):
+            self._drain_installing(pool)
+            return
+        chains_on = allowed and getattr(pool, "takes_chains", False)
         inflight = 0
-        submit_chain = getattr(pool, "submit_chain", None) if release and \
-            self.chains_allowed() else None
-        succ, npred = self.succ, self.npred
+        succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
+        record, cancel, handed, indeg = self.recorder.record, self.cancel, self.handed, self.indeg
+        install, take = self.install, self._installed_on_worker
         while True:
-            while self.ready and pool.has_capacity():
-                size = pool.chunk_size(len(self.ready))
-                chunk = []
-                while self.ready and len(chunk) < size:
-                    r = heapq.heappop(self.ready)
-                    if self.failed is None or r < self.failed:
-                        if submit_chain is not None and len(succ[r]) == 1 \
-                                and npred[succ[r][0]] == 1:
-                            chain = self.chain(r)
-                            submit_chain(chain)
-                            self.round_trips += 1
-                            inflight += len(chain)
-                            break
-                        tx = self.transactions[r]
+            while ready and pool.has_capacity():
+                size = pool.chunk_size(len(ready))
+                chunk: Chunk = []
+                chains: list[Chunk] = []
+                members = 0
+                while ready and members < size:
+                    r = heapq.heappop(ready)
+                    if self.failed is not None and r > self.failed:
+                        continue
+                    if chains_on and len(succ[r]) == 1 and npred[succ[r][0]] == 1:
+                        chain = self.chain(r)
+                        chains.append(chain)
+                        members += len(chain)
+                    else:
+                        tx = transactions[r]
                         chunk.append((r, tx, self.snapshot(r, tx)))
+                        members += 1
                 if chunk:
-                    pool.submit(chunk, self.recorder.record, self.cancel)
+                    pool.submit(chunk, record, cancel)
                     self.round_trips += 1
-                    inflight += len(chunk)
+                if chains:
+                    pool.submit_chains(chains, record, cancel,  # type: ignore[attr-defined]
+                                       self.rank, self.recorder.extend_rows)
+                    self.round_trips += 1
+                inflight += members
             if not inflight:
                 return
-            remaining = None if self.deadline is None else self.deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
-                                    "timeout")
-            if self.interrupted:
-                raise self.stopped(ExecutionInterrupted, "batch interrupted")
-            results, events = pool.collect(INTERRUPT_POLL_S if remaining is None
-                                           else min(remaining, INTERRUPT_POLL_S))
-            if isinstance(events, TraceColumns):
-                self.recorder.extend_columns(events)
-            elif events:
-                self.recorder.extend(events)
+            results = self._collect(pool)
+            inflight -= len(results)
             for result in results:
-                inflight -= 1
-                self.install(result)
+                r = result.index
+                if handed[r]:
+                    take(result)
+                else:
+                    install(result)
                 if release:
-                    for s in self.succ[result.index]:
-                        self.indeg[s] -= 1
-                        if not self.indeg[s] and not self.handed[s]:
-                            heapq.heappush(self.ready, s)
-            if len(self.pending) >= FLUSH_ROWS or time.monotonic() >= self.flush_by:
-                self.flush()
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
-                                    "timeout")
+                    for s in succ[r]:
+                        indeg[s] -= 1
+                        if not indeg[s] and not handed[s]:
+                            heapq.heappush(ready, s)
+            self._after_collect()
+
+    def _collect(self, pool: Pool) -> list[TxResult]:
+        """Results from ``pool`` (their workers' events go to the recorder), waiting at most
+        until the next poll; raises what stops the batch if its time is up or it was
+        interrupted."""
+        remaining = None if self.deadline is None else self.deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
+                               "timeout")
+        if self.interrupted:
+            raise self.stopped(ExecutionInterrupted, "batch interrupted")
+        results, events = pool.collect(INTERRUPT_POLL_S if remaining is None
+                                       else min(remaining, INTERRUPT_POLL_S))
+        if isinstance(events, TraceColumns):
+            self.recorder.extend_columns(events)
+        elif events:
+            self.recorder.extend(events)
+        return results
+
+    def _after_collect(self) -> None:
+        """Flush the recorded installs when due; stop if the batch's time is up."""
+        if len(self.pending) >= FLUSH_ROWS or time.monotonic() >= self.flush_by:
+            self.flush()
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise self.stopped(ExecutionTimeout, f"batch exceeded its {self.timeout:g} s "
+                               "timeout")
+
+    def _drain_installing(self, pool: ProcessPool) -> None:
+        """Dataflow on a pool whose workers install what they run
+        (:attr:`~aethel.backends.ProcessPool.installs_on_worker`). A transaction is handed
+        to a worker once each of its predecessors is installed in the shared state (it is
+        ready: to the least busy worker, in chunks), or earlier, *ahead*, once those not
+        installed were all handed to one worker: that worker runs it after them, and the
+        round trip through the coordinator between them is saved. A transaction goes ahead
+        as the next link of a chain (its predecessor's only successor, with no other
+        predecessor), or while its worker holds less than :attr:`AHEAD_US` of estimated
+        work; handing one considers its successors at once, so a chain goes whole, in one
+        message."""
+        n = len(self.order)
+        succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
+        state, undo, handed, indeg = self.state, self.undo, self.handed, self.indeg
+        order, results_of = self.order, self.results
+        dag = self.graph
+        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        by_index = dag.costs
+        cost = [by_index[v] for v in dag.order]
+        where = [-1] * n
+        installed = bytearray(n)
+        unsubmitted = list(npred)
+        queued = [0.0] * self.executor.workers
+        in_chain = bytearray(n)
+        cap = self.AHEAD_US
+        run = next(_RUNS)
+        outbox: dict[int, Chunk] = {}
+        inflight = 0
+
+        def owner(s: int) -> int:
+            """The one worker holding every predecessor of ``s`` not installed, else -1."""
+            w = -1
+            for u in preds[pstart[s]:pstart[s + 1]]:
+                p = rank_of[u]
+                if not installed[p]:
+                    if w == -1:
+                        w = where[p]
+                    elif where[p] != w:
+                        return -1
+            return w
+
+        def hand(r: int, w: int, members: Chunk) -> None:
+            """Hand ``r`` to worker ``w`` (into ``members``), and what may follow it there."""
+            stack = [r]
+            while stack:
+                r = stack.pop()
+                where[r] = w
+                handed[r] = 1
+                if indeg[r]:
+                    self.ahead += 1
+                tx = transactions[r]
+                members.append((r, tx, {a: state[a] for a in tx.accounts}))
+                queued[w] += cost[r]
+                link = len(succ[r]) == 1
+                for s in succ[r]:
+                    unsubmitted[s] -= 1
+                    if unsubmitted[s] or where[s] >= 0:
+                        continue
+                    if link and npred[s] == 1:
+                        if not in_chain[r]:
+                            in_chain[r] = 1
+                            self.chained += 1
+                        in_chain[s] = 1
+                        self.chained += 1
+                        stack.append(s)
+                    elif queued[w] < cap and owner(s) == w:
+                        stack.append(s)
+
+        def send(w: int, members: Chunk) -> None:
+            nonlocal inflight
+            pool.submit_installing(w, members, run)
+            self.round_trips += 1
+            inflight += len(members)
+
+        while True:
+            while ready and pool.has_capacity():
+                w = pool.next_worker()
+                members: Chunk = []
+                size = pool.chunk_size(len(ready))
+                while ready and len(members) < size:
+                    r = heapq.heappop(ready)
+                    if where[r] < 0:
+                        hand(r, w, members)
+                if members:
+                    send(w, members)
+            if not inflight:
+                return
+            results = self._collect(pool)
+            inflight -= len(results)
+            recheck = []
+            for result in results:
+                r = result.index
+                results_of[r] = result
+                installed[r] = 1
+                queued[where[r]] -= cost[r]
+                if result.ok:
+                    tx_id = order[r]
+                    for account, value in result.writes.items():
+                        if account not in undo:
+                            undo[account] = state[account]
+                        state[account] = (value, tx_id)
+                for s in succ[r]:
+                    indeg[s] -= 1
+                    if where[s] < 0:
+                        if not indeg[s]:
+                            heapq.heappush(ready, s)
+                        elif not unsubmitted[s]:
+                            recheck.append(s)
+            for s in recheck:
+                if where[s] < 0 and indeg[s]:
+                    w = owner(s)
+                    if w >= 0 and queued[w] < cap:
+                        hand(s, w, outbox.setdefault(w, []))
+            for w, members in outbox.items():
+                if members:
+                    send(w, members)
+            outbox.clear()
+            self._after_collect()
 
     def _run_in_order(self) -> None:
         """Dataflow on the coordinator's own thread: the ready transaction with the smallest
@@ -430,6 +593,8 @@ class Coordinator:
         while len(succ[r]) == 1 and npred[succ[r][0]] == 1:
             r = succ[r][0]
             members.append(r)
+        if len(members) > 1:
+            self.chained += len(members)
         chain = []
         for m in members:
             self.handed[m] = 1
@@ -446,10 +611,10 @@ class Coordinator:
         record its WRITE and COMMIT events, or record its ABORT (and, in an atomic batch,
         remember the earliest failure)."""
         r = result.index
-        self.results[r] = result
         if self.handed[r]:
             self._installed_on_worker(result)
             return
+        self.results[r] = result
         log = self.pending.append
         if self.failed is not None and r > self.failed:
             log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None,
@@ -476,6 +641,7 @@ class Coordinator:
     def _installed_on_worker(self, result: TxResult) -> None:
         """Take the result of a chain member: its worker installed it there and recorded its
         events; the writes enter the shared state (and the undo log) in dependency order."""
+        self.results[result.index] = result
         if not result.ok:
             return
         tx_id = self.order[result.index]
@@ -502,7 +668,7 @@ class Coordinator:
         """The ``error`` that stops the batch, once every started transaction has its ABORT
         and every install is rolled back."""
         self.flush()
-        completed = sum(r is not None for r in self.results)
+        completed = self.results.completed()
         self._abort_started()
         self.rollback()
         return error(message, completed, len(self.results) - completed, self.recorder.events(),
@@ -529,7 +695,7 @@ class Coordinator:
         assert result is not None
         return _COMMITTED if result.ok else Outcome(ABORTED, result.reason)
 
-    def _critical_path(self, durations: list[float]) -> float:
+    def _critical_path(self, durations: Sequence[float]) -> float:
         """The heaviest path's total duration (as :func:`~aethel.analysis.critical_path`
         computes it), over the rank lists: ranks are a topological order."""
         start = [0.0] * len(durations)
@@ -543,7 +709,7 @@ class Coordinator:
         return longest
 
     def _result(self, groups: list[list[str]], elapsed: float) -> ExecutionResult:
-        durations = [res.duration_ns / 1e3 if res is not None else 0.0 for res in self.results]
+        durations = self.results.durations_us()
         work = sum(durations)
         longest = self._critical_path(durations)
         workers = self.executor.workers
@@ -556,7 +722,8 @@ class Coordinator:
             "throughput_tx_s": len(self.order) / elapsed if elapsed > 0 else 0.0,
             "round_trips": float(self.round_trips),
             "inline": float(self.inline),
-            "chained_transactions": float(sum(self.handed)),
+            "chained_transactions": float(self.chained),
+            "ahead_transactions": float(self.ahead),
             "inline_transactions": float(len(self.order) if self.inline else 0),
         }
         error = None
@@ -565,12 +732,21 @@ class Coordinator:
             assert failing is not None
             error = (f"atomic batch aborted: transaction {self.order[self.failed]} failed: "
                      f"{failing.reason}; all effects rolled back")
-        outcomes = dict(zip(self.order, map(self._outcome, range(len(self.order))),
-                            strict=True))
+        if self.failed is None:
+            outcomes = dict.fromkeys(self.order, _COMMITTED)
+            order = self.order
+            for r, reason in self.results.reasons.items():
+                outcomes[order[r]] = Outcome(ABORTED, reason)
+        else:
+            outcomes = dict(zip(self.order, map(self._outcome, range(len(self.order))),
+                                strict=True))
+        ids = self.batch.ids
+        if self.order != ids:
+            outcomes = {tx_id: outcomes[tx_id] for tx_id in ids}
         return ExecutionResult(
             final_states={a: v for a, (v, _) in self.state.items()},
             final_versions={a: ver for a, (_, ver) in self.state.items()},
-            outcomes={tx_id: outcomes[tx_id] for tx_id in self.batch.ids},
+            outcomes=outcomes,
             recorder=self.recorder,
             parallel_groups=groups,
             execution_time=elapsed,

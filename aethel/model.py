@@ -25,6 +25,8 @@ INDEPENDENT = "independent"
 MODES = (ATOMIC, INDEPENDENT)
 MAX_AMOUNT = 2**63 - 1
 """The largest balance or amount: a signed 64-bit integer's maximum."""
+_NO_ACCOUNTS: frozenset[str] = frozenset()
+"""The one empty account set every transaction without reads (or writes) shares."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,9 @@ class Transaction:
         for op in ops:
             reads.update(op.reads)
             writes.update(op.writes)
-        frozen_reads = frozenset(reads)
-        frozen_writes = frozen_reads if writes == reads else frozenset(writes)
+        frozen_reads = frozenset(reads) if reads else _NO_ACCOUNTS
+        frozen_writes = frozen_reads if writes == reads else \
+            frozenset(writes) if writes else _NO_ACCOUNTS
         object.__setattr__(self, "ops", ops)
         object.__setattr__(self, "reads", frozen_reads)
         object.__setattr__(self, "writes", frozen_writes)
@@ -60,7 +63,10 @@ class Transaction:
 
     def cost_us(self) -> float:
         """Estimated cost in microseconds, used for critical-path estimates."""
-        return sum(op.cost_us() for op in self.ops) or 1.0
+        ops = self.ops
+        if len(ops) == 1:
+            return ops[0].cost_us() or 1.0
+        return sum(op.cost_us() for op in ops) or 1.0
 
 
 @dataclass(frozen=True, slots=True)

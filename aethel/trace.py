@@ -10,7 +10,8 @@ import json
 import threading
 from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -75,7 +76,7 @@ class TraceColumns:
     def __init__(self) -> None:
         self.ts = array("q")
         self.kind = array("b")
-        self.txn = array("q")
+        self.txn = array("i")
         self.worker = array("q")
         self.pid = array("q")
         self.account: list[str | None] = []
@@ -122,6 +123,38 @@ class TraceColumns:
                     self.value, self.version, strict=True))]
 
     @classmethod
+    def exact_block(cls, events: Sequence[Event], index: Mapping[str, int]
+                    ) -> TraceColumns | None:
+        """Columns of ``events`` transposed in bulk, or None unless the columns give them
+        back exactly: every transaction in ``index``, integer fields that fit the arrays, a
+        ``version`` on READ events only and a ``replaced`` on WRITE events only."""
+        if not events:
+            return cls()
+        try:
+            kind, txn, ts, worker, pid, account, value, version, replaced, reason = zip(
+                *events, strict=True)
+            codes = bytes(map(KIND_CODES.__getitem__, kind))
+            versioned = bytes(compress(codes, map(is_not, version, repeat(None))))
+            rewritten = bytes(compress(codes, map(is_not, replaced, repeat(None))))
+            if versioned.count(READ_CODE) != len(versioned) \
+                    or rewritten.count(WRITE_CODE) != len(rewritten):
+                return None
+            block = cls()
+            block.ts.extend(ts)
+            block.kind.frombytes(codes)
+            block.txn.extend(map(index.__getitem__, txn))
+            block.worker.extend(worker)
+            block.pid.extend(pid)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        block.account.extend(account)
+        block.value.extend(value)
+        block.version.extend(version if not rewritten else
+                             map(_version_of, codes, version, replaced))
+        block.reason.update((i, r) for i, r in enumerate(reason) if r is not None)
+        return block
+
+    @classmethod
     def from_events(cls, events: Iterable[Event], index: Mapping[str, int]) -> TraceColumns:
         """Columns of ``events``; transaction ids become their ``index``."""
         columns = cls()
@@ -145,8 +178,11 @@ class TraceRecorder:
     Events arrive as objects (:meth:`record`, :meth:`extend`: a worker thread's START and
     READ) or in bulk as columns (:meth:`extend_columns`, :meth:`extend_rows`: a worker
     process's chunk, the coordinator's installs), which are kept as :class:`TraceColumns`;
-    ``names`` maps their transaction indices to ids. A subclass that overrides
-    :meth:`record` or :meth:`extend` receives the bulk events through them, as objects.
+    ``names`` maps their transaction indices to ids. When ``index`` (id → index into
+    ``names``) is set, the events recorded as objects join the columns too, in bulk, each
+    time a block of rows or columns arrives: a long run keeps no object per event. A
+    subclass that overrides :meth:`record` or :meth:`extend` receives the bulk events
+    through them, as objects (and keeps every event an object).
     """
 
     def __init__(self) -> None:
@@ -154,6 +190,7 @@ class TraceRecorder:
         self._lock = threading.Lock()
         self.columns = TraceColumns()
         self.names: Sequence[str] = ()
+        self.index: Mapping[str, int] | None = None
         cls = type(self)
         self._objects_only = (cls.record is not TraceRecorder.record
                               or cls.extend is not TraceRecorder.extend)
@@ -172,6 +209,7 @@ class TraceRecorder:
             self.extend(columns.events(self.names))
             return
         with self._lock:
+            self._absorb()
             self.columns.extend(columns)
 
     def extend_rows(self, rows: list[Row]) -> None:
@@ -183,7 +221,23 @@ class TraceRecorder:
                 self.record(event)
             return
         with self._lock:
+            self._absorb()
             self.columns.extend_rows(rows)
+
+    def _absorb(self) -> None:
+        """Move the events recorded as objects into the columns (with ``index``, when the
+        columns give them back exactly; the lock is held)."""
+        if self.index is None or not self._events:
+            return
+        block = TraceColumns.exact_block(self._events, self.index)
+        if block is not None:
+            self.columns.extend(block)
+            self._events = []
+
+    def __len__(self) -> int:
+        """How many events were recorded (without building them)."""
+        with self._lock:
+            return len(self._events) + len(self.columns)
 
     def events(self) -> list[Event]:
         with self._lock:
@@ -194,14 +248,21 @@ class TraceRecorder:
     def __getstate__(self) -> dict[str, Any]:
         with self._lock:
             return {"_events": list(self._events), "columns": self.columns,
-                    "names": list(self.names), "_objects_only": self._objects_only}
+                    "names": list(self.names), "index": None,
+                    "_objects_only": self._objects_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.index = None
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
 
 _ts = itemgetter(2)
+
+
+def _version_of(code: int, version: str | None, replaced: str | None) -> str | None:
+    """The ``version`` column of one row: a READ's version, a WRITE's ``replaced``."""
+    return replaced if code == WRITE_CODE else version
 
 
 def write_jsonl(events: Iterable[Event], path: str | Path | IO[str],

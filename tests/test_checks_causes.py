@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from aethel.executor import ParallelExecutor
-from aethel.model import Batch, Transaction
+from aethel.model import ATOMIC, Batch, Transaction
 from aethel.operations import Sleep, Transfer
 from aethel.trace import INIT, READ, START, Event
 from harness.checks import (
@@ -45,6 +45,9 @@ def runs() -> dict[str, Observed]:
     for backend in ("thread", "process"):
         with ParallelExecutor(backend, 2) as executor:
             observed[backend] = Observed.from_result(executor.execute(BATCH))
+            if backend == "process":  # an atomic batch's installs are the coordinator's
+                observed["process-atomic"] = Observed.from_result(
+                    executor.execute(BATCH.with_mode(ATOMIC)))
     return observed
 
 
@@ -70,7 +73,8 @@ def read_of(events: list[Event], txn: str, account: str) -> int:
                 if e.kind == READ and e.txn == txn and e.account == account)
 
 
-@pytest.mark.parametrize("backend,processes", [("thread", 1), ("process", 3)])
+@pytest.mark.parametrize("backend,processes",
+                         [("thread", 1), ("process", 2), ("process-atomic", 3)])
 def test_a_correct_trace_has_no_clock_problem_and_no_trace_inconsistency(runs, backend,
                                                                           processes):
     observed = runs[backend]
@@ -147,8 +151,26 @@ def test_one_worker_minutes_away_is_a_clock_problem(observed, offset):
 @pytest.mark.parametrize("offset", [MINUTES, -MINUTES])
 def test_one_process_minutes_away_is_a_clock_problem(runs, offset):
     """The worker process of a transaction that read a version installed by a transaction of
-    the other process records its START and READs on a clock minutes away."""
+    the other process records its events on a clock minutes away (on the process backend a
+    worker records a transaction's WRITE and COMMIT too): a read of a version written in the
+    other process lies minutes before its writer started."""
     observed = runs["process"]
+    started = {e.txn: e.pid for e in observed.events if e.kind == START}
+    pid = next(started[e.txn] for e in observed.events if e.kind == READ and
+               e.version != INIT and started[e.version] != started[e.txn])
+    events = shifted(list(observed.events), lambda e: e.pid == pid, offset)
+    verdicts = judge(observed, events)
+    assert_clock_problem_only(verdicts)
+    messages = [v.message for v in verdicts[ISOLATION].violations]
+    assert any("read" in m and "before t" in m and "started" in m for m in messages)
+
+
+@pytest.mark.parametrize("offset", [MINUTES, -MINUTES])
+def test_a_worker_process_minutes_from_its_coordinator_is_a_clock_problem(runs, offset):
+    """In an atomic batch the coordinator records WRITE and COMMIT: a worker process whose
+    clock is minutes away shows transactions committing before their own START, or reading
+    before their writer started."""
+    observed = runs["process-atomic"]
     started = {e.txn: e.pid for e in observed.events if e.kind == START}
     pid = next(started[e.txn] for e in observed.events if e.kind == READ and
                e.version != INIT and started[e.version] != started[e.txn])

@@ -159,6 +159,54 @@ def test_parallel_chains_each_go_to_a_worker_whole():
     assert result.metrics["round_trips"] < 80
 
 
+def _hot(seed: int, n: int = 120) -> Batch:
+    """Transfers among three hot accounts and a few cold ones, each spinning a little:
+    long, tangled dependency paths, on which transactions go to a worker ahead of their
+    predecessors; every fifth withdraws more than there is and aborts (it writes nothing,
+    so the last writer of its account is an earlier one)."""
+    rng = random.Random(seed)
+    hot, cold = ["h0", "h1", "h2"], [f"c{i}" for i in range(6)]
+    accounts = {a: 100 for a in hot + cold}
+    txs = []
+    for i in range(n):
+        a = rng.choice(hot) if rng.random() < 0.8 else rng.choice(cold)
+        b = rng.choice([x for x in hot + cold if x != a])
+        op = Withdraw(a, 10**6) if i % 5 == 4 else Transfer(a, b, rng.randint(1, 30))
+        txs.append(Transaction(f"t{i}", (op, Spin(us=rng.randint(50, 400)))))
+    return Batch(accounts, txs)
+
+
+class _NeverInline(Coordinator):
+    INLINE_MIN_TRANSACTIONS = 2**62
+
+
+class _PoolOnly(ParallelExecutor):
+    coordinator_class = _NeverInline
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_transactions_handed_ahead_of_their_predecessors_equal_serial(seed):
+    batch = _hot(seed)
+    with _PoolOnly("process", 2) as executor:
+        result = executor.execute(batch)
+        _passes_every_checker(executor, batch)
+        again = executor.execute(batch)  # the workers forget the previous run's installs
+    with ParallelExecutor("serial") as serial:
+        expected = serial.execute(batch)
+    assert result.metrics["ahead_transactions"] > 0
+    for run in (result, again):
+        assert run.final_states == expected.final_states
+        assert run.outcomes == expected.outcomes
+
+
+def test_a_worker_forgets_what_it_installed_in_another_run():
+    first = Batch({"a": 0}, [Transaction(f"t{i}", (Deposit("a", 1),)) for i in range(30)])
+    second = Batch({"a": 1000}, first.transactions)
+    with _PoolOnly("process", 2) as executor:
+        assert executor.execute(first).final_states == {"a": 30}
+        assert executor.execute(second).final_states == {"a": 1030}
+
+
 def test_no_chains_in_an_atomic_batch():
     batch = _chain(10).with_mode(ATOMIC)
     with ParallelExecutor("process", 2) as executor:

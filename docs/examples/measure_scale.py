@@ -12,7 +12,9 @@ included; the table also shows the peak above the RSS before the stage began).
 
 * analysis: :func:`aethel.analysis.dependency_dag`, its generations and critical path;
 * serial, process: ``ParallelExecutor(backend).execute(batch)`` (the pool is started by a
-  one-transaction run first); the serial stage also saves the run for the check stage;
+  one-transaction run first); the events are counted, not built (``Event`` objects are
+  built when ``execution_trace`` is first read, as the check stage does); the serial stage
+  also saves the run for the check stage;
 * check: indexing the saved trace, the serial oracle and every checker (``check_all``);
   RSS includes the loaded trace.
 
@@ -72,7 +74,7 @@ def run_stage(stage: str, n: int, workers: int, saved: Path) -> dict[str, Any]:
     elif stage in ("serial", "process"):
         assert executor is not None
         result = executor.execute(batch)
-        detail = f"{len(result.execution_trace)} events"
+        detail = f"{len(result.recorder)} events"
     else:
         assert observed is not None
         facts = derive_facts(batch, observed)
