@@ -30,7 +30,12 @@ from harness.bench.summary import stats
 from harness.campaign.config import CampaignConfig
 from harness.campaign.runner import CampaignResult, run_campaign
 from harness.campaign.shards import ShardResult, start_job
-from harness.process import descendants, terminate_children, wait_for_children
+from harness.process import (
+    descendants,
+    spare_children_the_command,
+    terminate_children,
+    wait_for_children,
+)
 
 THREAD = ("thread",)
 """A thread-backend campaign: its jobs start no engine processes."""
@@ -67,6 +72,7 @@ def job_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A local pool of ``jobs`` spawned job processes, as ``aethel verify`` starts it; every
     process it started is ended afterwards."""
     before = descendants()
+    spare_children_the_command()
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_job,
                                initargs=(os.getpid(),))
     try:
@@ -79,7 +85,9 @@ def job_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
 
 def _cpu_seconds(keep: set[int]) -> tuple[float, float]:
     """CPU seconds so far of this process's children not in ``keep`` (the job processes)
-    and of their descendants (the engine's worker processes)."""
+    and of their descendants (the engine's worker processes), those that have already
+    exited included (a process's reaped children count in its ``children_*`` times: the
+    engine replaces the worker it stops on a timeout example)."""
     jobs = engine = 0.0
     for child in psutil.Process().children():
         if child.pid in keep:
@@ -97,6 +105,7 @@ def _cpu_seconds(keep: set[int]) -> tuple[float, float]:
                 jobs += times.user + times.system
             else:
                 engine += times.user + times.system
+            engine += times.children_user + times.children_system
     return jobs, engine
 
 
