@@ -441,7 +441,7 @@ class Coordinator:
         as the next link of a chain (its predecessor's only successor, with no other
         predecessor), or while its worker holds less than :attr:`AHEAD_US` of estimated
         work; handing one considers its successors at once, so a chain goes whole, in one
-        message."""
+        message, which it ends (the next chain goes to the next least busy worker)."""
         n = len(self.order)
         succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
         state, undo, handed, indeg = self.state, self.undo, self.handed, self.indeg
@@ -472,8 +472,10 @@ class Coordinator:
                         return -1
             return w
 
-        def hand(r: int, w: int, members: Chunk) -> None:
-            """Hand ``r`` to worker ``w`` (into ``members``), and what may follow it there."""
+        def hand(r: int, w: int, members: Chunk) -> bool:
+            """Hand ``r`` to worker ``w`` (into ``members``), and what may follow it there;
+            whether a chain followed."""
+            links = False
             stack = [r]
             while stack:
                 r = stack.pop()
@@ -495,9 +497,11 @@ class Coordinator:
                             self.chained += 1
                         in_chain[s] = 1
                         self.chained += 1
+                        links = True
                         stack.append(s)
                     elif queued[w] < cap and owner(s) == w:
                         stack.append(s)
+            return links
 
         def send(w: int, members: Chunk) -> None:
             nonlocal inflight
@@ -512,8 +516,8 @@ class Coordinator:
                 size = pool.chunk_size(len(ready))
                 while ready and len(members) < size:
                     r = heapq.heappop(ready)
-                    if where[r] < 0:
-                        hand(r, w, members)
+                    if where[r] < 0 and hand(r, w, members):
+                        break  # a chain fills a message: the next goes to another worker
                 if members:
                     send(w, members)
             if not inflight:

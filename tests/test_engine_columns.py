@@ -207,6 +207,20 @@ def test_a_worker_forgets_what_it_installed_in_another_run():
         assert executor.execute(second).final_states == {"a": 1030}
 
 
+def test_two_chains_ready_together_go_to_different_workers():
+    """Short chains among many ready transactions: each chain ends its message, so the
+    second one goes to the other worker."""
+    chains = _chains(2, 5)
+    batch = Batch({**chains.accounts, **{f"x{i}": 0 for i in range(200)}},
+                  [*chains.transactions,
+                   *(Transaction(f"x{i}", (Deposit(f"x{i}", 1),)) for i in range(200))])
+    with _PoolOnly("process", 2) as executor:
+        result = executor.execute(batch, dependency_graph(batch))
+    workers = {c: {e.worker for e in result.execution_trace if e.txn.startswith(f"t{c}-")}
+               for c in range(2)}
+    assert len(workers[0]) == len(workers[1]) == 1 and workers[0] != workers[1]
+
+
 def test_no_chains_in_an_atomic_batch():
     batch = _chain(10).with_mode(ATOMIC)
     with ParallelExecutor("process", 2) as executor:
