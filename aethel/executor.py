@@ -441,7 +441,9 @@ class Coordinator:
         as the next link of a chain (its predecessor's only successor, with no other
         predecessor), or while its worker holds less than :attr:`AHEAD_US` of estimated
         work; handing one considers its successors at once, so a chain goes whole, in one
-        message, which it ends (the next chain goes to the next least busy worker)."""
+        message. A message of ready transactions holds at most a chunk of them and, with
+        what follows them, about a chunk's worth of estimated work (so that a long chain
+        ends its message, and the next goes to the next least busy worker)."""
         n = len(self.order)
         succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
         state, undo, handed, indeg = self.state, self.undo, self.handed, self.indeg
@@ -450,6 +452,7 @@ class Coordinator:
         rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
         by_index = dag.costs
         cost = [by_index[v] for v in dag.order]
+        mean = sum(cost) / n if n else 0.0
         where = [-1] * n
         installed = bytearray(n)
         unsubmitted = list(npred)
@@ -472,10 +475,8 @@ class Coordinator:
                         return -1
             return w
 
-        def hand(r: int, w: int, members: Chunk) -> bool:
-            """Hand ``r`` to worker ``w`` (into ``members``), and what may follow it there;
-            whether a chain followed."""
-            links = False
+        def hand(r: int, w: int, members: Chunk) -> None:
+            """Hand ``r`` to worker ``w`` (into ``members``), and what may follow it there."""
             stack = [r]
             while stack:
                 r = stack.pop()
@@ -497,11 +498,9 @@ class Coordinator:
                             self.chained += 1
                         in_chain[s] = 1
                         self.chained += 1
-                        links = True
                         stack.append(s)
                     elif queued[w] < cap and owner(s) == w:
                         stack.append(s)
-            return links
 
         def send(w: int, members: Chunk) -> None:
             nonlocal inflight
@@ -514,10 +513,11 @@ class Coordinator:
                 w = pool.next_worker()
                 members: Chunk = []
                 size = pool.chunk_size(len(ready))
-                while ready and len(members) < size:
+                budget = queued[w] + size * mean
+                while ready and len(members) < size and queued[w] < budget:
                     r = heapq.heappop(ready)
-                    if where[r] < 0 and hand(r, w, members):
-                        break  # a chain fills a message: the next goes to another worker
+                    if where[r] < 0:
+                        hand(r, w, members)
                 if members:
                     send(w, members)
             if not inflight:

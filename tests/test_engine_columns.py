@@ -207,13 +207,14 @@ def test_a_worker_forgets_what_it_installed_in_another_run():
         assert executor.execute(second).final_states == {"a": 1030}
 
 
-def test_two_chains_ready_together_go_to_different_workers():
-    """Short chains among many ready transactions: each chain ends its message, so the
-    second one goes to the other worker."""
-    chains = _chains(2, 5)
-    batch = Batch({**chains.accounts, **{f"x{i}": 0 for i in range(200)}},
-                  [*chains.transactions,
-                   *(Transaction(f"x{i}", (Deposit(f"x{i}", 1),)) for i in range(200))])
+def test_two_heavy_chains_ready_together_go_to_different_workers():
+    """Two chains of heavy transactions among many light ready ones: a message holds about
+    a chunk's worth of estimated work, so each chain ends its message and the second one
+    goes to the other worker."""
+    heavy = [Transaction(f"t{c}-{i}", (Deposit(f"a{c}", 1), Spin(us=2000)))
+             for i in range(5) for c in range(2)]
+    batch = Batch({"a0": 0, "a1": 0, **{f"x{i}": 0 for i in range(200)}},
+                  [*heavy, *(Transaction(f"x{i}", (Deposit(f"x{i}", 1),)) for i in range(200))])
     with _PoolOnly("process", 2) as executor:
         result = executor.execute(batch, dependency_graph(batch))
     workers = {c: {e.worker for e in result.execution_trace if e.txn.startswith(f"t{c}-")}
