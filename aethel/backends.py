@@ -28,7 +28,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from functools import partial
@@ -499,16 +499,19 @@ class ProcessPool:
         """The worker the next chunk would go to: the one with the fewest in flight."""
         return min(self._procs, key=lambda p: p.inflight).worker
 
-    def submit_installing(self, worker: int, members: Chunk, run: int) -> None:
+    def submit_installing(self, worker: int, members: Chunk, run: int,
+                          awaited: Collection[int] = ()) -> None:
         """Hand ``members`` to ``worker``, which runs them after what it was handed before,
         installing each one's writes itself and recording its events (see
         :func:`run_installing`); ``run`` names the run (a worker forgets what it installed
-        in another)."""
+        in another). The results of ``awaited`` (ranks that a transaction not handed to
+        this worker depends on) are sent soon after they end (:data:`AWAITED_REPORT_S`), the
+        others at least every :data:`REPORT_S`."""
         proc = self._procs[worker]
         if not proc.inflight and not proc.process.is_alive():
             proc = self._replace(proc)
         self._load(proc)
-        proc.tasks.put(("install", (run, self._shrink(members))))
+        proc.tasks.put(("install", (run, self._shrink(members), awaited)))
         proc.inflight += 1
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
@@ -754,7 +757,7 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
             if not rank:
                 rank = {tx.id: i for i, tx in enumerate(batch)}
             members = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body[1]]
-            _stream_installing(members, worker, pid, results, local, rank)
+            _stream_installing(members, worker, pid, results, local, rank, set(body[2]))
             continue
         chunk = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body]
         events: list[Event] = []
@@ -762,26 +765,33 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
         results.send_bytes(_encode(chunk, done, events))
 
 
-CHAIN_REPORT_S = 0.005
+REPORT_S = 0.05
 """A worker process that installs what it runs sends the results of the transactions that
-ended so far at most this often (and all of them at the end), so that the coordinator
-installs them, and the trace shows them, while the rest runs."""
+ended so far at least this often while the rest runs (and all of them at the end), so that
+the coordinator installs them, and the trace shows them, as the run goes; more often
+would take CPU from the workers."""
+AWAITED_REPORT_S = 0.002
+"""How soon it sends them when one that another worker's transaction awaits has ended."""
 
 
 def _stream_installing(members: Chunk, worker: int, pid: int, results: Connection,
-                       local: Installed, rank: Mapping[str, int]) -> None:
+                       local: Installed, rank: Mapping[str, int], awaited: Set[int]) -> None:
     """Run ``members`` (:func:`run_installing`), sending their results and events as they
-    come: at most every :data:`CHAIN_REPORT_S`, and the rest at the end."""
+    come: once an ``awaited`` one has ended, as the first transaction after it ends at
+    least :data:`AWAITED_REPORT_S` after the last sending; otherwise every
+    :data:`REPORT_S`; and the rest at the end."""
     events: list[Event] = []
     rows: list[Row] = []
-    sent = [0, 0, 0, time.monotonic()]  # results, events and rows sent; when
+    sent = [0, 0, 0, time.monotonic(), REPORT_S]  # results, events, rows sent; when; wait
 
     def report(done: list[TxResult]) -> None:
+        if done[-1].index in awaited:
+            sent[4] = AWAITED_REPORT_S
         now = time.monotonic()
-        if now - sent[3] >= CHAIN_REPORT_S and len(done) < len(members):
+        if len(done) < len(members) and now - sent[3] >= sent[4]:
             results.send_bytes(_encode(members[sent[0]:len(done)], done[sent[0]:],
                                        events[sent[1]:], False, rows[sent[2]:]))
-            sent[:] = [len(done), len(events), len(rows), now]
+            sent[:] = [len(done), len(events), len(rows), now, REPORT_S]
 
     done = run_installing(members, worker, pid, events.append, rows.append, local, rank,
                           report)

@@ -504,7 +504,8 @@ class Coordinator:
 
         def send(w: int, members: Chunk) -> None:
             nonlocal inflight
-            pool.submit_installing(w, members, run)
+            awaited = [r for r, _, _ in members if any(where[s] != w for s in succ[r])]
+            pool.submit_installing(w, members, run, awaited)
             self.round_trips += 1
             inflight += len(members)
 
