@@ -199,7 +199,8 @@ Installed = dict[str, tuple[int, str, int]]
 def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
                    log: Callable[[Row], None], local: Installed, rank: Mapping[str, int],
                    after_each: Callable[[list[TxResult]], None] | None = None,
-                   cancel: threading.Event | None = None) -> list[TxResult]:
+                   cancel: threading.Event | None = None,
+                   ahead: Set[int] | None = None) -> list[TxResult]:
     """Run ``members`` in order on this worker, which installs each one's writes in
     ``local`` and logs its WRITE rows (the version each replaced) and COMMIT, or its ABORT,
     with ``log`` (rows of :data:`~aethel.trace.Row`, transactions by rank) before the next
@@ -214,13 +215,15 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
     predecessors, installed before the snapshot was taken or run earlier here, and any
     other transaction touching the account is ordered with it. A result that could not be
     sent back fails its transaction instead, before anything is installed. Once ``cancel``
-    is set, the members not yet started are left out."""
+    is set, the members not yet started are left out. ``ahead``, when given, names the
+    members handed before all their predecessors were installed: only they can need the
+    worker's own writes (the others' snapshots were taken after their predecessors')."""
     done: list[TxResult] = []
     clock = time.monotonic_ns
     for i, tx, snap in members:
         if cancel is not None and cancel.is_set():
             break  # the batch is stopping: the rest never starts
-        if local:
+        if local and (ahead is None or i in ahead):
             snap = {a: _later(local.get(a), seen, rank) for a, seen in snap.items()}
         try:
             result = run_transaction(i, tx, snap, worker, pid, record, cancel)
@@ -500,18 +503,19 @@ class ProcessPool:
         return min(self._procs, key=lambda p: p.inflight).worker
 
     def submit_installing(self, worker: int, members: Chunk, run: int,
-                          awaited: Collection[int] = ()) -> None:
+                          awaited: Collection[int] = (), ahead: Collection[int] = ()) -> None:
         """Hand ``members`` to ``worker``, which runs them after what it was handed before,
         installing each one's writes itself and recording its events (see
         :func:`run_installing`); ``run`` names the run (a worker forgets what it installed
         in another). The results of ``awaited`` (ranks that a transaction not handed to
         this worker depends on) are sent soon after they end (:data:`AWAITED_REPORT_S`), the
-        others at least every :data:`REPORT_S`."""
+        others at least every :data:`REPORT_S`. ``ahead`` names the members handed before
+        all their predecessors were installed."""
         proc = self._procs[worker]
         if not proc.inflight and not proc.process.is_alive():
             proc = self._replace(proc)
         self._load(proc)
-        proc.tasks.put(("install", (run, self._shrink(members), awaited)))
+        proc.tasks.put(("install", (run, self._shrink(members), awaited, ahead)))
         proc.inflight += 1
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
@@ -757,7 +761,8 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
             if not rank:
                 rank = {tx.id: i for i, tx in enumerate(batch)}
             members = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body[1]]
-            _stream_installing(members, worker, pid, results, local, rank, set(body[2]))
+            _stream_installing(members, worker, pid, results, local, rank, set(body[2]),
+                               set(body[3]))
             continue
         chunk = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body]
         events: list[Event] = []
@@ -775,7 +780,8 @@ AWAITED_REPORT_S = 0.002
 
 
 def _stream_installing(members: Chunk, worker: int, pid: int, results: Connection,
-                       local: Installed, rank: Mapping[str, int], awaited: Set[int]) -> None:
+                       local: Installed, rank: Mapping[str, int], awaited: Set[int],
+                       ahead: Set[int]) -> None:
     """Run ``members`` (:func:`run_installing`), sending their results and events as they
     come: once an ``awaited`` one has ended, as the first transaction after it ends at
     least :data:`AWAITED_REPORT_S` after the last sending; otherwise every
@@ -794,7 +800,7 @@ def _stream_installing(members: Chunk, worker: int, pid: int, results: Connectio
             sent[:] = [len(done), len(events), len(rows), now, REPORT_S]
 
     done = run_installing(members, worker, pid, events.append, rows.append, local, rank,
-                          report)
+                          report, None, ahead)
     results.send_bytes(_encode(members[sent[0]:], done[sent[0]:], events[sent[1]:], True,
                                rows[sent[2]:]))
 

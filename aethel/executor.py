@@ -455,6 +455,7 @@ class Coordinator:
         mean = sum(cost) / n if n else 0.0
         where = [-1] * n
         installed = bytearray(n)
+        early = bytearray(n)
         unsubmitted = list(npred)
         queued = [0.0] * self.executor.workers
         in_chain = bytearray(n)
@@ -484,6 +485,7 @@ class Coordinator:
                 handed[r] = 1
                 if indeg[r]:
                     self.ahead += 1
+                    early[r] = 1
                 tx = transactions[r]
                 members.append((r, tx, {a: state[a] for a in tx.accounts}))
                 queued[w] += cost[r]
@@ -505,7 +507,8 @@ class Coordinator:
         def send(w: int, members: Chunk) -> None:
             nonlocal inflight
             awaited = [r for r, _, _ in members if any(where[s] != w for s in succ[r])]
-            pool.submit_installing(w, members, run, awaited)
+            pool.submit_installing(w, members, run, awaited,
+                                   [r for r, _, _ in members if early[r]])
             self.round_trips += 1
             inflight += len(members)
 
