@@ -59,11 +59,10 @@ class CampaignConfig:
     against: ``batch`` or ``any`` (:mod:`harness.checks.orders`).
 
     ``aethel verify``'s default is one job per usable core × 2 engine workers: 2 workers
-    are what exercises the parallelism of the engine's backends, and on 2 cores the default
-    campaign at 2 jobs × 2 workers checked 0.91 × the examples per CPU second of the best
-    combination measured, 2 jobs × 1 worker (16.3 against 14.8 ms of CPU per example,
-    ``aethel bench --campaign``, 1500 examples): both fill both cores, so their rates on
-    an idle machine are in that ratio too."""
+    are what exercises the parallelism of the engine's backends (one worker cannot show a
+    race). On 2 cores, 2 jobs × 1 worker, the fastest combination measured, checks some
+    6–15 % more examples per second (``aethel bench --campaign``: the default reached
+    0.85–0.94 of it in seven runs), which is what the second worker costs."""
 
     executor: str = BUILTIN
     backends: tuple[str, ...] = ("thread", "process")
