@@ -183,13 +183,16 @@ def run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
               cancel: threading.Event | None = None) -> list[TxResult]:
     """One result per transaction of ``chunk``, in order, even if running one raised: a
     worker loop outlives anything a transaction does."""
-    done = []
-    for i, tx, snap in chunk:
-        try:
-            done.append(run_transaction(i, tx, snap, worker, pid, record, cancel))
-        except BaseException as exc:
-            done.append(TxResult(i, False, describe_exception(exc), {}, 0, worker))
-    return done
+    return [run_one(i, tx, snap, worker, pid, record, cancel) for i, tx, snap in chunk]
+
+
+def run_one(index: int, tx: Transaction, snapshot: Any, worker: int, pid: int,
+            record: Recorder, cancel: threading.Event | None = None) -> TxResult:
+    """The result of running ``tx``, a failed one if running it raised."""
+    try:
+        return run_transaction(index, tx, snapshot, worker, pid, record, cancel)
+    except BaseException as exc:
+        return TxResult(index, False, describe_exception(exc), {}, 0, worker)
 
 
 Installed = dict[str, tuple[int, str, int]]
@@ -225,10 +228,7 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
             break  # the batch is stopping: the rest never starts
         if local and (ahead is None or i in ahead):
             snap = {a: _later(local.get(a), seen, rank) for a, seen in snap.items()}
-        try:
-            result = run_transaction(i, tx, snap, worker, pid, record, cancel)
-        except BaseException as exc:
-            result = TxResult(i, False, describe_exception(exc), {}, 0, worker)
+        result = run_one(i, tx, snap, worker, pid, record, cancel)
         if result.ok and (unsendable := _unsendable(result)) is not None:
             result = result._replace(ok=False, writes={}, reason=unsendable)
         done.append(result)

@@ -446,8 +446,8 @@ class Coordinator:
         ends its message, and the next goes to the next least busy worker)."""
         n = len(self.order)
         succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
-        state, undo, handed, indeg = self.state, self.undo, self.handed, self.indeg
-        order, results_of = self.order, self.results
+        state, handed, indeg = self.state, self.handed, self.indeg
+        take = self._installed_on_worker
         dag = self.graph
         rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
         by_index = dag.costs
@@ -531,15 +531,9 @@ class Coordinator:
             recheck = []
             for result in results:
                 r = result.index
-                results_of[r] = result
+                take(result)
                 installed[r] = 1
                 queued[where[r]] -= cost[r]
-                if result.ok:
-                    tx_id = order[r]
-                    for account, value in result.writes.items():
-                        if account not in undo:
-                            undo[account] = state[account]
-                        state[account] = (value, tx_id)
                 for s in succ[r]:
                     indeg[s] -= 1
                     if where[s] < 0:

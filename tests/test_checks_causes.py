@@ -148,20 +148,25 @@ def test_one_worker_minutes_away_is_a_clock_problem(observed, offset):
     assert "of worker 1 of process" in (late if offset > 0 else early)
 
 
+def _reader_process_shifted(observed: Observed, offset: int) -> list[str]:
+    """Shift by ``offset`` the clock of the process of a transaction that read a version
+    written in the other process; the run must show a clock problem only: its isolation
+    messages."""
+    started = {e.txn: e.pid for e in observed.events if e.kind == START}
+    pid = next(started[e.txn] for e in observed.events if e.kind == READ and
+               e.version != INIT and started[e.version] != started[e.txn])
+    verdicts = judge(observed, shifted(list(observed.events), lambda e: e.pid == pid, offset))
+    assert_clock_problem_only(verdicts)
+    return [v.message for v in verdicts[ISOLATION].violations]
+
+
 @pytest.mark.parametrize("offset", [MINUTES, -MINUTES])
 def test_one_process_minutes_away_is_a_clock_problem(runs, offset):
     """The worker process of a transaction that read a version installed by a transaction of
     the other process records its events on a clock minutes away (on the process backend a
     worker records a transaction's WRITE and COMMIT too): a read of a version written in the
     other process lies minutes before its writer started."""
-    observed = runs["process"]
-    started = {e.txn: e.pid for e in observed.events if e.kind == START}
-    pid = next(started[e.txn] for e in observed.events if e.kind == READ and
-               e.version != INIT and started[e.version] != started[e.txn])
-    events = shifted(list(observed.events), lambda e: e.pid == pid, offset)
-    verdicts = judge(observed, events)
-    assert_clock_problem_only(verdicts)
-    messages = [v.message for v in verdicts[ISOLATION].violations]
+    messages = _reader_process_shifted(runs["process"], offset)
     assert any("read" in m and "before t" in m and "started" in m for m in messages)
 
 
@@ -170,14 +175,7 @@ def test_a_worker_process_minutes_from_its_coordinator_is_a_clock_problem(runs, 
     """In an atomic batch the coordinator records WRITE and COMMIT: a worker process whose
     clock is minutes away shows transactions committing before their own START, or reading
     before their writer started."""
-    observed = runs["process-atomic"]
-    started = {e.txn: e.pid for e in observed.events if e.kind == START}
-    pid = next(started[e.txn] for e in observed.events if e.kind == READ and
-               e.version != INIT and started[e.version] != started[e.txn])
-    events = shifted(list(observed.events), lambda e: e.pid == pid, offset)
-    verdicts = judge(observed, events)
-    assert_clock_problem_only(verdicts)
-    messages = [v.message for v in verdicts[ISOLATION].violations]
+    messages = _reader_process_shifted(runs["process-atomic"], offset)
     if offset > 0:
         assert any("'s own START" in m for m in messages)
     else:
