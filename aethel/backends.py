@@ -16,11 +16,15 @@ transactions (:meth:`ProcessPool.prepare`) pickles them once and sends them once
 worker; a chunk then carries only ranks and snapshots, and its events come back as
 :class:`~aethel.trace.TraceColumns`. A worker process may also install what it runs
 (:meth:`ProcessPool.submit_installing`, :func:`run_installing`), and so may a worker thread
-handed chains (:meth:`ThreadPool.submit_chains`).
+handed chains (:meth:`ThreadPool.submit_chains`). The workers of a process pool are linked
+by pipes, one each way between every two, so that a planned batch
+(:meth:`ProcessPool.submit_planned`, :func:`run_planned`) passes what one transaction
+leaves to its successor on another worker without the coordinator.
 """
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing as mp
 import operator
 import os
@@ -28,13 +32,14 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Set
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from functools import partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aethel import operations
 from aethel.context import Recorder, TxResult, run_transaction
@@ -255,6 +260,103 @@ def _later(mine: tuple[int, str, int] | None, seen: tuple[int, str], rank: Mappi
     return mine[0], mine[1]
 
 
+class Part(NamedTuple):
+    """One worker's part of a planned batch (see :func:`run_planned`)."""
+
+    ranks: list[int]
+    """The ranks it runs, in rank order."""
+    npred: dict[int, int]
+    """How many predecessors each rank that has some waits for, wherever they run."""
+    successors: dict[int, list[int]]
+    """Each rank's successors on this worker."""
+    waits: dict[int, list[int]]
+    """Each rank's predecessors on other workers."""
+    notify: dict[int, list[int]]
+    """The other workers that run successors of each rank."""
+    initial: dict[str, tuple[int, str]]
+    """(balance, version) of each account its ranks touch, before the batch."""
+
+
+def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
+                record: Recorder, log: Callable[[Row], None],
+                receive: Callable[[bool], tuple[int, Installed] | None],
+                send: Callable[[int, int, Installed], None],
+                after_each: Callable[[list[TxResult]], None] | None = None) -> list[TxResult]:
+    """Run this worker's part of a planned batch (:meth:`ProcessPool.submit_planned`),
+    installing each transaction's writes on the worker and logging its rows as
+    :func:`run_installing` does, with no coordinator between them; the results in the
+    order they ran.
+
+    A rank is ready once each of its predecessors has run here or, on another worker, has
+    been announced by a message from that worker; of the ready ranks the smallest runs
+    next, and when none is ready the worker waits for a message (``receive(True)``;
+    ``receive(False)`` takes one already here, or None). After running ``i``,
+    ``send(w, i, after)`` tells each worker in ``part.notify[i]`` that it ended, ``after``
+    giving each account ``i`` may write as it is now: (balance, version, the writer's rank),
+    which is ``i``'s own write or, where it wrote nothing (it failed, or left the account
+    alone), the write it saw. A transaction sees, of each account, the write with the
+    latest writer among ``part.initial`` (writer rank -1), its own worker's and those
+    received: the last transaction before it that may write an account is one of its
+    predecessors (a RAW or WAW edge), so it ran here or its message arrived before, carrying
+    the account's latest write; and a later one depends on it (WAR or WAW) and cannot have
+    run yet."""
+    local: Installed = {a: (v, version, -1) for a, (v, version) in part.initial.items()}
+    pending = dict(part.npred)
+    successors, notify = part.successors, part.notify
+    awaited: dict[int, list[int]] = {}
+    for r, cross in part.waits.items():
+        for p in cross:
+            awaited.setdefault(p, []).append(r)
+    ready = [r for r in part.ranks if r not in pending]
+    heapq.heapify(ready)
+    done: list[TxResult] = []
+    clock = time.monotonic_ns
+
+    def arrived(message: tuple[int, Installed]) -> None:
+        q, after = message
+        for account, latest in after.items():
+            mine = local.get(account)
+            if mine is None or mine[2] < latest[2]:
+                local[account] = latest
+        for r in awaited.get(q, ()):
+            pending[r] -= 1
+            if not pending[r]:
+                heapq.heappush(ready, r)
+
+    left = len(part.ranks)
+    while left:
+        while (message := receive(not ready)) is not None:
+            arrived(message)
+        i = heapq.heappop(ready)
+        left -= 1
+        tx = batch[i]
+        snap = {a: local[a][:2] for a in tx.accounts}
+        result = run_one(i, tx, snap, worker, pid, record)
+        if result.ok and (unsendable := _unsendable(result)) is not None:
+            result = result._replace(ok=False, writes={}, reason=unsendable)
+        done.append(result)
+        if not result.ok:
+            log((clock(), ABORT_CODE, i, worker, pid, None, None, None, result.reason))
+        else:
+            tx_id = tx.id
+            for account, value in result.writes.items():
+                local[account] = (value, tx_id, i)
+                log((clock(), WRITE_CODE, i, worker, pid, account, value, snap[account][1],
+                     None))
+            log((clock(), COMMIT_CODE, i, worker, pid, None, None, None, None))
+        for s in successors.get(i, ()):
+            pending[s] -= 1
+            if not pending[s]:
+                heapq.heappush(ready, s)
+        if i in notify:
+            after = {a: local[a] for a in tx.writes}
+            for w in notify[i]:
+                send(w, i, after)
+        if after_each is not None:
+            after_each(done)
+    return done
+
+
 class Chains(list):
     """Chains handed to one worker thread in one message, their transactions in an order
     that respects their dependencies, which the worker installs itself
@@ -426,6 +528,8 @@ class ProcessPool:
     WRITE and COMMIT events (:meth:`submit_installing`), which the coordinator would
     otherwise record, unpickle and merge; and a transaction may be handed to the worker
     that holds its pending predecessors before they end."""
+    takes_plans = True
+    """Whether a planned batch can go to the workers whole (:meth:`submit_planned`)."""
     DEPTH = 2
     MAX_CHUNK = 64
     START_TIMEOUT = 60.0
@@ -439,8 +543,11 @@ class ProcessPool:
         self._batch: list[Transaction] = []
         self._token: object = None
         self._payload: bytes | None = None
-        self._procs = [self._spawn(w) for w in range(workers)]
+        self.linked = False
+        """Whether every worker was started with pipes to the others (see :meth:`link`)."""
+        self._procs: list[_Proc] = []
         try:
+            self.link()
             self.ready()
         except WorkerLost:
             self.close()
@@ -469,12 +576,36 @@ class ProcessPool:
                              "code)") from None
         proc.started = True
 
-    def _spawn(self, worker: int) -> _Proc:
+    def link(self) -> None:
+        """Make sure every worker has a pipe to every other, as a planned batch needs
+        (:meth:`submit_planned`): if one was replaced since the workers were linked, all of
+        them are restarted, linked (before a run: none has work in flight), and so are they
+        if one has died."""
+        if self.linked and not wait([proc.process.sentinel for proc in self._procs], 0):
+            return  # (a sentinel shows a death before waitpid does)
+        ends = {(a, b): self._ctx.Pipe(duplex=False)
+                for a in range(self.workers) for b in range(self.workers) if a != b}
+        for proc in self._procs:
+            self._stop(proc, kill=False)
+        self._procs = []
+        others = [[o for o in range(self.workers) if o != w] for w in range(self.workers)]
+        try:
+            for w in range(self.workers):
+                self._procs.append(self._spawn(w, ([ends[o, w][0] for o in others[w]],
+                                                   {o: ends[w, o][1] for o in others[w]})))
+        finally:
+            for reader, writer in ends.values():
+                reader.close()
+                writer.close()
+        self.linked = True
+
+    def _spawn(self, worker: int,
+               links: tuple[list[Connection], dict[int, Connection]] | None = None) -> _Proc:
         if _NO_NEW_WORKERS.is_set():
             raise WorkerLost(worker, None, "not started: this process is ending")
         reader, writer = self._ctx.Pipe(duplex=False)
         tasks = self._ctx.Queue()
-        process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker),
+        process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker, links),
                                     name=f"aethel-worker-{worker}", daemon=True)
         with signals_held():
             process.start()
@@ -516,6 +647,14 @@ class ProcessPool:
             proc = self._replace(proc)
         self._load(proc)
         proc.tasks.put(("install", (run, self._shrink(members), awaited, ahead)))
+        proc.inflight += 1
+
+    def submit_planned(self, worker: int, run: int, part: Part) -> None:
+        """Hand ``worker`` its whole ``part`` of a planned batch (see :func:`run_planned`);
+        ``run`` names the run. The workers must be linked (:meth:`link`)."""
+        proc = self._procs[worker]
+        self._load(proc)
+        proc.tasks.put(("plan", (run, tuple(part))))
         proc.inflight += 1
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
@@ -617,6 +756,7 @@ class ProcessPool:
         its task queue holds work until it is up, so a timeout or crash is reported without
         paying for the new worker's start-up."""
         self._stop(proc, kill=True)
+        self.linked = False
         fresh = self._spawn(proc.worker)
         self._procs[self._procs.index(proc)] = fresh
         return fresh
@@ -673,7 +813,9 @@ def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool
     transactions as they end)."""
     index = {tx.id: i for i, tx, _ in chunk}
     try:
-        columns = TraceColumns.from_events(events, index)
+        columns = TraceColumns.exact_block(events, index)
+        if columns is None:
+            columns = TraceColumns.from_events(events, index)
         if rows:
             columns.extend_rows(rows)
         return ForkingPickler.dumps(([tuple(r) for r in done], columns, final))
@@ -741,9 +883,60 @@ def leave_signals_to_owner() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, OWNER_DECIDES)
 
 
-def _process_main(tasks: Any, results: Connection, worker: int) -> None:
+class _Peers:
+    """A worker process's links to the other workers of its pool, for planned batches: a
+    pipe from each of them (``inboxes``) and to each of them (``outboxes``, by worker)."""
+
+    def __init__(self, inboxes: list[Connection], outboxes: dict[int, Connection],
+                 parent: int) -> None:
+        self.inboxes = inboxes
+        self.outboxes = outboxes
+        self.parent = parent
+        self.run = -1
+        self.waiting: deque[tuple[int, Installed]] = deque()
+
+    def receive(self, block: bool) -> tuple[int, Installed] | None:
+        """The next message of this run: (a rank that ended, the accounts it may write as
+        they are after it; see :func:`run_planned`). Unless ``block``, only one that has
+        arrived, else None. Exits the process if the coordinator has died."""
+        if not self.waiting:
+            self._drain()
+        while block and not self.waiting:
+            ready = wait(self.inboxes, ORPHAN_CHECK_S) if self.inboxes else \
+                time.sleep(ORPHAN_CHECK_S)
+            if not ready and os.getppid() != self.parent:
+                raise SystemExit(0)
+            for conn in ready or ():
+                self._read(conn)
+        return self.waiting.popleft() if self.waiting else None
+
+    def send(self, worker: int, rank: int, after: Installed) -> None:
+        """Tell ``worker`` that ``rank`` ended, and what it left. What has arrived is read
+        first, so that two workers never both block sending into full pipes."""
+        self._drain()
+        self.outboxes[worker].send_bytes(ForkingPickler.dumps((self.run, rank, after)))
+
+    def _drain(self) -> None:
+        """Read every message that has arrived."""
+        for conn in list(self.inboxes):
+            while conn in self.inboxes and conn.poll():
+                self._read(conn)
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            run, rank, after = ForkingPickler.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            self.inboxes.remove(conn)  # that worker is gone: the coordinator stops the run
+            return
+        if run == self.run:
+            self.waiting.append((rank, after))
+
+
+def _process_main(tasks: Any, results: Connection, worker: int,
+                  links: tuple[list[Connection], dict[int, Connection]] | None = None) -> None:
     leave_signals_to_owner()
     pid, parent = os.getpid(), os.getppid()
+    peers = None if links is None else _Peers(*links, parent)
     results.send(None)
     batch: list[Transaction] = []
     rank: dict[str, int] = {}
@@ -754,6 +947,10 @@ def _process_main(tasks: Any, results: Connection, worker: int) -> None:
         if what == "load":
             batch = ForkingPickler.loads(body)
             rank = {}
+            continue
+        if what == "plan":
+            assert peers is not None, "a planned batch went to a worker without links"
+            _stream_planned(body[0], Part(*body[1]), batch, worker, pid, results, peers)
             continue
         if what == "install":
             if body[0] != run:
@@ -802,6 +999,31 @@ def _stream_installing(members: Chunk, worker: int, pid: int, results: Connectio
     done = run_installing(members, worker, pid, events.append, rows.append, local, rank,
                           report, None, ahead)
     results.send_bytes(_encode(members[sent[0]:], done[sent[0]:], events[sent[1]:], True,
+                               rows[sent[2]:]))
+
+
+def _stream_planned(run: int, part: Part, batch: list[Transaction], worker: int, pid: int,
+                    results: Connection, peers: _Peers) -> None:
+    """Run a worker's part of a planned batch (:func:`run_planned`), sending its results
+    and events to the coordinator every :data:`REPORT_S` and at the end."""
+    peers.run = run
+    events: list[Event] = []
+    rows: list[Row] = []
+    sent = [0, 0, 0, time.monotonic()]  # results, events, rows sent; when
+
+    def ran(done: list[TxResult]) -> Chunk:
+        return [(r.index, batch[r.index], None) for r in done]
+
+    def report(done: list[TxResult]) -> None:
+        now = time.monotonic()
+        if len(done) < len(part.ranks) and now - sent[3] >= REPORT_S:
+            results.send_bytes(_encode(ran(done[sent[0]:]), done[sent[0]:], events[sent[1]:],
+                                       False, rows[sent[2]:]))
+            sent[:] = [len(done), len(events), len(rows), now]
+
+    done = run_planned(part, batch, worker, pid, events.append, rows.append, peers.receive,
+                       peers.send, report)
+    results.send_bytes(_encode(ran(done[sent[0]:]), done[sent[0]:], events[sent[1]:], True,
                                rows[sent[2]:]))
 
 

@@ -15,7 +15,11 @@ recorder in blocks (the trace is kept as columns, :class:`~aethel.trace.TraceCol
 batch that parallelism cannot pay for runs on the coordinator's thread
 (:meth:`Coordinator.runs_inline`, metric ``inline``); on processes a chain of dependent
 transactions goes to one worker whole, which installs each before the next starts (metric
-``chained_transactions``; ``round_trips`` counts what the coordinator sent).
+``chained_transactions``; ``round_trips`` counts what the coordinator sent). A narrow DAG,
+where round trips through the coordinator would dominate, may instead be *planned* on
+processes (:meth:`Coordinator.path`, metric ``planned``): each worker gets its part of a
+static plan in one message and waits for a predecessor on another worker by a message from
+that worker.
 
 Extension point: :attr:`ParallelExecutor.coordinator_class` names the coordinator of each
 execution; a subclass of :class:`Coordinator` overrides its documented hooks.
@@ -31,8 +35,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aethel.analysis import DependencyDag, Graph, dependency_dag, dependency_graph
-from aethel.backends import Chunk, InlinePool, Pool, ProcessPool, WorkerLost, make_pool
+from aethel.analysis import (
+    DependencyDag,
+    Graph,
+    dependency_dag,
+    dependency_graph,
+    plan_workers,
+)
+from aethel.backends import (
+    Chunk,
+    InlinePool,
+    Part,
+    Pool,
+    ProcessPool,
+    WorkerLost,
+    make_pool,
+)
 from aethel.context import Snapshot, TxResult, run_transaction
 from aethel.cores import usable_cores
 from aethel.errors import (
@@ -181,6 +199,11 @@ class Coordinator:
     separates two levels (measured on 2 cores: docs/examples/measure_coordinator.py)."""
     SERIAL_COST_US = 5.0
     """µs of bookkeeping per transaction run inline."""
+    PLAN_COST_US = (4.0, 12.0, 150.0)
+    """For a planned run on processes (see :meth:`path`): µs the coordinator spends per
+    transaction, µs a worker spends per transaction beyond its work, and µs from a
+    transaction's end to the start of a successor on another worker (one message between
+    the workers; measured on 2 cores)."""
     AHEAD_US = 1000.0
     """How much estimated work (µs) a worker may hold before transactions stop going to it
     ahead of their predecessors (see :meth:`_drain_installing`; chains go whole)."""
@@ -228,6 +251,8 @@ class Coordinator:
         """How many were handed to a worker before all their predecessors were installed."""
         self.inline = False
         """Whether this run is the coordinator's own (see :meth:`runs_inline`)."""
+        self.where: list[int] | None = None
+        """The worker of each rank in a planned run (see :meth:`path`), else None."""
         self.cancel = threading.Event()
         self.interrupted = False
         self.results = ResultLog(len(self.order))
@@ -244,9 +269,12 @@ class Coordinator:
     def execute(self) -> ExecutionResult:
         """Run the batch; see :meth:`ParallelExecutor.execute`."""
         levels = self._levels()
-        self.inline = self.runs_inline()
+        path = self.path()
+        self.inline = path == "inline"
         pool = self.executor.inline_pool if self.inline else self.executor.pool
         try:
+            if path == "planned":
+                pool.link()  # type: ignore[attr-defined]
             pool.ready()  # replaced workers start before, not within, this run's time
         except WorkerLost as exc:
             pool.reset()
@@ -286,22 +314,55 @@ class Coordinator:
             self.rollback()
         return self._result(groups, time.perf_counter() - started)
 
+    def path(self) -> str:
+        """How this run goes: ``"inline"`` when :meth:`runs_inline`; ``"planned"`` when the
+        batch may go whole to a process pool's workers, each with its part of a static plan
+        (:func:`~aethel.analysis.plan_workers`, run by :meth:`_drain_planned`), and that plan
+        is estimated faster than both the pool's dataflow and running inline; otherwise
+        ``"pool"``. A plan is considered only when round trips through the coordinator make
+        up a tenth or more of the dataflow estimate (a narrow DAG): in a plan, a transaction
+        waits for a predecessor on another worker by a message between the workers, not a
+        round trip, but the plan cannot adapt to costs that differ from the estimates.
+        Costs: :attr:`PLAN_COST_US`."""
+        estimates = self._estimates()
+        if estimates is None:
+            return "pool"
+        serial, parallel, bound = estimates
+        if (self.executor.backend == "process" and self.schedule == "dataflow"
+                and self.executor.workers > 1 and self.chains_allowed()
+                and parallel - bound >= parallel / 10):
+            coordinator, overhead, message = self.PLAN_COST_US
+            where, makespan = plan_workers(self.graph, self.executor.workers, message,
+                                           overhead)
+            if (makespan + len(self.order) * coordinator < min(serial, parallel)
+                    and getattr(self.executor.pool, "takes_plans", False)):
+                self.where = where
+                return "planned"
+        return "inline" if parallel >= serial else "pool"
+
     def runs_inline(self) -> bool:
         """Whether parallelism cannot pay for this batch, so that the coordinator runs it
-        itself (reported as ``inline`` in the metrics): never for fewer than
-        :attr:`INLINE_MIN_TRANSACTIONS` transactions or on the serial backend; otherwise
-        when the estimated parallel time is no less than the estimated serial time (the
-        work plus :attr:`SERIAL_COST_US` per transaction). The parallel time is the larger
-        of the work shared by the workers and the critical path, plus the coordinator's
-        cost per transaction and a round trip per dependency step that is not a link of a
-        chain handed to one worker (:attr:`PARALLEL_COST_US`); on threads, operations that
-        hold the GIL (all but :data:`GIL_FREE_KINDS`) are not shared. Costs are the
-        operations' estimates (:meth:`~aethel.model.Transaction.cost_us`)."""
+        itself (reported as ``inline`` in the metrics; :meth:`path` may still find a plan
+        that pays): never for fewer than :attr:`INLINE_MIN_TRANSACTIONS` transactions or on
+        the serial backend; otherwise when the estimated parallel time is no less than the
+        estimated serial time (the work plus :attr:`SERIAL_COST_US` per transaction). The
+        parallel time is the larger of the work shared by the workers and the critical
+        path, plus the coordinator's cost per transaction and a round trip per dependency
+        step that is not a link of a chain handed to one worker (:attr:`PARALLEL_COST_US`);
+        on threads, operations that hold the GIL (all but :data:`GIL_FREE_KINDS`) are not
+        shared. Costs are the operations' estimates
+        (:meth:`~aethel.model.Transaction.cost_us`)."""
+        estimates = self._estimates()
+        return estimates is not None and estimates[1] >= estimates[0]
+
+    def _estimates(self) -> tuple[float, float, float] | None:
+        """The estimated serial and parallel times of :meth:`runs_inline` (µs), and the
+        parallel time without its round trips; None when the batch never runs inline."""
         n = len(self.transactions)
         backend = self.executor.backend
         costs = self.PARALLEL_COST_US.get(backend)
         if costs is None or n < self.INLINE_MIN_TRANSACTIONS:
-            return False
+            return None
         per_transaction, per_step = costs
         estimates = [tx.cost_us() for tx in self.transactions]
         work = shared = sum(estimates)
@@ -310,9 +371,9 @@ class Coordinator:
                          if op.kind in GIL_FREE_KINDS)
         longest, steps = self._critical_path(estimates), self._steps(
             self.schedule == "dataflow" and self.chains_allowed())
-        parallel = (max(work - shared + shared / self.executor.workers, longest)
-                    + n * per_transaction + steps * per_step)
-        return parallel >= work + n * self.SERIAL_COST_US
+        bound = max(work - shared + shared / self.executor.workers, longest) \
+            + n * per_transaction
+        return work + n * self.SERIAL_COST_US, bound + steps * per_step, bound
 
     def _steps(self, chains: bool) -> int:
         """The most dependency steps on any path that cross the coordinator (with
@@ -352,6 +413,9 @@ class Coordinator:
         what they run is driven by :meth:`_drain_installing`."""
         if release and type(pool) is InlinePool:
             self._run_in_order()
+            return
+        if self.where is not None:
+            self._drain_planned(pool)  # type: ignore[arg-type]
             return
         allowed = release and self.chains_allowed()
         if allowed and getattr(pool, "installs_on_worker", False):
@@ -552,6 +616,65 @@ class Coordinator:
             outbox.clear()
             self._after_collect()
 
+    def _drain_planned(self, pool: ProcessPool) -> None:
+        """A planned run: each worker is handed its part of the plan (:attr:`where`) in one
+        message and runs it in rank order, installing each transaction itself and waiting
+        for a predecessor planned on another worker by a message from that worker
+        (:meth:`~aethel.backends.ProcessPool.submit_planned`). The results that come back
+        enter the shared state in dependency order: one whose predecessors have not all
+        entered it waits for them."""
+        where = self.where
+        assert where is not None
+        workers = self.executor.workers
+        dag = self.graph
+        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        transactions, state = self.transactions, self.state
+        parts = [Part([], {}, {}, {}, {}, {}) for _ in range(workers)]
+        for r, w in enumerate(where):
+            part = parts[w]
+            part.ranks.append(r)
+            first, last = pstart[r], pstart[r + 1]
+            if first == last:
+                continue
+            part.npred[r] = last - first
+            cross = []
+            for p in map(rank_of.__getitem__, preds[first:last]):
+                owner = where[p]
+                if owner == w:
+                    part.successors.setdefault(p, []).append(r)
+                else:
+                    cross.append(p)
+                    targets = parts[owner].notify.setdefault(p, [])
+                    if w not in targets:
+                        targets.append(w)
+            if cross:
+                part.waits[r] = cross
+        run = next(_RUNS)
+        for w, part in enumerate(parts):
+            part.initial.update((a, state[a]) for r in part.ranks
+                                for a in transactions[r].accounts)
+            pool.submit_planned(w, run, part)
+            self.round_trips += 1
+        self.handed[:] = b"\x01" * len(self.handed)
+        succ, indeg, take = self.succ, self.indeg, self._installed_on_worker
+        early: dict[int, TxResult] = {}
+        left = len(where)
+        while left:
+            for result in self._collect(pool):
+                if indeg[result.index]:
+                    early[result.index] = result
+                    continue
+                entering = [result]
+                while entering:
+                    result = entering.pop()
+                    take(result)
+                    left -= 1
+                    for s in succ[result.index]:
+                        indeg[s] -= 1
+                        if not indeg[s] and s in early:
+                            entering.append(early.pop(s))
+            self._after_collect()
+
     def _run_in_order(self) -> None:
         """Dataflow on the coordinator's own thread: the ready transaction with the smallest
         rank is always the next rank, so the batch runs in serial order, each transaction
@@ -726,6 +849,7 @@ class Coordinator:
             "inline": float(self.inline),
             "chained_transactions": float(self.chained),
             "ahead_transactions": float(self.ahead),
+            "planned": float(self.where is not None),
             "inline_transactions": float(len(self.order) if self.inline else 0),
         }
         error = None
