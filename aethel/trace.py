@@ -234,6 +234,12 @@ class TraceRecorder:
             self.columns.extend(block)
             self._events = []
 
+    def column_view(self) -> tuple[TraceColumns, Sequence[str]] | None:
+        """The recorded events as (columns, transaction names), in recording order, when
+        every event is kept in the columns (None if some are kept as objects)."""
+        with self._lock:
+            return None if self._events else (self.columns, self.names)
+
     def __len__(self) -> int:
         """How many events were recorded (without building them)."""
         with self._lock:

@@ -5,7 +5,9 @@ indexing the trace and every checker on it, and prints transactions per second o
 (one core; other processes' load does not count, wall time is shown beside it) — for each
 step, for the checkers alone (the trace-based judgement, comparable to Elle) and with the
 serial oracle (which re-executes the batch). ``--profile N`` prints each step's N most
-expensive functions (cProfile, by own time).
+expensive functions (cProfile, by own time). The trace is indexed from the recorder's
+columns, as for any engine result; ``--events`` indexes it as a list of events instead (the
+path of trace files and other executors).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pstats
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aethel.executor import ParallelExecutor
@@ -126,12 +128,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="report the best of N timings")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print each step's N most expensive functions (one more run)")
+    parser.add_argument("--events", action="store_true",
+                        help="index the trace as a list of events, not the recorder's columns")
     args = parser.parse_args()
     batch = workload(args.transactions, args.accounts, args.seed)
     workers = 1 if args.backend == "serial" else args.workers
     with ParallelExecutor(args.backend, workers) as executor:
         result, run = _timed("run", lambda: executor.execute(batch))
     observed = Observed.from_result(result)
+    if args.events:
+        observed = replace(observed, events=result.execution_trace)
     print(f"{len(batch)} transactions, {len(observed.events)} events; executed on "
           f"{args.backend} ×{result.worker_count} in {run.wall_s:.2f} s")
     best: dict[str, Step] = {}

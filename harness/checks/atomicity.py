@@ -24,8 +24,10 @@ from harness.checks.verdict import ATOMICITY, Collector, Verdict, plural
 def check_atomicity(facts: Facts, oracle: OracleResult | None = None) -> Verdict:
     """No write of an aborted transaction; a failed atomic batch restores every balance."""
     c = Collector(ATOMICITY)
-    ids = facts.ids
-    for _, t, account, value, _ in facts.writes:
+    ids, plain = facts.ids, facts.plain
+    # in a plain trace every transaction with an install ended: aborted, or committed
+    writes = facts.writes if plain is None or not plain.committed[plain.wt].all() else ()
+    for _, t, account, value, _ in writes:
         if facts.end_kind[t] == ABORT:
             c.add(ABORTED_WRITE, f"{ids[t]} aborted ({facts.reason[t]}), but the trace shows "
                   f"its install of {account}={value}", (ids[t],), (account,))

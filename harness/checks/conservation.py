@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from itertools import compress
 from operator import is_not, itemgetter
 
 from aethel.context import run_transaction
@@ -24,6 +25,7 @@ from aethel.model import ATOMIC, Transaction
 from aethel.operations import Call, Deposit, GuardedWithdraw, Withdraw
 from aethel.trace import INIT
 from harness.checks.anomalies import CREATED, NEGATIVE
+from harness.checks.columns import changes, negative
 from harness.checks.facts import Facts
 from harness.checks.verdict import CONSERVATION, Collector, Verdict, plural
 
@@ -42,14 +44,28 @@ def _static_change(tx: Transaction) -> tuple[int | None, bool]:
     total = 0
     guarded = False
     for op in tx.ops:
-        if isinstance(op, Call):
+        call, sign, guards = _ROLES.get(type(op)) or _role(op)
+        if call:
             return None, guarded
-        if isinstance(op, Deposit):
+        if sign > 0:
             total += op.amount
-        elif isinstance(op, Withdraw):
+        elif sign < 0:
             total -= op.amount
-        guarded |= isinstance(op, GuardedWithdraw)
+        guarded |= guards
     return total, guarded
+
+
+_ROLES: dict[type, tuple[bool, int, bool]] = {}
+"""Operation class → (user-defined code, +1 deposit / -1 withdrawal / 0, guarded withdrawal):
+:func:`_role`, learnt from the first operation of each class."""
+
+
+def _role(op: object) -> tuple[bool, int, bool]:
+    """What operations of the class of ``op`` do to the sum of balances (``isinstance``)."""
+    sign = 1 if isinstance(op, Deposit) else -1 if isinstance(op, Withdraw) else 0
+    role = (isinstance(op, Call), sign, isinstance(op, GuardedWithdraw))
+    _ROLES[type(op)] = role
+    return role
 
 
 def _replayed_change(tx: Transaction, read: Mapping[str, int]) -> int | None:
@@ -77,6 +93,21 @@ def _negative(rows: list[tuple[int, int, str, int, str]]) -> bool:
     return min(filter(partial(is_not, None), map(itemgetter(3), rows)), default=0) < 0
 
 
+def _changes(facts: Facts) -> tuple[list[int], list[bool]]:
+    """Per transaction: the sum of what it installed minus what it read of those accounts,
+    and whether that is unknown (an install of an account it has no value read of)."""
+    read_of = facts.read_of
+    delta = [0] * len(facts.ids)
+    unknown = [False] * len(facts.ids)
+    for _, t, account, value, _ in facts.writes:
+        read = read_of.get((t, account))
+        if read is None or read[1] is None or value is None:
+            unknown[t] = True
+        else:
+            delta[t] += value - read[1]
+    return delta, unknown
+
+
 def _discard(event: object) -> None:
     """The replay keeps no trace."""
 
@@ -84,38 +115,31 @@ def _discard(event: object) -> None:
 def check_conservation(facts: Facts) -> Verdict:
     """Per-transaction and whole-batch sums, and non-negative balances."""
     c = Collector(CONSERVATION)
-    ids, txs, committed, read_of = facts.ids, facts.txs, facts.committed, facts.read_of
+    ids, txs, committed, plain = facts.ids, facts.txs, facts.committed, facts.plain
     for account, value in facts.batch.accounts.items():
         if value < 0:
             c.add(NEGATIVE, f"{account} starts at {value}", accounts=(account,))
-    if _negative(facts.reads):
+    if negative(plain.rv) if plain is not None else _negative(facts.reads):
         for _, t, account, value, _ in facts.reads:
             if value is not None and value < 0:
                 c.add(NEGATIVE, f"{ids[t]} read {account}={value}", (ids[t],), (account,))
-    if _negative(facts.writes):
+    if negative(plain.wv) if plain is not None else _negative(facts.writes):
         for _, t, account, value, _ in facts.writes:
             if value is not None and value < 0:
                 c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],),
                       (account,))
-    delta = [0] * len(ids)
-    unknown = [False] * len(ids)
-    for _, t, account, value, _ in facts.writes:
-        read = read_of.get((t, account))
-        if read is None or read[1] is None or value is None:
-            unknown[t] = True
-        else:
-            delta[t] += value - read[1]
+    found = changes(facts, plain) if plain is not None else None
+    delta, unknown = found if found is not None else _changes(facts)
     values_read: dict[int, dict[str, int]] | None = None
     expected_total = 0
     opaque = []
     checked = 0
-    for t, tx in enumerate(txs):
-        if not committed[t]:
-            continue
+    for t in compress(range(len(txs)), committed):
+        tx = txs[t]
         want, guarded = _static_change(tx)
         if guarded and want is not None:
             if values_read is None:
-                values_read = _values_read(read_of)
+                values_read = _values_read(facts.read_of)
             want = _replayed_change(tx, values_read.get(t, {}))
         if want is None:
             opaque.append(ids[t])

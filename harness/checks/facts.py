@@ -54,16 +54,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
-from operator import itemgetter, lt
+from operator import attrgetter, invert, itemgetter, lt
 from typing import NamedTuple, Protocol
 
 import networkx as nx
 
 from aethel.errors import CircularDependencyError
+from aethel.executor import ExecutionResult
 from aethel.memory import paused_gc
 from aethel.model import ATOMIC, Batch
 from aethel.outcome import ABORTED, COMMITTED, SKIPPED
 from aethel.trace import ABORT, COMMIT, INIT, KINDS, READ, START, WRITE, Event
+from harness.checks.columns import Declared, Plain, RecordedTrace, declare, scan
 
 SKIP_PREFIX = "skipped"
 """ABORT reasons of transactions discarded by a failed atomic batch start with this."""
@@ -164,7 +166,9 @@ class Observed:
         stopped = getattr(result, "stopped", None)
         outcomes = None if stopped else {t: (o.status, o.reason)
                                          for t, o in result.outcomes.items()}
-        return cls(result.execution_trace, dict(result.final_states), outcomes, stopped)
+        trace = RecordedTrace(result) if isinstance(result, ExecutionResult) \
+            else result.execution_trace
+        return cls(trace, dict(result.final_states), outcomes, stopped)
 
 
 def dependencies(batch: Batch, order: Sequence[int] | None = None
@@ -209,7 +213,7 @@ def serial_indices(batch: Batch) -> list[int]:
     """
     txs = batch.transactions
     n = len(txs)
-    if not any(tx.after for tx in txs):
+    if not any(map(_AFTER, txs)):
         return list(range(n))
     index = {tx.id: i for i, tx in enumerate(txs)}
     if all(index[dep] < v for v, tx in enumerate(txs) for dep in tx.after):
@@ -266,23 +270,100 @@ class Facts:
     names that order in the verdicts; :attr:`ordered` is false when no serial order fits).
     Event positions are indices into :attr:`events`, the trace in time order (by ``ts``,
     ties in trace order); :attr:`ts` holds their timestamps.
+
+    An engine's trace that is plain (:mod:`harness.checks.columns`) is indexed from its
+    columns: :attr:`plain` holds its arrays, and :attr:`events`, :attr:`ts`, :attr:`reads`,
+    :attr:`writes`, :attr:`read_of`, :attr:`write_of` and :attr:`expected` are built on
+    first use, as the general path builds them. Otherwise :attr:`plain` is None.
     """
+
+    plain: Plain | None
+    _source: Plain | None
+    """The arrays the lazy attributes are built from (kept by :meth:`reorder`, which sets
+    :attr:`plain` to None)."""
 
     def __init__(self, batch: Batch, observed: Observed) -> None:
         self.batch = batch
         self.mode = batch.mode
         self.txs = batch.transactions
         self.ids = [tx.id for tx in self.txs]
-        self.index = {t: i for i, t in enumerate(self.ids)}
+        self.index = dict(zip(self.ids, range(len(self.ids)), strict=True))
         self.serial_order = SERIAL_ORDER
         self.claimed = observed.outcomes
         self.stopped = observed.stopped
-        self._scan_file_order(list(observed.events))
-        self._scan()
-        self._index_versions(serial_indices(batch))
-        self._check_clock()
-        self.last_install = self._last_installs()
+        self.plain = self._source = None
+        view = observed.events.columns() if isinstance(observed.events, RecordedTrace) \
+            else None
+        found = scan(self, *view, serial_indices(batch)) if view is not None else None
+        if found is not None:
+            self.__dict__.update(found)
+            self._source = self.plain
+        else:
+            self._scan_file_order(list(observed.events))
+            self._scan()
+            self._index_versions(serial_indices(batch))
+            self._check_clock()
+            self.last_install = self._last_installs()
         self._derive_final(observed.final_state)
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The trace in time order (built from :attr:`plain`)."""
+        assert self._source is not None
+        return self._source.events()
+
+    @cached_property
+    def ts(self) -> list[int]:
+        """The events' timestamps (built from :attr:`plain`)."""
+        assert self._source is not None
+        return self._source.ts.tolist()
+
+    @cached_property
+    def reads(self) -> list[tuple[int, int, str, int, str]]:
+        """READ rows (position, transaction, account, value, version), in time order, of
+        last attempts (built from :attr:`plain`)."""
+        assert self._source is not None
+        return self._source.rows(reads=True)
+
+    @cached_property
+    def writes(self) -> list[tuple[int, int, str, int, str]]:
+        """WRITE rows (position, transaction, account, value, replaced), in time order, of
+        last attempts (built from :attr:`plain`)."""
+        assert self._source is not None
+        return self._source.rows(reads=False)
+
+    @cached_property
+    def read_of(self) -> dict[tuple[int, str], tuple[str, int]]:
+        """(transaction, account) → (version, value) of its READ (built from :attr:`plain`)."""
+        return {(t, account): (version, value) for _, t, account, value, version in self.reads}
+
+    @cached_property
+    def write_of(self) -> dict[tuple[int, str], tuple[int, int]]:
+        """(transaction, account) → (value, position) of its WRITE (built from
+        :attr:`plain`)."""
+        return {(t, account): (value, p) for p, t, account, value, _ in self.writes}
+
+    @cached_property
+    def expected(self) -> list[int | None]:
+        """Aligned with :attr:`reads`: the version serial order gives each (built from
+        :attr:`plain`)."""
+        assert self._source is not None
+        return [None if e < 0 else e for e in self._source.expected.tolist()]
+
+    @cached_property
+    def declared(self) -> Declared:
+        """The batch's declared reads and writes as arrays (built on first use)."""
+        return declare(self)
+
+    @property
+    def read_count(self) -> int:
+        """How many READs :attr:`reads` holds (without building it)."""
+        return len(self.reads) if self.plain is None else len(self.plain.rp)
+
+    @property
+    def write_count(self) -> int:
+        """How many WRITEs :attr:`writes` holds (without building it)."""
+        return len(self.writes) if self.plain is None else len(self.plain.wp)
 
     def _scan_file_order(self, events: list[Event]) -> None:
         """Per-worker timestamp regressions (in file order); sort into time order if needed.
@@ -498,7 +579,7 @@ class Facts:
     def commit_order(self) -> list[int]:
         """The committed transactions in the order of their COMMITs (read it, never change
         it: the checkers share it)."""
-        return [~code for code in self.boundaries if code < 0]
+        return list(map(invert, filter(_NEGATIVE, self.boundaries)))
 
     @cached_property
     def _activity(self) -> tuple[int, list[tuple[int, int]]]:
@@ -550,6 +631,7 @@ class Facts:
         fits, and nothing is judged against one. The READs are taken with the versions they
         recorded, then indexed as :meth:`_index_versions` does."""
         facts = copy.copy(self)
+        facts.plain = None
         facts.serial_order = name
         facts.reads = list(self.reads)
         facts.read_of = dict(self.read_of)
@@ -640,6 +722,7 @@ def _rows(events: list[Event], tix: list[int | None], positions: list[int], last
 
 
 _TXN, _VERSION = itemgetter(1), itemgetter(4)
+_AFTER, _NEGATIVE = attrgetter("after"), (0).__gt__
 
 
 def _per_transaction(txns: Iterable[int], n: int) -> list[int]:

@@ -11,6 +11,7 @@ events came first cannot then be told; nor under ``--order any``, where no batch
 from __future__ import annotations
 
 from harness.checks.anomalies import DEPENDENCY, EARLY_START
+from harness.checks.columns import order_edges
 from harness.checks.facts import EXPLICIT, RAW, WAR, WAW, Facts, describe_dependency
 from harness.checks.verdict import ORDER, Collector, Edge, Verdict, plural
 
@@ -23,6 +24,11 @@ def check_order(facts: Facts) -> Verdict:
                          "clock problem), so whether each predecessor ended before its "
                          "dependant started cannot be told", applicable=False)
     start, end = facts.began, facts.end
+    edges = order_edges(facts, facts.declared)
+    if edges is not None:
+        return c.verdict(f"for all {plural(edges, 'dependency edge')}, the predecessor ended "
+                         f"before the dependant started "
+                         f"({plural(len(start) - start.count(-1), 'transaction')} started)")
     edges = 0
     marked = [-1] * len(start)
     late: list[tuple[int, int, str, str | None]] = []

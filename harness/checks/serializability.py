@@ -53,6 +53,7 @@ from harness.checks.anomalies import (
     CycleSpec,
     cycle_anomaly,
 )
+from harness.checks.columns import forward_in_commit_order
 from harness.checks.facts import Facts, smallest_first_order
 from harness.checks.verdict import SERIALIZABILITY, VALUES, Collector, Edge, Verdict, plural
 
@@ -80,7 +81,8 @@ def check_serializability(facts: Facts) -> Verdict:
                          f"edge: {VALUES} judges the values read and installed against "
                          "real-time order instead", applicable=False)
     realtime = facts.one_clock
-    if _forward_in_commit_order(facts):
+    if forward_in_commit_order(facts.plain) if facts.plain is not None else \
+            _forward_in_commit_order(facts):
         order = facts.commit_order
         how = "every ww, wr and rw edge goes forward in commit order" + \
             (", as real-time edges do" if realtime else "")
@@ -91,7 +93,7 @@ def check_serializability(facts: Facts) -> Verdict:
         counts = Counter(edges(facts, realtime=False)[2])
         how = f"{counts[WW]} ww, {counts[WR]} wr and {counts[RW]} rw edges" + \
             (" with real-time order" if realtime else "")
-    names = [facts.ids[t] for t in order]
+    names = list(map(facts.ids.__getitem__, order))
     shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
     note = "" if realtime else NO_REAL_TIME
     return c.verdict(f"no cycle among {plural(len(names), 'committed transaction')} ({how}); "

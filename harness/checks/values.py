@@ -31,6 +31,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from harness.checks.anomalies import NON_LINEARIZABLE
+from harness.checks.columns import values_fit
 from harness.checks.facts import UNFINISHED, Facts
 from harness.checks.serializability import NO_REAL_TIME
 from harness.checks.verdict import VALUES, Collector, Verdict, plural
@@ -94,17 +95,20 @@ class Accounts(Model):
 def check_values(facts: Facts) -> Verdict:
     """Fit the values read and installed to one order consistent with real time."""
     c = Collector(VALUES)
-    reads, writes = _accesses(facts)
     committed = facts.commit_order
     realtime = facts.one_clock
     note = "" if realtime else NO_REAL_TIME
-    misfits = _misfits(facts.batch.accounts, committed, reads, writes)
+    if facts.plain is not None and values_fit(facts, facts.plain, committed):
+        misfits: list[int] = []
+    else:
+        reads, writes = _accesses(facts)
+        misfits = _misfits(facts.batch.accounts, committed, reads, writes)
     counted = plural(len(committed), "committed transaction")
     if not misfits:
         return c.verdict(f"the values read and installed by {counted} fit commit order"
                          f"{', which is consistent with real time' if realtime else ''}"
                          f"{f'; {note}' if note else ''}", note=note,
-                         witness=tuple(facts.ids[t] for t in committed))
+                         witness=tuple(map(facts.ids.__getitem__, committed)))
     reads, writes = list(map(tuple, reads)), list(map(tuple, writes))
     unfinished = [t for t in range(len(facts.ids))
                   if writes[t] and facts.status(t) == UNFINISHED]
