@@ -2,12 +2,14 @@
 
     python docs/examples/measure_coordinator.py [--transactions 4000] [--repeat 5]
                                                 [--shape independent|chain] [--workers 2]
-                                                [--no-inline]
+                                                [--no-inline | --planned]
 
 Runs a batch of trivial transactions (a deposit each: to its own account for
 ``independent``, all to one account for ``chain``) and reports the CPU the coordinator
 spent per transaction, median and range over ``--repeat`` runs. The executor may run such a
-batch inline (parallelism cannot pay for it); ``--no-inline`` measures the pool's path. The
+batch inline (parallelism cannot pay for it); ``--no-inline`` measures the pool's path, and
+``--planned`` a planned run on processes (each worker handed its part of a static plan in
+one message; the executor chooses it for narrow DAGs). The
 dependency graph (the compact :class:`~aethel.analysis.DependencyDag` that ``execute``
 builds when given none) is built once, and the previous run's result is freed, outside the
 measurement. CPU time, not wall time, so that a loaded machine does not change the figure
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable
 
 from aethel import Batch, ParallelExecutor, Transaction
-from aethel.analysis import dependency_dag
+from aethel.analysis import dependency_dag, plan_workers
 from aethel.context import run_transaction
 from aethel.executor import Coordinator
 from aethel.operations import Deposit
@@ -70,7 +72,21 @@ class _PoolOnlyExecutor(ParallelExecutor):
     coordinator_class = _PoolOnly
 
 
-def measure(backend: str, workers: int, batch: Batch, repeat: int, inline: bool = True
+class _Planned(Coordinator):
+    def path(self) -> str:
+        coordinator, overhead, message = self.PLAN_COST_US
+        self.where, _ = plan_workers(self.graph, self.executor.workers, message, overhead)
+        return "planned"
+
+
+class _PlannedExecutor(ParallelExecutor):
+    """An executor that plans every batch on processes."""
+
+    coordinator_class = _Planned
+
+
+def measure(backend: str, workers: int, batch: Batch, repeat: int,
+            executor_class: type[ParallelExecutor] = ParallelExecutor
             ) -> tuple[list[float], list[float], dict[str, float]]:
     """Per run: coordinator CPU µs per transaction, the thread's own share, last metrics."""
     graph = dependency_dag(batch)
@@ -79,7 +95,7 @@ def measure(backend: str, workers: int, batch: Batch, repeat: int, inline: bool 
     threads: list[float] = []
     metrics: dict[str, float] = {}
     clock: Callable[[], float] = time.process_time if backend == "process" else time.thread_time
-    with (ParallelExecutor if inline else _PoolOnlyExecutor)(backend, workers) as executor:
+    with executor_class(backend, workers) as executor:
         executor.execute(batch, graph)  # warm up: workers started, modules imported
         result = None
         for _ in range(repeat):
@@ -104,8 +120,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shape", choices=("independent", "chain"), default="independent")
     parser.add_argument("--backends", default="serial,thread,process")
-    parser.add_argument("--no-inline", action="store_true",
-                        help="never let the executor run the batch inline")
+    path = parser.add_mutually_exclusive_group()
+    path.add_argument("--no-inline", action="store_true",
+                      help="never let the executor run the batch inline")
+    path.add_argument("--planned", action="store_true",
+                      help="plan the batch on processes (other backends: as --no-inline)")
     args = parser.parse_args()
     batch = trivial_batch(args.transactions, args.shape)
     with open("/proc/loadavg") as fh:
@@ -113,11 +132,14 @@ def main() -> None:
     print(f"{args.transactions} trivial transactions ({args.shape}), load {' '.join(load)}")
     for backend in args.backends.split(","):
         workers = 1 if backend == "serial" else args.workers
-        totals, threads, metrics = measure(backend, workers, batch, args.repeat,
-                                           not args.no_inline)
+        chosen = (_PlannedExecutor if args.planned and backend == "process" else
+                  _PoolOnlyExecutor if args.no_inline or args.planned else ParallelExecutor)
+        totals, threads, metrics = measure(backend, workers, batch, args.repeat, chosen)
         extra = "".join(f", {metrics[key]:.0f} {what}" for key, what in (
             ("inline_transactions", "run inline"), ("chained_transactions", "in chains"),
             ("round_trips", "round trips")) if key in metrics)
+        if metrics.get("planned"):
+            extra += ", planned"
         print(f"  {backend:8} coordinator CPU {statistics.median(totals):6.1f} µs/txn "
               f"(range {min(totals):.1f}–{max(totals):.1f}; its thread alone "
               f"{statistics.median(threads):.1f}){extra}")
