@@ -332,12 +332,15 @@ class Coordinator:
                 and self.executor.workers > 1 and self.chains_allowed()
                 and parallel - bound >= parallel / 10):
             coordinator, overhead, message = self.PLAN_COST_US
-            where, makespan = plan_workers(self.graph, self.executor.workers, message,
-                                           overhead)
-            if (makespan + len(self.order) * coordinator < min(serial, parallel)
-                    and getattr(self.executor.pool, "takes_plans", False)):
-                self.where = where
-                return "planned"
+            n, workers = len(self.order), self.executor.workers
+            best = min(serial, parallel)
+            work = serial - n * self.SERIAL_COST_US
+            if (work + n * overhead) / workers + n * coordinator < best:  # a plan might pay
+                where, makespan = plan_workers(self.graph, workers, message, overhead)
+                if (makespan + n * coordinator < best
+                        and getattr(self.executor.pool, "takes_plans", False)):
+                    self.where = where
+                    return "planned"
         return "inline" if parallel >= serial else "pool"
 
     def runs_inline(self) -> bool:

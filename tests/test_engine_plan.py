@@ -169,3 +169,18 @@ def test_a_plan_counts_the_message_to_another_worker():
     cost = fan.costs[0]
     assert plan_workers(fan, 2, message_us=40.0) == ([0, 0, 1], 2 * cost + 40.0)
     assert plan_workers(fan, 2, message_us=150.0) == ([0, 0, 0], 3 * cost)
+
+
+def test_no_plan_is_computed_for_work_no_plan_could_pay_for(monkeypatch):
+    """A narrow DAG of trivial transactions runs inline, without the cost of planning it:
+    even a perfect plan would pay each transaction's cost on a worker."""
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("planned a batch no plan can pay for")
+
+    monkeypatch.setattr("aethel.executor.plan_workers", refuse)
+    batch = Batch({"a": 0, "b": 0},
+                  [Transaction(f"t{i}", (Transfer("a", "b", 1) if i % 2 else Deposit("a", 1),))
+                   for i in range(300)])
+    with ParallelExecutor("process", 2) as executor:
+        result = executor.execute(batch)
+    assert result.metrics["inline"] == 1.0 and result.final_states == {"a": 0, "b": 150}
