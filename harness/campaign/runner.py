@@ -2,8 +2,9 @@
 process pool by default, or a cluster's), their results are folded in shard order, and the
 first failure is shrunk (:mod:`harness.campaign.shrink`).
 
-On a violation the campaign stops taking new shards, lets earlier shards finish (so that the
-failing shard reported is the first in shard order, whatever the timing), stops waiting for
+On a violation the campaign stops taking new shards, lets earlier shards finish and runs any
+earlier shard not yet handed out (so that the failing shard reported is the first in shard
+order, whatever the timing and the order shards are handed out in), stops waiting for
 later ones (they cannot change the verdict; their processes are ended with the pool), and
 shrinks that shard's failure locally.
 
@@ -35,7 +36,7 @@ from typing import Any
 
 from aethel.backends import signals_held
 from aethel.errors import describe_exception
-from harness.campaign.config import RACE_SHARDS, CampaignConfig
+from harness.campaign.config import RACE_SHARDS, CampaignConfig, is_race_shard
 from harness.campaign.coverage import coverage_json
 from harness.campaign.protocol import accepts_timeout, load_factory
 from harness.campaign.shards import HUNG, ShardResult, ShardSpec, run_shard
@@ -277,14 +278,33 @@ TIMEOUTS_NOT_EXERCISED = ("timeouts not exercised: the factory {executor} takes 
                           "keyword, so its timeout examples ran without a timeout")
 
 
-def plan(config: CampaignConfig) -> Iterator[ShardSpec]:
-    """The campaign's shards in order (endless under a time budget)."""
+def shard_spec(config: CampaignConfig, index: int) -> ShardSpec:
+    """Shard ``index`` of the campaign (the last one of an example count may run fewer)."""
     total = config.total_examples
     size = config.shard_size
-    index = 0
-    while total is None or index * size < total:
-        yield ShardSpec(config, index, size if total is None else min(size, total - index * size))
-        index += 1
+    return ShardSpec(config, index, size if total is None else min(size, total - index * size))
+
+
+def plan(config: CampaignConfig) -> Iterator[ShardSpec]:
+    """The campaign's shards in the order they are handed to the jobs (endless under a time
+    budget, in shard order).
+
+    A campaign of a known size hands each race shard out first in its block of
+    :data:`~harness.campaign.config.RACE_SHARDS` shards (4, 0, 1, 2, 3, 9, 5, ...): a race
+    shard costs some three plain ones, and handed out last it would leave every other job
+    idle while it runs. No shard is handed out more than a block early, and the order
+    changes no result: shards are folded in shard order, and a failure waits for every
+    shard before it (:func:`run_campaign`)."""
+    shards = config.shards
+    if shards is None:
+        index = 0
+        while True:
+            yield shard_spec(config, index)
+            index += 1
+    for start in range(0, shards, RACE_SHARDS):
+        for index in sorted(range(start, min(start + RACE_SHARDS, shards)),
+                            key=lambda i: not is_race_shard(i)):
+            yield shard_spec(config, index)
 
 
 def run_campaign(config: CampaignConfig, pool: FuturesExecutor,
@@ -309,6 +329,7 @@ def _run(config: CampaignConfig, pool: FuturesExecutor, progress: Progress | Non
     deadline = None if config.budget is None else started + config.budget
     shards = plan(config)
     running: dict[Future, ShardSpec] = {}
+    submitted: set[int] = set()
     done: dict[int, ShardResult] = {}
     live: dict[int, int] = {}  # examples finished per running shard, as its job reported
     first_failure: int | None = None
@@ -331,15 +352,19 @@ def _run(config: CampaignConfig, pool: FuturesExecutor, progress: Progress | Non
                        time.perf_counter() - started, detail, result.complete))
 
     def submit_more() -> None:
-        while (len(running) < depth and first_failure is None and result.complete
-               and not should_stop()):
-            if deadline is not None and time.perf_counter() >= deadline:
+        while len(running) < depth and result.complete and not should_stop():
+            if first_failure is not None:  # only the shards before it are still needed
+                spec = next((shard_spec(config, index) for index in range(first_failure)
+                             if index not in submitted), None)
+            elif deadline is not None and time.perf_counter() >= deadline:
                 return
-            spec = next(shards, None)
+            else:
+                spec = next(shards, None)
             if spec is None:
                 return
             with signals_held():  # a local pool may start a job process within submit()
                 running[pool.submit(task, spec)] = spec
+            submitted.add(spec.index)
 
     tally()
     submit_more()

@@ -37,7 +37,12 @@ from harness.campaign.config import CampaignConfig, derive_seed, gil_switch_inte
 from harness.campaign.coverage import exercised
 from harness.campaign.protocol import Run, accepts_timeout, execute, load_factory, make_executor
 from harness.campaign.strategies import without_local_constants
-from harness.campaign.timeouts import executor_timeout, timeout_position, with_slow_transaction
+from harness.campaign.timeouts import (
+    executor_timeout,
+    for_the_oracle,
+    timeout_position,
+    with_slow_transaction,
+)
 from harness.checks import BATCH, Observed, OracleResult, check_all, derive_facts, serial_oracle
 from harness.checks.verdict import FAIL, NOT_JUDGED, PASS, Verdict, worst_verdicts
 from harness.process import become_job, descendants, terminate_children
@@ -272,8 +277,8 @@ def check_example(config: CampaignConfig, batch: Batch, repeats: int = 1, *,
     if timeout is not None and not accepts_timeout(load_factory(config.executor)):
         timeout = None
     try:
-        oracle = call_within(lambda: serial_oracle(batch), config.deadline_per_execution,
-                             "the serial oracle")
+        oracle = call_within(lambda: serial_oracle(for_the_oracle(batch)),
+                             config.deadline_per_execution, "the serial oracle")
     except Hung as exc:
         return checked, _failure(batch, "serial", 1, timeout, HUNG,
                                  f"hung: {exc}: the batch itself does not finish serially")
