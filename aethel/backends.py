@@ -503,11 +503,45 @@ class ThreadPool:
         return []
 
 
+class _Outbox:
+    """Messages to one worker process, pickled and written to its pipe by a thread of their
+    own, in order, so that the coordinator never blocks on a full pipe (a worker reads its
+    next message only between chunks). A plain pipe, not a multiprocessing queue: a queue
+    holds named semaphores, which a process killed at the wrong moment leaves registered,
+    for the resource tracker to warn about at exit. Only the thread writes to and closes the
+    pipe, so that no write can reach a reused descriptor."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self._messages: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, args=(pipe,),
+                                        name="aethel-outbox", daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        """Send ``message`` (None tells the worker to stop)."""
+        self._messages.put((False, message))
+
+    def close(self) -> None:
+        """Close the pipe once what was put before is written."""
+        self._messages.put((True, None))
+
+    def _write(self, pipe: Connection) -> None:
+        while True:
+            last, message = self._messages.get()
+            if last:
+                pipe.close()
+                return
+            try:
+                pipe.send_bytes(ForkingPickler.dumps(message))
+            except (OSError, ValueError):
+                pass  # the worker is gone: the coordinator finds out from its sentinel
+
+
 @dataclass
 class _Proc:
     worker: int
     process: Any
-    tasks: Any
+    tasks: _Outbox
     results: Connection
     inflight: int = 0
     started: bool = False
@@ -517,7 +551,7 @@ class _Proc:
 
 
 class ProcessPool:
-    """``workers`` spawned processes. Each has its own task queue (a feeder thread, so the
+    """``workers`` spawned processes. Each has its own task pipe (an :class:`_Outbox`, so the
     coordinator never blocks sending) and result pipe; up to ``DEPTH`` chunks are in flight
     per worker so that none idles between chunks. Chunks are guided: large while many
     transactions are ready, smaller towards the end to balance the tail."""
@@ -604,13 +638,19 @@ class ProcessPool:
         if _NO_NEW_WORKERS.is_set():
             raise WorkerLost(worker, None, "not started: this process is ending")
         reader, writer = self._ctx.Pipe(duplex=False)
-        tasks = self._ctx.Queue()
-        process = self._ctx.Process(target=_process_main, args=(tasks, writer, worker, links),
+        inbox, outbox = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=_process_main, args=(inbox, writer, worker, links),
                                     name=f"aethel-worker-{worker}", daemon=True)
-        with signals_held():
-            process.start()
-        writer.close()
-        return _Proc(worker, process, tasks, reader)
+        try:
+            with signals_held():
+                process.start()
+        except BaseException:
+            outbox.close()
+            raise
+        finally:
+            writer.close()
+            inbox.close()
+        return _Proc(worker, process, _Outbox(outbox), reader)
 
     def chunk_size(self, ready: int) -> int:
         return max(1, min(self.max_chunk, -(-ready // (4 * self.workers))))
@@ -775,16 +815,12 @@ class ProcessPool:
         if kill:
             proc.process.kill()
         else:
-            try:
-                proc.tasks.put(None)
-            except (OSError, ValueError):
-                proc.process.kill()
+            proc.tasks.put(None)
+        proc.tasks.close()
         proc.process.join(timeout=2)
         if proc.process.is_alive():
             proc.process.kill()
             proc.process.join()
-        proc.tasks.cancel_join_thread()
-        proc.tasks.close()
         proc.results.close()
         proc.process.close()
 
@@ -793,16 +829,19 @@ ORPHAN_CHECK_S = 1.0
 """How often an idle worker checks that its coordinator is still alive."""
 
 
-def _next_message(tasks: Any, parent: int) -> tuple[str, Any] | None:
-    """The next message (``("load", transactions)``, ``("run", chunk)`` or ``("install",
-    (run, chunk))``), or None when told to stop or when the coordinator has died (a worker never
-    outlives the process that started it, however that process ended)."""
+def _next_message(tasks: Connection, parent: int) -> tuple[str, Any] | None:
+    """The next message (``("load", transactions)``, ``("run", chunk)``, ``("install", ...)``
+    or ``("plan", ...)``), or None when told to stop, when the pipe is closed or when the
+    coordinator has died (a worker never outlives the process that started it, however that
+    process ended)."""
     while True:
         try:
-            return tasks.get(timeout=ORPHAN_CHECK_S)
-        except queue.Empty:
-            if os.getppid() != parent:
-                return None
+            if tasks.poll(ORPHAN_CHECK_S):
+                return ForkingPickler.loads(tasks.recv_bytes())
+        except (EOFError, OSError):
+            return None
+        if os.getppid() != parent:
+            return None
 
 
 def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True,
@@ -943,7 +982,7 @@ class _Peers:
             self.waiting.append((rank, after))
 
 
-def _process_main(tasks: Any, results: Connection, worker: int,
+def _process_main(tasks: Connection, results: Connection, worker: int,
                   links: tuple[list[Connection], dict[int, Connection]] | None = None) -> None:
     leave_signals_to_owner()
     pid, parent = os.getpid(), os.getppid()

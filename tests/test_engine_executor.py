@@ -330,3 +330,24 @@ def test_worker_that_dies_while_idle_is_replaced_silently():
         result = executor.execute(Batch({"a": 0}, txs))
         assert result.final_states == {"a": 6}
         assert victim not in executor.pool.pids()
+
+
+def test_a_process_pool_holds_no_named_semaphore(monkeypatch):
+    """A job process killed while multiprocessing unlinks its semaphores leaves the resource
+    tracker one to warn about at exit: the engine's pools use plain pipes, none."""
+    from multiprocessing import synchronize
+
+    made = []
+    real = synchronize.SemLock.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(args)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(synchronize.SemLock, "__init__", counting)
+    txs = [tx(f"t{i}", Deposit("a", 1)) for i in range(40)]
+    with ParallelExecutor("process", 2) as executor:
+        assert executor.execute(Batch({"a": 0}, txs)).final_states == {"a": 40}
+        executor.pool.reset()  # replaces no worker: none has work in flight
+        assert executor.execute(Batch({"a": 0}, txs)).final_states == {"a": 40}
+    assert made == []
