@@ -367,7 +367,8 @@ class Coordinator:
         if costs is None or n < self.INLINE_MIN_TRANSACTIONS:
             return None
         per_transaction, per_step = costs
-        estimates = [tx.cost_us() for tx in self.transactions]
+        by_index = self.graph.costs  # computed once per graph, for the drains too
+        estimates = [by_index[v] for v in self.graph.order]
         work = shared = sum(estimates)
         if backend == "thread":
             shared = sum(op.cost_us() for tx in self.transactions for op in tx.ops
