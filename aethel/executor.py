@@ -624,9 +624,10 @@ class Coordinator:
 
     def _drain_planned(self, pool: ProcessPool) -> None:
         """A planned run: each worker is handed its part of the plan (:attr:`where`) in one
-        message and runs it in rank order, installing each transaction itself and waiting
-        for a predecessor planned on another worker by a message from that worker
-        (:meth:`~aethel.backends.ProcessPool.submit_planned`). The results that come back
+        message and runs it, the ready transaction with the smallest rank first, installing
+        each itself and learning that a predecessor planned on another worker ended by a
+        message from that worker (:func:`~aethel.backends.run_planned`). The results that
+        come back
         enter the shared state in dependency order: one whose predecessors have not all
         entered it waits for them."""
         where = self.where
