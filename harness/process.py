@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -101,8 +102,10 @@ def become_job(coordinator: int, close: Callable[[], None]) -> None:
     semaphore or starts a process (:func:`_guard_semaphores`); ``close`` runs (it closes the
     job's executors and ends the processes they started), multiprocessing's finalizers unlink
     the job's semaphores, and the process exits with 143 once no other thread is between
-    unlinking a semaphore and unregistering it.
+    unlinking a semaphore and unregistering it. The processes the job spawns are spared the
+    ``aethel`` command's script (:func:`spare_children_the_command`).
     """
+    spare_children_the_command()
     _guard_semaphores()
     ending = threading.Lock()
 
@@ -134,6 +137,24 @@ def become_job(coordinator: int, close: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, start_end)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, EXIT_CODES)
     threading.Thread(target=watch, name="aethel-job-watch", daemon=True).start()
+
+
+def spare_children_the_command() -> None:
+    """Tell the processes this one spawns from now on (job processes, the engine's workers)
+    to import no main module, when this process's main module is the ``aethel`` command's
+    script (or its re-run in a spawned child).
+
+    A spawned child re-runs its parent's main script (multiprocessing does so, so that what
+    it defines can be unpickled); the command's script defines nothing but its entry point,
+    and re-running it imports the whole command line (a few tenths of a second of CPU in
+    every job and in every engine worker, which a process-backend campaign starts again
+    after each timeout example). Any other main module is left alone: a script's children
+    may need what it defines."""
+    main = sys.modules.get("__main__")
+    cli = sys.modules.get("harness.cli")
+    entry = getattr(cli, "entry", None)
+    if main is not None and entry is not None and getattr(main, "entry", None) is entry:
+        main.__dict__.pop("__file__", None)
 
 
 def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None:

@@ -1,5 +1,5 @@
-"""How a campaign's job processes end (never cutting a semaphore's unlinking off from its
-unregistering), and the campaign bench's count of the CPU they used.
+"""How a campaign's job processes start and end: what their children import, and an end
+that never cuts a semaphore's unlinking off from its unregistering.
 
 Every wait here is bounded by a deadline many times what the behaviour needs; no test
 asserts a bound on time.
@@ -14,15 +14,17 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context, resource_tracker
+from multiprocessing import get_context, resource_tracker, spawn
 from pathlib import Path
 
 import psutil
 
+import harness.cli
 from harness.bench.campaign import _cpu_seconds
 from harness.campaign.shards import start_job
-from harness.process import descendants
+from harness.process import descendants, spare_children_the_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 120.0
@@ -30,6 +32,25 @@ DEADLINE = 120.0
 EXIT_WAIT = 3.0
 """Seconds the scenario gives an ending job to exit by itself before it lets the job's
 unlinking semaphore go on: a job that does not wait for it has exited by then."""
+
+
+def test_children_of_the_aethel_command_do_not_rerun_its_script(monkeypatch):
+    """A spawned child re-runs its parent's main script; the ``aethel`` command's script
+    holds only its entry point, so the processes it (or a job re-running it) spawns are
+    told of no main module. Any other script stays the children's main module."""
+    command = types.ModuleType("__mp_main__")
+    command.__dict__.update(__file__="/venv/bin/aethel", __spec__=None,
+                            entry=harness.cli.entry)
+    monkeypatch.setitem(sys.modules, "__main__", command)
+    assert spawn.get_preparation_data("job")["init_main_from_path"] == "/venv/bin/aethel"
+    spare_children_the_command()
+    assert "init_main_from_path" not in spawn.get_preparation_data("job")
+
+    script = types.ModuleType("__main__")
+    script.__dict__.update(__file__="/work/campaigns.py", __spec__=None, entry=lambda: None)
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    spare_children_the_command()
+    assert spawn.get_preparation_data("job")["init_main_from_path"] == "/work/campaigns.py"
 
 
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n" \

@@ -30,7 +30,12 @@ from harness.bench.summary import stats
 from harness.campaign.config import CampaignConfig
 from harness.campaign.runner import CampaignResult, run_campaign
 from harness.campaign.shards import ShardResult, start_job
-from harness.process import descendants, terminate_children, wait_for_children
+from harness.process import (
+    descendants,
+    spare_children_the_command,
+    terminate_children,
+    wait_for_children,
+)
 
 THREAD = ("thread",)
 """A thread-backend campaign: its jobs start no engine processes."""
@@ -67,6 +72,7 @@ def job_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A local pool of ``jobs`` spawned job processes, as ``aethel verify`` starts it; every
     process it started is ended afterwards."""
     before = descendants()
+    spare_children_the_command()
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=start_job,
                                initargs=(os.getpid(),))
     try:

@@ -60,9 +60,11 @@ class CampaignConfig:
 
     ``aethel verify``'s default is one job per usable core × 2 engine workers: 2 workers
     are what exercises the parallelism of the engine's backends (one worker cannot show a
-    race). On 2 cores, 2 jobs × 1 worker, the fastest combination measured, checks some
-    6–15 % more examples per second (``aethel bench --campaign``: the default reached
-    0.85–0.94 of it in seven runs), which is what the second worker costs."""
+    race). On 2 cores (``aethel bench --campaign``, 1,500 examples, one campaign per
+    combination) it checked 0.98 and 1.00 × the examples per second of the best
+    combination measured in two quiet runs, and 0.71 in a third (against 2 jobs × 1 worker):
+    what the second worker costs is mostly its start-up again after each timeout example,
+    which varies from run to run."""
 
     executor: str = BUILTIN
     backends: tuple[str, ...] = ("thread", "process")

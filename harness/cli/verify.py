@@ -60,6 +60,7 @@ from harness.cli.progress import ProgressDisplay, progress_display
 from harness.process import (
     descendants,
     exit_code,
+    spare_children_the_command,
     stop_on_signals,
     terminate_children,
     wait_for_children,
@@ -368,6 +369,7 @@ def _pool(cluster: str | None, config: CampaignConfig, stopped: Callable[[], int
             yield executor, info
         return
     before = descendants()
+    spare_children_the_command()
     pool = ProcessPoolExecutor(_local_jobs(config), mp_context=get_context("spawn"),
                                initializer=start_job, initargs=(os.getpid(),))
     try:
