@@ -42,7 +42,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any, NamedTuple, Protocol
 
 from aethel import operations
-from aethel.context import Recorder, TxResult, run_transaction
+from aethel.context import Recorder, Snapshot, TxResult, run_transaction
 from aethel.errors import describe_exception
 from aethel.model import Transaction
 from aethel.trace import (
@@ -227,28 +227,37 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
     members handed before all their predecessors were installed: only they can need the
     worker's own writes (the others' snapshots were taken after their predecessors')."""
     done: list[TxResult] = []
-    clock = time.monotonic_ns
     for i, tx, snap in members:
         if cancel is not None and cancel.is_set():
             break  # the batch is stopping: the rest never starts
         if local and (ahead is None or i in ahead):
             snap = {a: _later(local.get(a), seen, rank) for a, seen in snap.items()}
-        result = run_one(i, tx, snap, worker, pid, record, cancel)
-        if result.ok and (unsendable := _unsendable(result)) is not None:
-            result = result._replace(ok=False, writes={}, reason=unsendable)
-        done.append(result)
-        if not result.ok:
-            log((clock(), ABORT_CODE, i, worker, pid, None, None, None, result.reason))
-        else:
-            tx_id = tx.id
-            for account, value in result.writes.items():
-                local[account] = (value, tx_id, i)
-                log((clock(), WRITE_CODE, i, worker, pid, account, value, snap[account][1],
-                     None))
-            log((clock(), COMMIT_CODE, i, worker, pid, None, None, None, None))
+        done.append(_run_installed(i, tx, snap, worker, pid, record, log, local, cancel))
         if after_each is not None:
             after_each(done)
     return done
+
+
+def _run_installed(i: int, tx: Transaction, snap: Snapshot, worker: int, pid: int,
+                   record: Recorder, log: Callable[[Row], None], local: Installed,
+                   cancel: threading.Event | None = None) -> TxResult:
+    """Run ``tx`` (rank ``i``) on a worker that installs it: its writes go to ``local`` and
+    its WRITE rows (the version each replaced) and COMMIT, or its ABORT, to ``log``. A
+    result that could not be sent back fails the transaction, before anything is
+    installed."""
+    clock = time.monotonic_ns
+    result = run_one(i, tx, snap, worker, pid, record, cancel)
+    if result.ok and (unsendable := _unsendable(result)) is not None:
+        result = result._replace(ok=False, writes={}, reason=unsendable)
+    if not result.ok:
+        log((clock(), ABORT_CODE, i, worker, pid, None, None, None, result.reason))
+        return result
+    tx_id = tx.id
+    for account, value in result.writes.items():
+        local[account] = (value, tx_id, i)
+        log((clock(), WRITE_CODE, i, worker, pid, account, value, snap[account][1], None))
+    log((clock(), COMMIT_CODE, i, worker, pid, None, None, None, None))
+    return result
 
 
 def _later(mine: tuple[int, str, int] | None, seen: tuple[int, str], rank: Mapping[str, int]
@@ -310,7 +319,6 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
     ready = [r for r in part.ranks if r not in pending]
     heapq.heapify(ready)
     done: list[TxResult] = []
-    clock = time.monotonic_ns
 
     def arrived(message: tuple[int, Installed]) -> None:
         q, after = message
@@ -331,19 +339,8 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
         left -= 1
         tx = batch[i]
         snap = {a: local[a][:2] for a in tx.accounts}
-        result = run_one(i, tx, snap, worker, pid, record)
-        if result.ok and (unsendable := _unsendable(result)) is not None:
-            result = result._replace(ok=False, writes={}, reason=unsendable)
+        result = _run_installed(i, tx, snap, worker, pid, record, log, local)
         done.append(result)
-        if not result.ok:
-            log((clock(), ABORT_CODE, i, worker, pid, None, None, None, result.reason))
-        else:
-            tx_id = tx.id
-            for account, value in result.writes.items():
-                local[account] = (value, tx_id, i)
-                log((clock(), WRITE_CODE, i, worker, pid, account, value, snap[account][1],
-                     None))
-            log((clock(), COMMIT_CODE, i, worker, pid, None, None, None, None))
         for s in successors.get(i, ()):
             pending[s] -= 1
             if not pending[s]:

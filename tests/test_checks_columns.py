@@ -133,12 +133,12 @@ def test_plain_traces_with_and_without_violations_are_compared() -> None:
     assert held == {True, False}
 
 
-@pytest.mark.parametrize("k", range(0, len(RUNS), 4))
+@pytest.mark.parametrize("k", [k for k in range(0, len(RUNS), 4)
+                               if _both(*RUNS[k])[0].plain is not None])
 def test_lazy_attributes_are_those_of_the_general_path(k: int) -> None:
+    """On every fourth run whose trace is plain (only those have lazy attributes)."""
     batch, result = RUNS[k]
     columns, events = _both(batch, result)
-    if columns.plain is None:
-        pytest.skip("not a plain trace")
     for name in (*EAGER, *LAZY):
         assert getattr(columns, name) == getattr(events, name), name
     assert (columns.read_count, columns.write_count) == (len(events.reads), len(events.writes))

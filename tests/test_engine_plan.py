@@ -21,9 +21,7 @@ from aethel.executor import Coordinator, ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Call, Deposit, Sleep, Spin, Transfer, Withdraw
 from harness.bench.workloads import WORKLOADS
-from harness.campaign.protocol import execute as observe
-from harness.checks import Observed, check_all, derive_facts
-from harness.checks.verdict import PASS
+from tests.test_engine_columns import _passes_every_checker
 
 
 class _Planned(Coordinator):
@@ -61,13 +59,6 @@ def _hot(seed: int, n: int = 150) -> Batch:
     return Batch(accounts, txs)
 
 
-def _judged(executor: ParallelExecutor, batch: Batch) -> None:
-    run = observe(executor, batch, executor.backend, executor.workers)
-    verdicts = check_all(derive_facts(batch, Observed.from_result(run)))
-    assert [(v.property, v.status) for v in verdicts if v.status != PASS] == [], \
-        [v.explanation for v in verdicts if v.status != PASS]
-
-
 @pytest.mark.parametrize("seed", range(10))
 def test_planned_runs_equal_serial_and_pass_every_checker(seed):
     batch = _hot(seed)
@@ -75,7 +66,7 @@ def test_planned_runs_equal_serial_and_pass_every_checker(seed):
         expected = serial.execute(batch)
     with _PlannedExecutor("process", 2) as executor:
         runs = [executor.execute(batch), executor.execute(batch)]  # same workers, again
-        _judged(executor, batch)
+        _passes_every_checker(executor, batch)
     where, _ = plan_workers(dependency_dag(batch), 2, 150.0, 12.0)
     assert set(where) == {0, 1}  # the plan uses both workers, so messages cross
     for run in runs:

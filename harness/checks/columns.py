@@ -369,6 +369,15 @@ def _initial_values(facts: Facts, accounts: Any, values: Any) -> bool:
                                                        strict=True))
 
 
+def _committed_later(plain: Plain, txns: Any, versions: Any) -> bool:
+    """Whether some transaction of ``txns`` took a version (``versions``, -1: init) whose
+    writer committed after it ended."""
+    known = versions >= 0
+    writers = versions[known]
+    return bool(np.any(plain.committed[writers]
+                       & (plain.end[writers] > plain.end[txns][known])))
+
+
 def forward_in_commit_order(plain: Plain) -> bool:
     """:func:`harness.checks.serializability._forward_in_commit_order` on plain facts.
 
@@ -379,18 +388,11 @@ def forward_in_commit_order(plain: Plain) -> bool:
     committed, end = plain.committed, plain.end
     cw = committed[plain.wt]
     wt, wa, wrep = plain.wt[cw], plain.wa[cw], plain.wrep[cw]
-    e = end[wt]
-    replaced = wrep >= 0
-    u = wrep[replaced]
-    if np.any(committed[u] & (end[u] > e[replaced])):
-        return False
     cr = committed[plain.rt]
     rt, ra, rver = plain.rt[cr], plain.ra[cr], plain.rver[cr]
-    f = end[rt]
-    known = rver >= 0
-    u = rver[known]
-    if np.any(committed[u] & (end[u] > f[known])):
+    if _committed_later(plain, wt, wrep) or _committed_later(plain, rt, rver):
         return False
+    e, f = end[wt], end[rt]
     if not wt.size or not rt.size:
         return True
     # (account, version) → the earliest end among the committed installs that replaced it
@@ -409,9 +411,7 @@ def _forward_in_time(plain: Plain) -> bool:
     """:func:`forward_in_commit_order` when each install replaced the previous one."""
     committed, end = plain.committed, plain.end
     cw = committed[plain.wt]
-    e, u = end[plain.wt[cw]], plain.wrep[cw]
-    replaced = u >= 0
-    if np.any(committed[u[replaced]] & (end[u[replaced]] > e[replaced])):
+    if _committed_later(plain, plain.wt[cw], plain.wrep[cw]):
         return False
     cr = committed[plain.rt]
     f, u = end[plain.rt[cr]], plain.rver[cr]
