@@ -29,6 +29,7 @@ import multiprocessing as mp
 import operator
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -319,8 +320,10 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
     ready = [r for r in part.ranks if r not in pending]
     heapq.heapify(ready)
     done: list[TxResult] = []
+    expected = len(awaited)  # messages still to come: one from each awaited rank
 
     def arrived(message: tuple[int, Installed]) -> None:
+        nonlocal expected
         q, after = message
         for account, latest in after.items():
             mine = local.get(account)
@@ -330,10 +333,11 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
             pending[r] -= 1
             if not pending[r]:
                 heapq.heappush(ready, r)
+        expected -= q in awaited
 
     left = len(part.ranks)
     while left:
-        while (message := receive(not ready)) is not None:
+        while (expected or not ready) and (message := receive(not ready)) is not None:
             arrived(message)
         i = heapq.heappop(ready)
         left -= 1
@@ -936,6 +940,10 @@ class _Peers:
         self.parent = parent
         self.run = -1
         self.waiting: deque[tuple[int, Installed]] = deque()
+        self._arrivals = select.poll()  # one poll object: a Connection's poll() builds one
+        self._by_fd = {conn.fileno(): conn for conn in inboxes}
+        for fd in self._by_fd:
+            self._arrivals.register(fd, select.POLLIN)
 
     def receive(self, block: bool) -> tuple[int, Installed] | None:
         """The next message of this run: (a rank that ended, the accounts it may write as
@@ -965,15 +973,18 @@ class _Peers:
 
     def _drain(self) -> None:
         """Read every message that has arrived."""
-        for conn in list(self.inboxes):
-            while conn in self.inboxes and conn.poll():
-                self._read(conn)
+        while arrived := self._arrivals.poll(0):
+            for fd, _ in arrived:
+                if fd in self._by_fd:
+                    self._read(self._by_fd[fd])
 
     def _read(self, conn: Connection) -> None:
         try:
             run, rank, after = ForkingPickler.loads(conn.recv_bytes())
         except (EOFError, OSError):
             self.inboxes.remove(conn)  # that worker is gone: the coordinator stops the run
+            self._arrivals.unregister(conn.fileno())
+            del self._by_fd[conn.fileno()]
             return
         if run == self.run:
             self.waiting.append((rank, after))

@@ -16,6 +16,7 @@ from multiprocessing.connection import wait
 import pytest
 
 from aethel.analysis import DependencyDag, dependency_dag, plan_workers
+from aethel.backends import Part, run_planned
 from aethel.errors import ExecutionTimeout, WorkerCrashedError
 from aethel.executor import Coordinator, ParallelExecutor
 from aethel.model import Batch, Transaction
@@ -175,3 +176,38 @@ def test_no_plan_is_computed_for_work_no_plan_could_pay_for(monkeypatch):
     with ParallelExecutor("process", 2) as executor:
         result = executor.execute(batch)
     assert result.metrics["inline"] == 1.0 and result.final_states == {"a": 0, "b": 150}
+
+
+def _run_part(part: Part, batch: list[Transaction], messages: list[tuple[int, dict]]
+              ) -> tuple[list[int], list[bool]]:
+    """Run ``part`` on worker 1 in this thread, ``messages`` arriving one per call of
+    ``receive`` while there are any: the ranks in the order they ran, and each call's
+    ``block``."""
+    calls: list[bool] = []
+
+    def receive(block: bool) -> tuple[int, dict] | None:
+        calls.append(block)
+        if messages:
+            return messages.pop(0)
+        assert not block, "waited for a message that never comes"
+        return None
+
+    def send(*_args: object) -> None:
+        raise AssertionError("nothing here has a successor on another worker")
+
+    done = run_planned(part, batch, 1, os.getpid(), lambda _e: None, lambda _r: None,
+                       receive, send)
+    assert all(result.ok for result in done)
+    return [result.index for result in done], calls
+
+
+def test_a_planned_worker_looks_for_messages_only_while_one_can_come():
+    """Looking costs a system call: a worker stops once every message its part awaits has
+    arrived, and never looks when its part awaits none."""
+    batch = [Transaction(f"t{i}", (Deposit(a, 1),)) for i, a in enumerate("aabb")]
+    initial = {"a": (0, "init"), "b": (0, "init")}
+    waits_on_t0 = Part([1, 2, 3], {1: 1, 3: 1}, {2: [3]}, {1: [0]}, {}, initial)
+    order, calls = _run_part(waits_on_t0, batch, [(0, {"a": (1, "t0", 0)})])
+    assert order == [1, 2, 3] and calls == [False]
+    alone = Part([2, 3], {3: 1}, {2: [3]}, {}, {}, initial)
+    assert _run_part(alone, batch, []) == ([2, 3], [])
