@@ -206,6 +206,9 @@ class Coordinator:
     5, 12–14, and 20–60 for the message (a worker polls for it before blocking); the
     message cost is set high, to prefer plans with fewer messages, and contention-high ran
     as fast with plans made for 30 µs."""
+    WORKER_INSTALL_US = 8.0
+    """µs a process worker spends per transaction to install it and log its rows itself
+    (measured on 2 cores: 8–11, against the coordinator installing it)."""
     AHEAD_US = 1000.0
     """How much estimated work (µs) a worker may hold before transactions stop going to it
     ahead of their predecessors (see :meth:`_drain_installing`; chains go whole)."""
@@ -397,6 +400,19 @@ class Coordinator:
                     depth[s] = step
         return deepest
 
+    def _workers_install(self) -> bool:
+        """Whether the workers of a pool that can install what they run should
+        (:meth:`_drain_installing`): only when the round trips through the coordinator it
+        may save, at most one per dependency step (:meth:`_steps` without chains), could
+        cost more than installing on the workers does (:attr:`WORKER_INSTALL_US` per
+        transaction, shared by the workers). On a wide DAG they cannot, and the
+        coordinator installs."""
+        costs = self.PARALLEL_COST_US.get(self.executor.backend)
+        if costs is None:
+            return True
+        share = len(self.order) * self.WORKER_INSTALL_US / self.executor.workers
+        return self._steps(False) * costs[1] > share
+
     def _levels(self) -> list[list[int]]:
         """The ranks of each topological generation (as
         :func:`~aethel.analysis.independent_sets` gives them), in serial order."""
@@ -424,7 +440,7 @@ class Coordinator:
             self._drain_planned(pool)  # type: ignore[arg-type]
             return
         allowed = release and self.chains_allowed()
-        if allowed and getattr(pool, "installs_on_worker", False):
+        if allowed and getattr(pool, "installs_on_worker", False) and self._workers_install():
             self._drain_installing(pool)
             return
         chains_on = allowed and getattr(pool, "takes_chains", False)

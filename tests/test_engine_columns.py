@@ -7,6 +7,7 @@ protocol), so an optimisation that bent the trace fails here.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import random
 
@@ -182,6 +183,28 @@ class _NeverInline(Coordinator):
 
 class _PoolOnly(ParallelExecutor):
     coordinator_class = _NeverInline
+
+
+def test_the_coordinator_installs_a_wide_batch_and_workers_install_chains():
+    """Installing on a worker costs it more than the coordinator pays to install: the
+    workers do it only where it can save round trips. A wide batch saves none (every
+    COMMIT is the coordinator's); a chain saves one per link (every COMMIT is a
+    worker's)."""
+    wide = Batch({f"a{i}": 0 for i in range(200)},
+                 [Transaction(f"t{i}", (Deposit(f"a{i}", 1), Spin(us=300))) for i in range(200)])
+    chains = Batch({"a": 0, "b": 0}, [Transaction(f"t{i}", (Deposit("ab"[i % 2], 1),
+                                                          Spin(us=300))) for i in range(200)])
+    with _PoolOnly("process", 2) as executor:
+        results = {name: executor.execute(batch) for name, batch in
+                   (("wide", wide), ("chains", chains))}
+        _passes_every_checker(executor, wide)
+        workers = set(executor.pool.pids())
+    committers = {name: {e.pid for e in result.execution_trace if e.kind == COMMIT}
+                  for name, result in results.items()}
+    assert committers["wide"] == {os.getpid()}
+    assert committers["chains"] and committers["chains"] <= workers
+    assert results["wide"].final_states == dict.fromkeys(wide.accounts, 1)
+    assert results["chains"].final_states == {"a": 100, "b": 100}
 
 
 @pytest.mark.parametrize("seed", range(6))
