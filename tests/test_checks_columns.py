@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pickle
 import random
+from array import array
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from aethel.trace import TraceRecorder
 from harness.bench.throughput import workload
 from harness.checks import Observed, check_all, derive_facts, serial_oracle
 from harness.checks.columns import WIDEST, Pairs, RecordedTrace
-from harness.checks.facts import Facts
+from harness.checks.facts import CLOCK_SLACK, Facts
 
 ACCOUNTS = {f"a{i}": 100 for i in range(6)}
 LAZY = ("events", "ts", "reads", "writes", "read_of", "write_of", "expected")
@@ -152,6 +154,40 @@ def test_a_large_engine_run_is_plain_and_judged_as_from_events() -> None:
     assert columns.plain is not None and events.plain is None
     assert _verdicts(columns) == _verdicts(events)
     assert all(v["ok"] for v in _verdicts(columns))
+
+
+def _retimed(result: ExecutionResult, at: Callable[[int, int], int]) -> ExecutionResult:
+    """A copy of ``result`` whose recorded timestamps are ``at(ts, transaction rank)``."""
+    result = _copy(result)
+    cols = result.recorder.columns
+    cols.ts[:] = array("q", map(at, cols.ts, cols.txn))
+    return result
+
+
+def test_a_long_run_on_one_clock_is_plain_and_judged_as_from_events() -> None:
+    """A run may span more than the slack beyond which the trace could hold evidence that
+    its clocks disagree: without such evidence it stays plain."""
+    batch = workload(300, 10, 3)
+    with ParallelExecutor("thread", 2) as executor:
+        result = executor.execute(batch)
+    t0 = min(result.recorder.columns.ts)
+    stretch = CLOCK_SLACK // (max(result.recorder.columns.ts) - t0) * 3
+    columns, events = _both(batch, _retimed(result, lambda ts, _: t0 + (ts - t0) * stretch))
+    assert columns.ts[-1] - columns.ts[0] > 2 * CLOCK_SLACK
+    assert columns.plain is not None and events.clock == []
+    assert _verdicts(columns) == _verdicts(events)
+
+
+def test_a_run_with_a_long_idle_stretch_is_left_to_the_general_path() -> None:
+    """Half the transactions' events a minute later: the stretch with none running is
+    evidence of a clock problem, which only the general path reports."""
+    batch = workload(300, 10, 3)
+    with ParallelExecutor("serial") as executor:
+        result = executor.execute(batch)
+    late = _retimed(result, lambda ts, r: ts + 60 * 10**9 * (r >= 150))
+    columns, events = _both(batch, late)
+    assert columns.plain is None and events.clock != []
+    assert _verdicts(columns) == _verdicts(events)
 
 
 @pytest.mark.parametrize("ops", [(Read("a0"),), (Deposit("a1", 3),), (Read("a0"), Read("a1"))])

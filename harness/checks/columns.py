@@ -5,11 +5,14 @@ An engine result's trace is recorded as columns (:class:`~aethel.trace.TraceColu
 :class:`~aethel.trace.Event` per event, and :func:`scan` indexes it with numpy when the
 trace is *plain*: every transaction with events has one START, first, and one COMMIT or
 ABORT, last; every READ and WRITE records its version, of a known transaction or ``init``,
-and an integer value, of an account of the batch, at most once per transaction; the trace
-spans at most :data:`~harness.checks.facts.CLOCK_SLACK`; every READ saw the version serial
-order gives it. Anything else is indexed by the general path, from the events. The
-``*_clean`` tests here decide, for plain facts, that a checker finds nothing (its verdict is
-then its holding one); when they cannot tell, the checker runs its general path.
+and an integer value, of an account of the batch, at most once per transaction; every READ
+saw the version serial order gives it; and nothing in the trace could be evidence that its
+timestamps are not on one clock (no stretch without a running transaction, and no READ
+before the START of its version's writer, longer than
+:data:`~harness.checks.facts.CLOCK_SLACK`). Anything else is indexed by the general path,
+from the events. The ``*_clean`` tests here decide, for plain facts, that a checker finds
+nothing (its verdict is then its holding one); when they cannot tell, the checker runs its
+general path.
 """
 
 from __future__ import annotations
@@ -166,6 +169,17 @@ def _search(keys: Any, query: Any, side: str = "left") -> Any:
     return found
 
 
+def _idle_stretch(ts: Any, start: Any, end: Any, longer: int) -> bool:
+    """Whether, between the spans from ``start`` to ``end`` (positions in the timestamps
+    ``ts``, one span per transaction), there is a stretch with none running longer than
+    ``longer``."""
+    order = np.argsort(start, kind="stable")
+    reach = np.maximum.accumulate(end[order])
+    after = start[order][1:]
+    idle = after > reach[:-1]
+    return bool(np.any(ts[after[idle]] - ts[reach[:-1][idle]] > longer))
+
+
 def _unique(keys: Any) -> bool:
     """Whether no two of ``keys`` are equal."""
     ordered = np.sort(keys)
@@ -196,8 +210,7 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
         return None
     perm = np.argsort(raw_ts, kind="stable")
     ts = raw_ts[perm]
-    if int(ts[-1]) - int(ts[0]) > CLOCK_SLACK:
-        return None
+    long = int(ts[-1]) - int(ts[0]) > CLOCK_SLACK  # long enough for clock evidence
     k, t = kind[perm], tmap[txn[perm]]
     pos = np.arange(m)
     is_start, is_commit = k == START_CODE, k == COMMIT_CODE
@@ -212,6 +225,8 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
     end = np.full(n, -1, dtype=np.int64)
     end[t[is_end]] = pos[is_end]
     if np.any(pos < start[t]) or np.any(pos > end[t]):
+        return None
+    if long and _idle_stretch(ts, start[has], end[has], CLOCK_SLACK):
         return None
     committed = np.zeros(n, dtype=bool)
     committed[t[is_commit]] = True
@@ -248,6 +263,9 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
     version_names = [*facts.ids, INIT]  # -1: init
     if read_versions != _pick(version_names, expected.tolist()):
         return None
+    written = expected >= 0
+    if long and np.any(ts[start[expected[written]]] - ts[rp[written]] > CLOCK_SLACK):
+        return None  # a READ long before its version's writer started
     rver = expected
     # each install's account: the install before it in time order (-1: none)
     by_account = np.lexsort((wp, wa))
