@@ -13,10 +13,11 @@ included; the table also shows the peak above the RSS before the stage began).
 * analysis: :func:`aethel.analysis.dependency_dag`, its generations and critical path;
 * serial, process: ``ParallelExecutor(backend).execute(batch)`` (the pool is started by a
   one-transaction run first); the events are counted, not built (``Event`` objects are
-  built when ``execution_trace`` is first read, as the check stage does); the serial stage
-  also saves the run for the check stage;
+  built only when ``execution_trace`` is first read); the serial stage also saves the run
+  for the check stage, as the checkers receive an engine result: its recorded columns;
 * check: indexing the saved trace, the serial oracle and every checker (``check_all``);
-  RSS includes the loaded trace.
+  RSS includes the loaded trace. A trace read from a file, a list of events, takes the
+  checkers' general path (``harness.bench.throughput --events`` measures it).
 
 The table gives each stage's growth exponent: the slope of a least-squares line through
 (log n, log CPU time) and through (log n, log of the peak RSS above the interpreter's own),
@@ -86,9 +87,7 @@ def run_stage(stage: str, n: int, workers: int, saved: Path) -> dict[str, Any]:
     if executor is not None:
         if stage == "serial":
             with saved.open("wb") as fh:
-                pickle.dump(Observed(list(result.execution_trace), dict(result.final_states),
-                                    {t: (o.status, o.reason)
-                                     for t, o in result.outcomes.items()}), fh)
+                pickle.dump(Observed.from_result(result), fh)
         executor.close()  # the workers' CPU time counts once they have exited
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
