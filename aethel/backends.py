@@ -569,7 +569,7 @@ class ProcessPool:
     MAX_CHUNK = 128
     """The most transactions in one chunk: each message costs both sides some 50–100 µs, and
     guided chunks shrink towards the end anyway (on 2 cores, cpu-0.1ms ran 2 % faster with
-    128 than with 64, and no workload of ``aethel bench`` slower)."""
+    128 than with 64, and none of the six other process workloads tried ran slower)."""
     START_TIMEOUT = 60.0
     """Seconds :meth:`ready` waits for workers to start (generous: spawning under load is
     slow, but a worker that never says hello must not hang the executor)."""
