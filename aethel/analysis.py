@@ -30,16 +30,18 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, pairwise
+from operator import add
 
 import networkx as nx
 
 from aethel.errors import CircularDependencyError
 from aethel.memory import paused_gc
 from aethel.model import Batch, Transaction
+from aethel.trace import INIT
 
 RAW, WAW, WAR, EXPLICIT = "RAW", "WAW", "WAR", "explicit"
 KINDS = (RAW, WAW, WAR, EXPLICIT)
@@ -136,6 +138,12 @@ class DependencyDag:
                 succ[fill[u]] = v
                 fill[u] += 1
         return sstart, succ
+
+    @cached_property
+    def ranked(self) -> Ranked:
+        """The DAG over ranks, as the executor walks it; built on first use and shared, read
+        only, by every run of this DAG."""
+        return Ranked(self)
 
     @cached_property
     def costs(self) -> array:
@@ -252,6 +260,116 @@ class DependencyDag:
             graph.add_edges_from((ids[u], ids[v], {"conflicts": c})
                                  for u, v, c in self.edge_conflicts())
             return graph
+
+
+class Ranked:
+    """A :class:`DependencyDag` over ranks (positions in serial order), as the executor
+    walks it: each rank's transaction id (:attr:`ids`), the rank of each id, the
+    transactions, the successors and the number of predecessors of each rank; derived when
+    first asked for, the generations, the estimated work and heaviest path, and the
+    dependency steps; the initial state of the last accounts asked for, and the plans made
+    of the DAG. Built once per DAG and shared by its runs, which only read it."""
+
+    def __init__(self, dag: DependencyDag) -> None:
+        ids, by_index = dag.ids, dag.batch.transactions
+        self.ids = [ids[v] for v in dag.order]
+        self.rank = {tx_id: r for r, tx_id in enumerate(self.ids)}
+        self.transactions = [by_index[v] for v in dag.order]
+        succ: list[list[int]] = [[] for _ in self.ids]
+        npred = [0] * len(self.ids)
+        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        for r in self.rank.values():  # the ranks as the rank dict's ints: one object each
+            first, last = pstart[r], pstart[r + 1]
+            npred[r] = last - first
+            for u in preds[first:last]:
+                succ[rank_of[u]].append(r)
+        self.succ: list[tuple[int, ...]] = [tuple(s) if s else () for s in succ]
+        """The successors of each rank, in rank order (tuples: half the memory of lists)."""
+        self.npred = npred
+        self._costs = dag.costs
+        self._order = dag.order
+        self._steps: dict[bool, int] = {}
+        self._initial: tuple[Mapping[str, int], dict[str, tuple[int, str]]] | None = None
+        self.plans: dict[tuple[int, float, float], tuple[list[int], float]] = {}
+        """The plans the executor made of this DAG (:func:`plan_workers`), by workers,
+        message µs and overhead µs."""
+
+    def initial_state(self, accounts: Mapping[str, int]) -> dict[str, tuple[int, str]]:
+        """A new state holding each of ``accounts`` with its balance and version ``init``
+        (a copy of the one made for the same mapping before: copying is many times faster
+        than building)."""
+        if self._initial is None or self._initial[0] is not accounts:
+            self._initial = accounts, {a: (v, INIT) for a, v in accounts.items()}
+        return dict(self._initial[1])
+
+    @cached_property
+    def levels(self) -> list[list[int]]:
+        """The ranks of each topological generation (as :func:`independent_sets` gives
+        them), in serial order."""
+        level = [0] * len(self.ids)
+        levels: list[list[int]] = []
+        for r, successors in enumerate(self.succ):
+            k = level[r]
+            if k == len(levels):
+                levels.append([])
+            levels[k].append(r)
+            for s in successors:
+                if level[s] <= k:
+                    level[s] = k + 1
+        return levels
+
+    @cached_property
+    def groups(self) -> list[list[str]]:
+        """The transaction ids of each generation (:attr:`levels`), in serial order."""
+        ids = self.ids
+        return [[ids[r] for r in level] for level in self.levels]
+
+    @cached_property
+    def estimated_work(self) -> float:
+        """The estimated cost of all the transactions (µs; :attr:`DependencyDag.costs`)."""
+        return sum(self._costs[v] for v in self._order)
+
+    @cached_property
+    def estimated_path(self) -> float:
+        """The heaviest path's estimated cost (µs; :attr:`DependencyDag.costs`)."""
+        costs = self._costs
+        return self.longest_path([costs[v] for v in self._order])
+
+    def longest_path(self, durations: Sequence[float]) -> float:
+        """The heaviest path's total of ``durations`` (by rank), as :func:`critical_path`
+        computes it: ranks are a topological order."""
+        start = [0.0] * len(durations)
+        succ = self.succ
+        for r in self.leading:
+            end = durations[r] + start[r]
+            for s in succ[r]:
+                if start[s] < end:
+                    start[s] = end
+        return max(map(add, durations, start), default=0.0)
+
+    @cached_property
+    def leading(self) -> list[int]:
+        """The ranks that have successors, in rank order."""
+        return [r for r, successors in enumerate(self.succ) if successors]
+
+    def steps(self, chains: bool) -> int:
+        """The most dependency steps on any path, counting the first; with ``chains``, a link
+        of a chain (a rank's only successor, whose only predecessor it is) is no step."""
+        found = self._steps.get(chains)
+        if found is None:
+            depth = [1] * len(self.succ)
+            found = 0
+            npred = self.npred
+            for r, successors in enumerate(self.succ):
+                d = depth[r]
+                found = max(found, d)
+                link = chains and len(successors) == 1
+                for s in successors:
+                    step = d if link and npred[s] == 1 else d + 1
+                    if depth[s] < step:
+                        depth[s] = step
+            self._steps[chains] = found
+        return found
 
 
 Graph = nx.DiGraph | DependencyDag

@@ -32,7 +32,6 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aethel.analysis import (
@@ -68,7 +67,6 @@ from aethel.trace import (
     ABORT_CODE,
     COMMIT,
     COMMIT_CODE,
-    INIT,
     START,
     WRITE_CODE,
     Event,
@@ -222,22 +220,14 @@ class Coordinator:
         self.graph = dag
         self.schedule = schedule
         self.timeout = timeout
-        ids, by_index = dag.ids, batch.transactions
-        self.order = [ids[v] for v in dag.order]
-        self.rank = {tx_id: r for r, tx_id in enumerate(self.order)}
-        self.transactions = [by_index[v] for v in dag.order]
-        succ: list[list[int]] = [[] for _ in self.order]
-        self.indeg = [0] * len(self.order)
-        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
-        for r in self.rank.values():  # the ranks as the rank dict's ints: one object each
-            first, last = pstart[r], pstart[r + 1]
-            self.indeg[r] = last - first
-            for u in preds[first:last]:
-                succ[rank_of[u]].append(r)
-        self.succ: list[tuple[int, ...]] = [tuple(s) if s else () for s in succ]
-        """The successors of each rank, in rank order (tuples: half the memory of lists)."""
-        del succ
-        self.state: dict[str, tuple[int, str]] = {a: (v, INIT) for a, v in batch.accounts.items()}
+        ranked = dag.ranked  # built once per DAG: its runs share it, read only
+        self.order = ranked.ids
+        self.rank = ranked.rank
+        self.transactions = ranked.transactions
+        self.succ = ranked.succ
+        self.npred = ranked.npred
+        self.indeg = list(ranked.npred)
+        self.state = ranked.initial_state(batch.accounts)
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = self.recorder_class()
         self.recorder.names = self.order
@@ -247,7 +237,6 @@ class Coordinator:
         :meth:`flush`)."""
         self.round_trips = 0
         self.flush_by = 0.0
-        self.npred = list(self.indeg)
         self.handed = bytearray(len(self.order))
         """1 for each rank handed to a worker in a chain (see :meth:`chain`)."""
         self.chained = 0
@@ -273,7 +262,7 @@ class Coordinator:
 
     def execute(self) -> ExecutionResult:
         """Run the batch; see :meth:`ParallelExecutor.execute`."""
-        levels = self._levels()
+        levels = self.graph.ranked.levels
         path = self.path()
         self.inline = path == "inline"
         pool = self.executor.inline_pool if self.inline else self.executor.pool
@@ -294,7 +283,7 @@ class Coordinator:
             timer = threading.Timer(self.timeout, self.cancel.set)
             timer.daemon = True
             timer.start()
-        groups = [[self.order[r] for r in level] for level in levels]
+        groups = [list(ids) for ids in self.graph.ranked.groups]
         try:
             if self.schedule == "levels":
                 for level in levels:
@@ -341,7 +330,11 @@ class Coordinator:
             best = min(serial, parallel)
             work = serial - n * self.SERIAL_COST_US
             if (work + n * overhead) / workers + n * coordinator < best:  # a plan might pay
-                where, makespan = plan_workers(self.graph, workers, message, overhead)
+                plans = self.graph.ranked.plans
+                key = (workers, message, overhead)
+                if key not in plans:
+                    plans[key] = plan_workers(self.graph, workers, message, overhead)
+                where, makespan = plans[key]
                 if (makespan + n * coordinator < best
                         and getattr(self.executor.pool, "takes_plans", False)):
                     self.where = where
@@ -372,38 +365,21 @@ class Coordinator:
         if costs is None or n < self.INLINE_MIN_TRANSACTIONS:
             return None
         per_transaction, per_step = costs
-        by_index = self.graph.costs  # computed once per graph, for the drains too
-        estimates = [by_index[v] for v in self.graph.order]
-        work = shared = sum(estimates)
+        ranked = self.graph.ranked
+        work = shared = ranked.estimated_work
         if backend == "thread":
             shared = sum(op.cost_us() for tx in self.transactions for op in tx.ops
                          if op.kind in GIL_FREE_KINDS)
-        longest, steps = self._critical_path(estimates), self._steps(
-            self.schedule == "dataflow" and self.chains_allowed())
+        longest = ranked.estimated_path
+        steps = ranked.steps(self.schedule == "dataflow" and self.chains_allowed())
         bound = max(work - shared + shared / self.executor.workers, longest) \
             + n * per_transaction
         return work + n * self.SERIAL_COST_US, bound + steps * per_step, bound
 
-    def _steps(self, chains: bool) -> int:
-        """The most dependency steps on any path that cross the coordinator (with
-        ``chains``, a link of a chain does not), counting the first."""
-        depth = [1] * len(self.succ)
-        deepest = 0
-        npred = self.npred
-        for r, successors in enumerate(self.succ):
-            d = depth[r]
-            deepest = max(deepest, d)
-            link = chains and len(successors) == 1
-            for s in successors:
-                step = d if link and npred[s] == 1 else d + 1
-                if depth[s] < step:
-                    depth[s] = step
-        return deepest
-
     def _workers_install(self) -> bool:
         """Whether the workers of a pool that can install what they run should
         (:meth:`_drain_installing`): only when the round trips through the coordinator it
-        may save, at most one per dependency step (:meth:`_steps` without chains), could
+        may save, at most one per dependency step (without chains), could
         cost more than installing on the workers does (:attr:`WORKER_INSTALL_US` per
         transaction, shared by the workers). On a wide DAG they cannot, and the
         coordinator installs."""
@@ -411,22 +387,7 @@ class Coordinator:
         if costs is None:
             return True
         share = len(self.order) * self.WORKER_INSTALL_US / self.executor.workers
-        return self._steps(False) * costs[1] > share
-
-    def _levels(self) -> list[list[int]]:
-        """The ranks of each topological generation (as
-        :func:`~aethel.analysis.independent_sets` gives them), in serial order."""
-        level = [0] * len(self.order)
-        levels: list[list[int]] = []
-        for r, successors in enumerate(self.succ):
-            k = level[r]
-            if k == len(levels):
-                levels.append([])
-            levels[k].append(r)
-            for s in successors:
-                if level[s] <= k:
-                    level[s] = k + 1
-        return levels
+        return self.graph.ranked.steps(False) * costs[1] > share
 
     def drain(self, pool: Pool, release: bool) -> None:
         """Run the ready transactions until none is in flight (``release``: a transaction's
@@ -843,23 +804,10 @@ class Coordinator:
         assert result is not None
         return _COMMITTED if result.ok else Outcome(ABORTED, result.reason)
 
-    def _critical_path(self, durations: Sequence[float]) -> float:
-        """The heaviest path's total duration (as :func:`~aethel.analysis.critical_path`
-        computes it), over the rank lists: ranks are a topological order."""
-        start = [0.0] * len(durations)
-        longest = 0.0
-        for r, duration in enumerate(durations):
-            end = duration + start[r]
-            longest = max(longest, end)
-            for s in self.succ[r]:
-                if start[s] < end:
-                    start[s] = end
-        return longest
-
     def _result(self, groups: list[list[str]], elapsed: float) -> ExecutionResult:
         durations = self.results.durations_us()
         work = sum(durations)
-        longest = self._critical_path(durations)
+        longest = self.graph.ranked.longest_path(durations)
         workers = self.executor.workers
         metrics = {
             "transactions": float(len(self.order)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from aethel.analysis import Ranked, dependency_dag
 from aethel.errors import ExecutionTimeout, InputError, WorkerCrashedError
 from aethel.executor import ParallelExecutor, auto_timeout
 from aethel.model import MAX_AMOUNT, Batch, Transaction
@@ -87,6 +89,33 @@ def test_mixed_dag_on_shared_accounts_equals_serial(executor, executors):
     assert result.final_states == expected.final_states
     assert result.outcomes == expected.outcomes
     assert expected.final_states == {"alice": 50, "bob": 20, "carol": 10, "dave": 0, "erin": 71}
+
+
+def test_runs_of_one_dag_share_its_ranked_form_and_leave_it_as_it_was(executor, executors,
+                                                                      monkeypatch):
+    """The DAG over ranks is built once per DAG; a run counts down its own copy of the
+    predecessor counts, so the next run of the DAG starts from the same DAG."""
+    rng = random.Random(4)
+    names = ["a", "b", "c", "d"]
+    batch = Batch(dict.fromkeys(names, 50), [
+        tx(f"t{i}", Transfer(*rng.sample(names, 2), rng.randint(1, 40)), Spin(us=50))
+        for i in range(150)])
+    expected = executors[CONFIGS[0]].execute(batch)
+    built = []
+    real = Ranked.__init__
+
+    def counting(self, dag):
+        built.append(dag)
+        real(self, dag)
+
+    monkeypatch.setattr(Ranked, "__init__", counting)
+    dag = dependency_dag(batch)
+    runs = [executor.execute(batch, dag) for _ in range(3)]
+    assert built == [dag]
+    assert list(dag.ranked.npred) == [len(dag.predecessors(v)) for v in dag.order]
+    for result in runs:
+        assert result.final_states == expected.final_states
+        assert result.outcomes == expected.outcomes
 
 
 def test_dependent_transactions_on_shared_accounts_wait_for_each_other(executor):
