@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, pairwise
 from operator import add
+from typing import Any
 
 import networkx as nx
 
@@ -267,8 +268,9 @@ class Ranked:
     walks it: each rank's transaction id (:attr:`ids`), the rank of each id, the
     transactions, the successors and the number of predecessors of each rank; derived when
     first asked for, the generations, the estimated work and heaviest path, and the
-    dependency steps; the initial state of the last accounts asked for, and the plans made
-    of the DAG. Built once per DAG and shared by its runs, which only read it."""
+    dependency steps; the initial state of the last accounts asked for, the plans made of
+    the DAG and each worker's part of them. Built once per DAG and shared by its runs, which
+    only read it."""
 
     def __init__(self, dag: DependencyDag) -> None:
         ids, by_index = dag.ids, dag.batch.transactions
@@ -293,6 +295,9 @@ class Ranked:
         self.plans: dict[tuple[int, float, float], tuple[list[int], float]] = {}
         """The plans the executor made of this DAG (:func:`plan_workers`), by workers,
         message µs and overhead µs."""
+        self.parts: dict[tuple[int, ...], list[Any]] = {}
+        """Each worker's part of a plan (the executor's), by workers and the plan's worker
+        of each rank."""
 
     def initial_state(self, accounts: Mapping[str, int]) -> dict[str, tuple[int, str]]:
         """A new state holding each of ``accounts`` with its balance and version ``init``

@@ -609,34 +609,15 @@ class Coordinator:
         entered it waits for them."""
         where = self.where
         assert where is not None
-        workers = self.executor.workers
-        dag = self.graph
-        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        made = self.graph.ranked.parts
+        key = (self.executor.workers, *where)
+        if key not in made:
+            made[key] = self._parts(where)
         transactions, state = self.transactions, self.state
-        parts = [Part([], {}, {}, {}, {}, {}) for _ in range(workers)]
-        for r, w in enumerate(where):
-            part = parts[w]
-            part.ranks.append(r)
-            first, last = pstart[r], pstart[r + 1]
-            if first == last:
-                continue
-            part.npred[r] = last - first
-            cross = []
-            for p in map(rank_of.__getitem__, preds[first:last]):
-                owner = where[p]
-                if owner == w:
-                    part.successors.setdefault(p, []).append(r)
-                else:
-                    cross.append(p)
-                    targets = parts[owner].notify.setdefault(p, [])
-                    if w not in targets:
-                        targets.append(w)
-            if cross:
-                part.waits[r] = cross
         run = next(_RUNS)
-        for w, part in enumerate(parts):
-            part.initial.update((a, state[a]) for r in part.ranks
-                                for a in transactions[r].accounts)
+        for w, part in enumerate(made[key]):
+            part = part._replace(initial={a: state[a] for r in part.ranks
+                                          for a in transactions[r].accounts})
             pool.submit_planned(w, run, part)
             self.round_trips += 1
         self.handed[:] = b"\x01" * len(self.handed)
@@ -658,6 +639,32 @@ class Coordinator:
                         if not indeg[s] and s in early:
                             entering.append(early.pop(s))
             self._after_collect()
+
+    def _parts(self, where: list[int]) -> list[Part]:
+        """Each worker's part of the plan ``where``, without its initial balances."""
+        dag = self.graph
+        rank_of, pstart, preds = dag.rank, dag.pstart, dag.preds
+        parts = [Part([], {}, {}, {}, {}, {}) for _ in range(self.executor.workers)]
+        for r, w in enumerate(where):
+            part = parts[w]
+            part.ranks.append(r)
+            first, last = pstart[r], pstart[r + 1]
+            if first == last:
+                continue
+            part.npred[r] = last - first
+            cross = []
+            for p in map(rank_of.__getitem__, preds[first:last]):
+                owner = where[p]
+                if owner == w:
+                    part.successors.setdefault(p, []).append(r)
+                else:
+                    cross.append(p)
+                    targets = parts[owner].notify.setdefault(p, [])
+                    if w not in targets:
+                        targets.append(w)
+            if cross:
+                part.waits[r] = cross
+        return parts
 
     def _run_in_order(self) -> None:
         """Dataflow on the coordinator's own thread: the ready transaction with the smallest
