@@ -28,6 +28,7 @@ from harness.bench.peers import (
     run_work,
 )
 from harness.bench.summary import Runs, compare_peers, stats, summarize
+from harness.bench.targets import _schedule_targets as schedule_targets
 from harness.bench.targets import evaluate_targets
 from harness.bench.workloads import WORKLOADS
 from harness.cli import main
@@ -151,6 +152,36 @@ def test_summary_computes_bound_efficiency_and_ceiling_consistently():
     assert cell["efficiency"] == pytest.approx(2.5 / 3.0)
     assert doc["ceiling"]["4"]["speedup"]["median"] == pytest.approx(3.6)
     assert cell["vs_ceiling"] == pytest.approx(2.5 / 3.6)
+
+
+def _schedules(dataflow: list[float], levels: list[float]) -> dict:
+    """The target "dataflow never slower than levels" for one thread backend pair whose
+    runs took ``dataflow`` and ``levels`` seconds."""
+    runs = Runs(serial=[1.0] * 3, serial_work=[0.9] * 3, serial_cp=[0.3] * 3,
+                ceiling={1: [0.8] * 3, 2: [0.4] * 3}, ceiling_cpu={1: [[1.0]] * 3,
+                                                                   2: [[1.0, 1.0]] * 3})
+    runs.serial_usage = [Usage(1.0, [1.0], 0.0, [], 80.0, 0.0)] * 3
+    for schedule, times in (("dataflow", dataflow), ("levels", levels)):
+        key = ("thread", schedule, 2)
+        runs.cells[key] = times
+        runs.parallelism[key] = [1.0] * 3
+        runs.verified[key] = True
+        runs.usage[key] = [Usage(t, [0.5, 0.5], 0.1, [40.0] * 2, 80.0, 0.0) for t in times]
+    workload = summarize(WORKLOADS["sleep"], WORKLOADS["sleep"].batch(0, quick=True), runs,
+                         [2], [1, 2], {"edges": 0, "levels": 1, "widest_level": 1,
+                                       "analysis_s": 0.0}, 0)
+    return next(t for t in schedule_targets({"workloads": [workload]})
+                if t["name"] == "dataflow slower than levels: pairs")
+
+
+def test_dataflow_is_slower_than_levels_only_beyond_noise():
+    """Every run of one slower than every run of the other happens by chance, one pair in
+    twenty at three repetitions of equal schedules: a 1 % difference is noise, 20 % is
+    not."""
+    assert _schedules([1.01, 1.02, 1.015], [1.0, 1.005, 1.0])["met"] is True
+    slower = _schedules([1.2, 1.22, 1.21], [1.0, 1.01, 1.0])
+    assert slower["met"] is False and slower["measured"] == 1
+    assert "sleep thread×2 (1.21×)" in slower["detail"]
 
 
 def test_quick_run_writes_three_files_with_the_expected_structure(quick_run):

@@ -245,11 +245,19 @@ def schedule_ratios(workload: dict[str, Any], backend: str, workers: int) -> lis
     return [lt / ft for lt, ft in zip(lev["times"], flow["times"], strict=True)]
 
 
+SCHEDULE_NOISE = 0.05
+"""How much slower than levels (ratio of medians, beyond 1) dataflow must be, on top of every
+run being slower, to be slower beyond noise: with equal schedules, every run of one is
+slower than every run of the other by chance in one pair in twenty at three repetitions
+(one in six at two), and such pairs were 1.00–1.02× apart."""
+
+
 def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Dataflow never slower than levels beyond noise (its fastest run slower than the
-    slowest levels run), and faster on the skewed DAG (its slowest run faster than the
-    fastest levels run) on the process backend, where CPU work runs in parallel. Both
-    compare two schedules on the same batch, so they hold at any size."""
+    slowest levels run, and its median more than :data:`SCHEDULE_NOISE` slower), and
+    faster on the skewed DAG (its slowest run faster than the fastest levels run) on the
+    process backend, where CPU work runs in parallel. Both compare two schedules on the
+    same batch, so they hold at any size."""
     slower = []
     compared = 0
     load = 0.0
@@ -261,9 +269,9 @@ def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 if not flow or not lev:
                     continue
                 compared += 1
-                if flow["time"]["min"] > lev["time"]["max"]:
-                    slower.append(f"{w['name']} {backend}×{x} "
-                                  f"({flow['time']['median'] / lev['time']['median']:.2f}×)")
+                ratio = flow["time"]["median"] / lev["time"]["median"]
+                if flow["time"]["min"] > lev["time"]["max"] and ratio > 1 + SCHEDULE_NOISE:
+                    slower.append(f"{w['name']} {backend}×{x} ({ratio:.2f}×)")
                     load = max(load, foreign_load(w, flow), foreign_load(w, lev))
     spec = ("dataflow never slower than levels beyond noise (pairs where it was)",
             "dataflow slower than levels: pairs", ANY_SIZE, "0")
@@ -273,7 +281,8 @@ def _schedule_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out = [_target(*spec, pairs_cell, len(slower), 0.0, not slower,
                        ("slower: " + ", ".join(slower)) if slower else
-                       f"dataflow's fastest run ≤ levels' slowest run in all {compared} pairs",
+                       f"dataflow's fastest run ≤ levels' slowest run, or its median within "
+                       f"{SCHEDULE_NOISE:.0%} of levels', in all {compared} pairs",
                        load)]
     w = next((w for w in doc["workloads"] if w["name"] == "dag-skewed"), None)
     spec = ("dataflow faster than levels on the skewed DAG (process backend; levels time / "
