@@ -230,8 +230,8 @@ class Coordinator:
         self.state = ranked.initial_state(batch.accounts)
         self.undo: dict[str, tuple[int, str]] = {}
         self.recorder = self.recorder_class()
-        self.recorder.names = self.order
-        self.recorder.index = self.rank
+        self.recorder.names = list(self.order)  # the result's own: later runs share the rest
+        self.recorder.index = dict(self.rank)
         self.pending: list[Row] = []
         """Events recorded by :meth:`install` not yet handed to the recorder (in bulk, by
         :meth:`flush`)."""

@@ -113,6 +113,7 @@ def test_runs_of_one_dag_share_its_ranked_form_and_leave_it_as_it_was(executor, 
     runs = [executor.execute(batch, dag) for _ in range(3)]
     assert built == [dag]
     assert list(dag.ranked.npred) == [len(dag.predecessors(v)) for v in dag.order]
+    assert all(r.recorder.names is not dag.ranked.ids for r in runs)  # each result its own
     for result in runs:
         assert result.final_states == expected.final_states
         assert result.outcomes == expected.outcomes
