@@ -938,13 +938,13 @@ class _Peers:
 
     def __init__(self, inboxes: list[Connection], outboxes: dict[int, Connection],
                  parent: int) -> None:
-        self.inboxes = inboxes
         self.outboxes = outboxes
         self.parent = parent
         self.run = -1
         self.waiting: deque[tuple[int, Installed]] = deque()
         self._arrivals = select.poll()  # one poll object: a Connection's poll() builds one
         self._by_fd = {conn.fileno(): conn for conn in inboxes}
+        """The pipes from the other workers still open, by descriptor."""
         for fd in self._by_fd:
             self._arrivals.register(fd, select.POLLIN)
 
@@ -960,7 +960,7 @@ class _Peers:
                 os.sched_yield()
                 self._drain()
         while block and not self.waiting:
-            ready = wait(self.inboxes, ORPHAN_CHECK_S) if self.inboxes else \
+            ready = wait(list(self._by_fd.values()), ORPHAN_CHECK_S) if self._by_fd else \
                 time.sleep(ORPHAN_CHECK_S)
             if not ready and os.getppid() != self.parent:
                 raise SystemExit(0)
@@ -985,9 +985,9 @@ class _Peers:
         try:
             run, rank, after = ForkingPickler.loads(conn.recv_bytes())
         except (EOFError, OSError):
-            self.inboxes.remove(conn)  # that worker is gone: the coordinator stops the run
-            self._arrivals.unregister(conn.fileno())
-            del self._by_fd[conn.fileno()]
+            fd = conn.fileno()  # that worker is gone: the coordinator stops the run
+            self._arrivals.unregister(fd)
+            del self._by_fd[fd]
             return
         if run == self.run:
             self.waiting.append((rank, after))
