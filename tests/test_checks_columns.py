@@ -60,9 +60,12 @@ def _corrupt(rng: random.Random, result: ExecutionResult) -> ExecutionResult:
     cols, names = result.recorder.columns, list(result.recorder.names)
     for _ in range(rng.randrange(1, 3)):
         i = rng.randrange(len(cols))
-        change = rng.randrange(8)
+        change = rng.randrange(9)
         if change == 0 and cols.value[i] is not None:
             cols.value[i] += rng.choice((1, -1, -1000))
+        elif change == 8 and cols.value[i] is not None:
+            cols.value[i] = rng.choice((float(cols.value[i]), bool(cols.value[i]), 2 ** 64,
+                                        str(cols.value[i])))
         elif change == 1 and cols.version[i] is not None:
             cols.version[i] = rng.choice((*names, "init"))
         elif change == 2:

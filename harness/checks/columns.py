@@ -134,13 +134,15 @@ class Plain:
 
 
 def _ints(values: list[Any]) -> Any:
-    """``values`` as an int64 array, or None unless every one is an int that fits."""
-    if values and {*map(type, values)} != {int}:
-        return None
+    """``values`` as an int64 array, or None unless every one is an int that fits (a bool
+    counts as the int it equals)."""
     try:
-        return np.fromiter(values, np.int64, len(values))
+        found = np.array(values)
     except OverflowError:
         return None
+    if values and found.dtype != np.int64:
+        return None
+    return found.astype(np.int64, copy=False)
 
 
 def _codes(names: Sequence[Any], code: dict[str, int]) -> Any:
@@ -200,18 +202,19 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
     n, m, index = len(facts.ids), len(columns), facts.index
     if not m or INIT in index or any(len(getattr(columns, name)) != m for name in _ROWS):
         return None
-    tmap = np.arange(n) if list(names) == facts.ids else _codes(names, index)
-    if tmap is None:
+    same = list(names) == facts.ids
+    tmap = None if same else _codes(names, index)
+    if tmap is None and not same:
         return None
     raw_ts = np.array(columns.ts, dtype=np.int64)
-    kind = np.frombuffer(columns.kind, dtype=np.int8).astype(np.int64)
+    kind = np.frombuffer(columns.kind, dtype=np.int8)
     txn = np.array(columns.txn, dtype=np.int64)
-    if txn.min() < 0 or txn.max() >= len(tmap) or kind.min() < 0 or kind.max() > ABORT_CODE:
+    if txn.min() < 0 or txn.max() >= len(names) or kind.min() < 0 or kind.max() > ABORT_CODE:
         return None
     perm = np.argsort(raw_ts, kind="stable")
     ts = raw_ts[perm]
     long = int(ts[-1]) - int(ts[0]) > CLOCK_SLACK  # long enough for clock evidence
-    k, t = kind[perm], tmap[txn[perm]]
+    k, t = kind[perm], txn[perm] if same else tmap[txn[perm]]
     pos = np.arange(m)
     is_start, is_commit = k == START_CODE, k == COMMIT_CODE
     is_end = is_commit | (k == ABORT_CODE)
@@ -244,7 +247,7 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
         return None
     ra, wa, rv, wv = arrays
     na = max(len(acode), 1)
-    if not _unique(rt * na + ra) or not _unique(wt * na + wa):
+    if not _unique(wt * na + wa):
         return None
     serial_arr = np.array(serial, dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
@@ -255,7 +258,12 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
     by_key = np.argsort(keys)
     keys = keys[by_key]
     query = ra * n + rank[rt]
-    before = np.maximum(_search(keys, query) - 1, 0)
+    by_query = np.argsort(query)
+    ordered = query[by_query]
+    if np.any(ordered[1:] == ordered[:-1]):
+        return None  # two READs of one account by one transaction
+    before = np.empty(query.shape, dtype=np.int64)
+    before[by_query] = np.maximum(np.searchsorted(keys, ordered) - 1, 0)
     found = keys[before] if keys.size else np.zeros_like(query)
     hit = (query > found) & (found // n == ra) if keys.size else found > 0
     expected = np.where(hit, serial_arr[found % n] if keys.size else -1, -1)
@@ -574,17 +582,24 @@ def order_edges(facts: Facts, declared: Declared) -> int | None:
     vs.append(wt[same])
     rt, ra = declared.reads.t, declared.reads.a
     if keys.size and rt.size:
+        # a transaction that also writes the account it reads has the edges of its write
+        pure = ~declared.writes.member(rt, ra)[0]
+        rt, ra = rt[pure], ra[pure]
+        query = ra * n + rank[rt]
+        by_query = np.argsort(query)
+        ordered = query[by_query]
         # read after write: the last writer of the account before the reader
-        before = _search(keys, ra * n + rank[rt]) - 1
+        before = np.empty(query.shape, dtype=np.int64)
+        before[by_query] = np.searchsorted(keys, ordered) - 1
         hit = (before >= 0) & (wa[np.maximum(before, 0)] == ra)
         us.append(wt[before[hit]])
         vs.append(rt[hit])
-        # write after read: a pure reader, then the next writer of the account
-        pure = ~declared.writes.member(rt, ra)[0]
-        after = _search(keys, ra[pure] * n + rank[rt[pure]], "right")
+        # write after read: the next writer of the account
+        after = np.empty(query.shape, dtype=np.int64)
+        after[by_query] = np.searchsorted(keys, ordered, "right")
         hit = after < keys.size
-        hit[hit] = wa[after[hit]] == ra[pure][hit]
-        us.append(rt[pure][hit])
+        hit[hit] = wa[after[hit]] == ra[hit]
+        us.append(rt[hit])
         vs.append(wt[after[hit]])
     explicit = [(facts.index[dep], v) for v, tx in enumerate(facts.txs) for dep in tx.after] \
         if any(map(attrgetter("after"), facts.txs)) else []
