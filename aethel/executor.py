@@ -32,6 +32,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aethel.analysis import (
@@ -409,6 +410,7 @@ class Coordinator:
         succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
         record, cancel, handed, indeg = self.recorder.record, self.cancel, self.handed, self.indeg
         install, take = self.install, self._installed_on_worker
+        bulk = type(self).install is Coordinator.install  # else each result through it
         while True:
             while ready and pool.has_capacity():
                 size = pool.chunk_size(len(ready))
@@ -439,14 +441,14 @@ class Coordinator:
                 return
             results = self._collect(pool)
             inflight -= len(results)
-            for result in results:
-                r = result.index
-                if handed[r]:
-                    take(result)
-                else:
-                    install(result)
-                if release:
-                    for s in succ[r]:
+            if bulk:
+                self.install_all(results)
+            else:
+                for result in results:
+                    (take if handed[result.index] else install)(result)
+            if release:
+                for result in results:
+                    for s in succ[result.index]:
                         indeg[s] -= 1
                         if not indeg[s] and not handed[s]:
                             heapq.heappush(ready, s)
@@ -723,9 +725,36 @@ class Coordinator:
         return {a: self.state[a] for a in tx.accounts}
 
     def install(self, result: TxResult) -> None:
-        """Take a transaction's result: install its writes (logged in the undo log) and
-        record its WRITE and COMMIT events, or record its ABORT (and, in an atomic batch,
-        remember the earliest failure)."""
+        """Take a transaction's result (:meth:`install_all`)."""
+        self.install_all((result,))
+
+    def install_all(self, results: Sequence[TxResult]) -> None:
+        """Take transactions' results, in order: install each one's writes (logged in the
+        undo log) and record its WRITE and COMMIT events, or record its ABORT (and, in an
+        atomic batch, remember the earliest failure). What every install looks up is looked
+        up once."""
+        handed, store, order, pid = self.handed, self.results, self.order, self.pid
+        state, undo = self.state, self.undo
+        log, now = self.pending.append, time.monotonic_ns
+        for result in results:
+            r = result.index
+            failed = self.failed
+            if handed[r] or not result.ok or (failed is not None and r > failed):
+                self._take_uncommitted(result)
+                continue
+            store[r] = result
+            tx_id, worker = order[r], result.worker
+            for account, value in result.writes.items():
+                previous = state[account]
+                if account not in undo:
+                    undo[account] = previous
+                state[account] = (value, tx_id)
+                log((now(), WRITE_CODE, r, worker, pid, account, value, previous[1], None))
+            log((now(), COMMIT_CODE, r, worker, pid, None, None, None, None))
+
+    def _take_uncommitted(self, result: TxResult) -> None:
+        """A result the coordinator does not commit: a chain member's (its worker installed
+        it), a failure, or one skipped after an atomic batch's failure."""
         r = result.index
         if self.handed[r]:
             self._installed_on_worker(result)
@@ -736,23 +765,10 @@ class Coordinator:
             log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None,
                  None, f"skipped: atomic batch aborted by {self.order[self.failed]}"))
             return
-        if not result.ok:
-            log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None,
-                 None, result.reason))
-            if self.batch.mode == ATOMIC and (self.failed is None or r < self.failed):
-                self.failed = r
-            return
-        tx_id = self.order[r]
-        state, undo = self.state, self.undo
-        for account, value in result.writes.items():
-            previous = state[account]
-            if account not in undo:
-                undo[account] = previous
-            state[account] = (value, tx_id)
-            log((time.monotonic_ns(), WRITE_CODE, r, result.worker, self.pid, account, value,
-                 previous[1], None))
-        log((time.monotonic_ns(), COMMIT_CODE, r, result.worker, self.pid, None, None, None,
-             None))
+        log((time.monotonic_ns(), ABORT_CODE, r, result.worker, self.pid, None, None, None,
+             result.reason))
+        if self.batch.mode == ATOMIC and (self.failed is None or r < self.failed):
+            self.failed = r
 
     def _installed_on_worker(self, result: TxResult) -> None:
         """Take the result of a chain member: its worker installed it there and recorded its
