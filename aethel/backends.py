@@ -24,6 +24,7 @@ leaves to its successor on another worker without the coordinator.
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import multiprocessing as mp
 import operator
@@ -31,6 +32,8 @@ import os
 import queue
 import select
 import signal
+import sys
+import termios
 import threading
 import time
 from collections import deque
@@ -504,38 +507,84 @@ class ThreadPool:
         return []
 
 
+PAGE = 4096
+"""A pipe holds its unread bytes in pages of this size, and the first may be part read."""
+
+
+def _pipe_room(fd: int) -> int:
+    """Bytes that can surely be written to the pipe ``fd`` without blocking (Linux: its
+    size less the pages its unread bytes may take, one more for a part-read first page);
+    0 where that cannot be known."""
+    if _GETPIPE_SZ is None:
+        return 0
+    try:
+        size = fcntl.fcntl(fd, _GETPIPE_SZ)
+        unread = int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, bytes(4)), sys.byteorder,
+                                signed=True)
+    except OSError:
+        return 0
+    return size - PAGE * (unread // PAGE + 2)
+
+
+_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)
+
+
 class _Outbox:
-    """Messages to one worker process, pickled and written to its pipe by a thread of their
-    own, in order, so that the coordinator never blocks on a full pipe (a worker reads its
-    next message only between chunks). A plain pipe, not a multiprocessing queue: a queue
+    """Messages to one worker process, in order, never blocking the coordinator on a full
+    pipe (a worker reads its next message only between chunks). A message the pipe surely
+    has room for, put while nothing waits to be written, is written at once; anything else
+    is pickled and written by a thread of its own, which wakes only then (each wake costs
+    the coordinator's process CPU). A plain pipe, not a multiprocessing queue: a queue
     holds named semaphores, which a process killed at the wrong moment leaves registered,
-    for the resource tracker to warn about at exit. Only the thread writes to and closes the
-    pipe, so that no write can reach a reused descriptor."""
+    for the resource tracker to warn about at exit. Only the thread closes the pipe, after
+    what was put before, so that no write can reach a reused descriptor."""
+
+    HEADER = 4
+    """The bytes :meth:`Connection.send_bytes` puts before a message."""
 
     def __init__(self, pipe: Connection) -> None:
-        self._messages: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._pipe = pipe
+        self._put = 0
+        """Messages given to the thread (counted by the coordinator only)."""
+        self._written = 0
+        """Messages the thread has written (counted by the thread only)."""
+        self._messages: queue.SimpleQueue[tuple[bool, Any, Any]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write, args=(pipe,),
                                         name="aethel-outbox", daemon=True)
         self._thread.start()
 
     def put(self, message: Any) -> None:
         """Send ``message`` (None tells the worker to stop)."""
-        self._messages.put((False, message))
+        data = None
+        if message is not None and self._put == self._written:
+            data = ForkingPickler.dumps(message)
+            if len(data) + self.HEADER <= _pipe_room(self._pipe.fileno()):
+                _send(self._pipe, data)
+                return
+        self._put += 1
+        self._messages.put((False, message, data))
 
     def close(self) -> None:
         """Close the pipe once what was put before is written."""
-        self._messages.put((True, None))
+        self._put += 1
+        self._messages.put((True, None, None))
 
     def _write(self, pipe: Connection) -> None:
         while True:
-            last, message = self._messages.get()
+            last, message, data = self._messages.get()
             if last:
                 pipe.close()
                 return
-            try:
-                pipe.send_bytes(ForkingPickler.dumps(message))
-            except (OSError, ValueError):
-                pass  # the worker is gone: the coordinator finds out from its sentinel
+            _send(pipe, ForkingPickler.dumps(message) if data is None else data)
+            self._written += 1
+
+
+def _send(pipe: Connection, data: Any) -> None:
+    """Write the pickled message ``data`` to a worker's task pipe."""
+    try:
+        pipe.send_bytes(data)
+    except (OSError, ValueError):
+        pass  # the worker is gone: the coordinator finds out from its sentinel
 
 
 @dataclass
