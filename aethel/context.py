@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import NamedTuple
 
 from aethel.errors import AmountOverflowError, UndeclaredAccessError, describe_exception
@@ -46,6 +47,13 @@ class TxResult(NamedTuple):
     worker: int
 
 
+_event: Callable[[tuple], Event] = partial(tuple.__new__, Event)
+"""An :class:`Event` of every field, built in C (the named tuple's ``__new__``, which fills
+in defaults, runs Python)."""
+_result: Callable[[tuple], TxResult] = partial(tuple.__new__, TxResult)
+"""A :class:`TxResult` built in C."""
+
+
 class ExecutionContext:
     """One running transaction: the transaction, its snapshot, worker id and start time.
 
@@ -77,8 +85,9 @@ class ExecutionContext:
         value, version = self.snapshot[account]
         if account not in self._seen:
             self._seen.add(account)
-            self._record(Event(READ, self.transaction.id, time.monotonic_ns(), self.worker_id,
-                               self.pid, account, value, version))
+            self._record(_event((READ, self.transaction.id, time.monotonic_ns(),
+                                 self.worker_id, self.pid, account, value, version, None,
+                                 None)))
         return value
 
     def write(self, account: str, value: int) -> None:
@@ -98,13 +107,14 @@ def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int
     """Run ``tx`` against ``snapshot``; record START and READ events; never raise for a
     transaction failure (it becomes ``ok=False`` with a reason)."""
     ctx = ExecutionContext(tx, snapshot, worker, pid, record)
-    record(Event(START, tx.id, ctx.start_time, worker, pid))
+    record(_event((START, tx.id, ctx.start_time, worker, pid, None, None, None, None, None)))
     try:
         for op in tx.ops:
             op.apply(ctx, cancel)
     # Anything a user operation raises, SystemExit and KeyboardInterrupt included, aborts
     # only this transaction: it must neither kill a worker nor escape the executor.
     except BaseException as exc:
-        return TxResult(index, False, describe_exception(exc), ctx.writes,
-                        time.monotonic_ns() - ctx.start_time, worker)
-    return TxResult(index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time, worker)
+        return _result((index, False, describe_exception(exc), ctx.writes,
+                        time.monotonic_ns() - ctx.start_time, worker))
+    return _result((index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time,
+                    worker))
