@@ -75,3 +75,15 @@ def test_user_code_in_a_committed_transaction_leaves_the_sum_unchecked():
     assert verdict.ok
     assert "the final sum is not checked: committed transactions t1 run user-defined" in \
         verdict.explanation
+
+
+def test_values_that_are_not_integers_are_not_summed():
+    """An executor's events and final state may hold anything: a value that is not an int
+    leaves its transaction's change and the final sum unchecked, and is never negative."""
+    events = [e._replace(value="80") if e.kind == "WRITE" and e.txn == "t1" and
+              e.account == "bob" else e for e in trace().events]
+    verdict = check_conservation(derive_facts(BATCH, events, {"alice": 50, "bob": "85"}))
+    assert verdict.ok
+    assert "2 committed transactions changed the total exactly" in verdict.explanation
+    assert "the final sum is not checked: a final balance is not an integer" in \
+        verdict.explanation

@@ -185,3 +185,15 @@ def test_real_executions_are_linearizable_by_their_values(executor):
         assert verdict.ok and verdict.applicable, explain(verdict)
 
     check()
+
+
+@pytest.mark.parametrize("account", [None, 7])
+def test_an_access_of_no_account_name_gets_verdicts_not_a_crash(account):
+    """An executor's READ naming no account (or not a string) is judged: isolation reports
+    the access, and the values search still runs over it."""
+    trace = (TraceBuilder().start("t1").read("t1", "alice", 100).read("t1", account, 50)
+             .write("t1", "alice", 70).write("t1", "bob", 80).commit("t1"))
+    facts = derive_facts(BATCH, trace.events)
+    verdicts = {v.property: v for v in check_all(facts)}
+    assert not verdicts[ISOLATION].ok
+    assert verdicts[VALUES].applicable

@@ -16,9 +16,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from itertools import compress
-from operator import is_not, itemgetter
+from operator import itemgetter
 
 from aethel.context import run_transaction
 from aethel.model import ATOMIC, Transaction
@@ -83,14 +82,20 @@ def _values_read(read_of: Mapping[tuple[int, str], tuple[str, int]]
     """Transaction → account → the value it read (where one was recorded)."""
     values_read: dict[int, dict[str, int]] = {}
     for (t, account), (_, value) in read_of.items():
-        if value is not None:
+        if isinstance(value, int):
             values_read.setdefault(t, {})[account] = value
     return values_read
 
 
 def _negative(rows: list[tuple[int, int, str, int, str]]) -> bool:
     """Whether any READ or WRITE row holds a negative value."""
-    return min(filter(partial(is_not, None), map(itemgetter(3), rows)), default=0) < 0
+    return min(filter(_integer, map(itemgetter(3), rows)), default=0) < 0
+
+
+def _integer(value: object) -> bool:
+    """Whether ``value`` is a balance: an executor's event or final state may hold anything
+    (None where nothing was recorded), and what is not an int is not summed or compared."""
+    return isinstance(value, int)
 
 
 def _changes(facts: Facts) -> tuple[list[int], list[bool]]:
@@ -101,7 +106,7 @@ def _changes(facts: Facts) -> tuple[list[int], list[bool]]:
     unknown = [False] * len(facts.ids)
     for _, t, account, value, _ in facts.writes:
         read = read_of.get((t, account))
-        if read is None or read[1] is None or value is None:
+        if read is None or not _integer(read[1]) or not _integer(value):
             unknown[t] = True
         else:
             delta[t] += value - read[1]
@@ -121,11 +126,11 @@ def check_conservation(facts: Facts) -> Verdict:
             c.add(NEGATIVE, f"{account} starts at {value}", accounts=(account,))
     if negative(plain.rv) if plain is not None else _negative(facts.reads):
         for _, t, account, value, _ in facts.reads:
-            if value is not None and value < 0:
+            if _integer(value) and value < 0:
                 c.add(NEGATIVE, f"{ids[t]} read {account}={value}", (ids[t],), (account,))
     if negative(plain.wv) if plain is not None else _negative(facts.writes):
         for _, t, account, value, _ in facts.writes:
-            if value is not None and value < 0:
+            if _integer(value) and value < 0:
                 c.add(NEGATIVE, f"{ids[t]} installed {account}={value}", (ids[t],),
                       (account,))
     found = changes(facts, plain) if plain is not None else None
@@ -156,7 +161,7 @@ def check_conservation(facts: Facts) -> Verdict:
     final = facts.final_state
     if final is not None:
         for account, value in sorted(final.items()):
-            if value < 0:
+            if _integer(value) and value < 0:
                 c.add(NEGATIVE, f"{account} ends at {value}", accounts=(account,))
     if facts.stopped is not None:
         total_note = (f"; the final sum is not checked here: the executor reported "
@@ -168,6 +173,8 @@ def check_conservation(facts: Facts) -> Verdict:
         if opaque and not failed:
             total_note = (f"; the final sum is not checked: committed transactions "
                           f"{', '.join(opaque[:5])} run user-defined operations")
+        elif not all(map(_integer, final.values())):
+            total_note = "; the final sum is not checked: a final balance is not an integer"
         else:
             got_total = sum(final.values())
             if got_total != want_total:

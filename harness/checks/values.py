@@ -238,8 +238,13 @@ def _search(facts: Facts, members: list[int], reads: list[Pairs], writes: list[P
         if end[t] >= 0:
             ret = max(call, ts[end[t]]) if realtime else 1
             history.append(HistoryEvent(ids[t], "ok", f, value, None, ret, t))
-    model = Accounts(facts.batch.accounts, sorted(accounts))
+    model = Accounts(facts.batch.accounts, sorted(accounts, key=_by_name))
     return check(history, model, timeout=budget).partitions[0]
+
+
+def _by_name(account: object) -> tuple[str, str]:
+    """Accounts in name order; an executor's event may name none, or not by a string."""
+    return type(account).__name__, str(account)
 
 
 def _report(facts: Facts, part: PartitionResult, c: Collector) -> None:
