@@ -509,6 +509,8 @@ class ThreadPool:
 
 PAGE = 4096
 """A pipe holds its unread bytes in pages of this size, and the first may be part read."""
+_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)
+"""The ``fcntl`` command that tells a pipe's size (Linux only)."""
 
 
 def _pipe_room(fd: int) -> int:
@@ -524,9 +526,6 @@ def _pipe_room(fd: int) -> int:
     except OSError:
         return 0
     return size - PAGE * (unread // PAGE + 2)
-
-
-_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)
 
 
 class _Outbox:

@@ -17,7 +17,8 @@ much:
 
 * thread: the coordinator thread's CPU (``time.thread_time``); worker threads excluded;
 * process: the coordinator process's CPU (``time.process_time``: its thread plus the
-  queue feeder threads that pickle the chunks); the thread's own share is shown too;
+  outbox threads that write what a worker's task pipe had no sure room for); the thread's
+  own share is shown too;
 * serial, and any run the executor chose to run inline (``inline`` in its metrics): the
   coordinator thread runs the transactions too, so the CPU of the same transactions run by
   a bare loop of :func:`aethel.context.run_transaction` is subtracted.
