@@ -32,6 +32,7 @@ from harness.bench.targets import _schedule_targets as schedule_targets
 from harness.bench.targets import evaluate_targets
 from harness.bench.workloads import WORKLOADS
 from harness.cli import main
+from harness.report.bench import num, resource_rows, sig
 from harness.report.common import markdown_table, page_html, table_html
 
 QUICK_WORKLOADS = "cpu-1ms,hash,sleep,dag-skewed"
@@ -265,6 +266,22 @@ def test_markdown_has_verdict_command_targets_and_every_cell(quick_run):
     assert "Command: `aethel bench" in text and "## Targets" in text
     rows = sum(len(w["workers"]) for w in doc["workloads"])
     assert text.count("| thread · dataflow |") == 2 * rows  # time and resources
+
+
+def test_coordinator_cpu_per_transaction_is_its_share_over_the_median_run(quick_run):
+    _, directory, doc = quick_run
+    assert "| coordinator CPU: cores (µs / transaction) |" in \
+        (directory / "bench.md").read_text()
+    for w in doc["workloads"]:
+        for cell, row in zip(w["cells"], resource_rows(w), strict=True):
+            share = cell["cpu_util"]["coordinator"]
+            us = share * cell["time"]["median"] / w["transactions"] * 1e6
+            assert row[3] == f"{num(share)} ({sig(us)})"
+    cell = {"backend": "process", "schedule": "dataflow", "workers": 2,
+            "cpu_util": {"workers": [0.9, 0.9], "coordinator": 0.25},
+            "time": {"median": 0.2}, "foreign_cpu": {"median": 0.0},
+            "peak_rss_mib": {"workers": [60.0, 61.0], "coordinator": 120.0}}
+    assert resource_rows({"transactions": 1000, "cells": [cell]})[0][3] == "0.25 (50.0)"
 
 
 def test_html_is_self_contained_with_inline_svg_figures(quick_run):

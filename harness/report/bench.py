@@ -352,9 +352,9 @@ def backend_rows(doc: dict[str, Any], backend: str) -> list[list[str]]:
 CEILING_HEADERS = ["run", "W", "time ms (min–max)", "speedup (min–max)", "CPU (cores)"]
 CELL_HEADERS = ["backend · schedule", "W", "time ms (min–max)", "speedup (min–max)",
                 "efficiency", "vs ceiling", "same state as serial"]
-RESOURCE_HEADERS = ["backend · schedule", "W", "worker CPU (cores)", "coordinator CPU (cores)",
-                    "largest worker peak RSS (MiB)", "coordinator peak RSS (MiB)",
-                    "other processes' CPU (cores)"]
+RESOURCE_HEADERS = ["backend · schedule", "W", "worker CPU (cores)",
+                    "coordinator CPU: cores (µs / transaction)", "largest worker peak RSS (MiB)",
+                    "coordinator peak RSS (MiB)", "other processes' CPU (cores)"]
 
 
 def ceiling_rows(workload: dict[str, Any]) -> list[list[str]]:
@@ -377,12 +377,17 @@ def cell_rows(workload: dict[str, Any]) -> list[list[str]]:
 
 def resource_rows(workload: dict[str, Any]) -> list[list[str]]:
     """Every measured cell of a workload: CPU and memory (thread workers share the
-    coordinator's process, so they have no memory of their own)."""
+    coordinator's process, so they have no memory of their own). The coordinator's CPU
+    per transaction is its share of a core over the median run (on one core, a serial
+    cell's coordinator runs the transactions too)."""
     rows = []
+    n = max(workload["transactions"], 1)
     for c in workload["cells"]:
         rss = c["peak_rss_mib"]
+        coordinator = c["cpu_util"]["coordinator"]
         rows.append([f"{c['backend']} · {c['schedule']}", str(c["workers"]),
-                     num(sum(c["cpu_util"]["workers"])), num(c["cpu_util"]["coordinator"]),
+                     num(sum(c["cpu_util"]["workers"])),
+                     f"{num(coordinator)} ({sig(coordinator * c['time']['median'] / n * 1e6)})",
                      sig(max(rss["workers"])) if rss["workers"] else "–",
                      sig(rss["coordinator"]), num(c["foreign_cpu"]["median"])])
     return rows
