@@ -860,12 +860,14 @@ class Coordinator:
         else:
             outcomes = dict(zip(self.order, map(self._outcome, range(len(self.order))),
                                 strict=True))
-        ids = self.batch.ids
+        ids = self.graph.ids if self.graph.batch is self.batch else self.batch.ids
         if self.order != ids:
             outcomes = {tx_id: outcomes[tx_id] for tx_id in ids}
+        state = self.state
+        balances, versions = zip(*state.values(), strict=True) if state else ((), ())
         return ExecutionResult(
-            final_states={a: v for a, (v, _) in self.state.items()},
-            final_versions={a: ver for a, (_, ver) in self.state.items()},
+            final_states=dict(zip(state, balances, strict=True)),
+            final_versions=dict(zip(state, versions, strict=True)),
             outcomes=outcomes,
             recorder=self.recorder,
             parallel_groups=groups,
