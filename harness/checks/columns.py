@@ -160,14 +160,24 @@ def _pick(items: list[Any], rows: list[int]) -> list[Any]:
     return list(itemgetter(*rows)(items))
 
 
-def _search(keys: Any, query: Any, side: str = "left") -> Any:
-    """``np.searchsorted(keys, query, side)``, searching for the queries in ascending order
-    (several times faster on large arrays, sorting included)."""
-    if query.size < 1024:
-        return np.searchsorted(keys, query, side=side)
+def _ascending(query: Any) -> tuple[Any, Any]:
+    """The order that sorts ``query``, and ``query`` in it (for :func:`_search`)."""
     order = np.argsort(query)
+    return order, query[order]
+
+
+def _search(keys: Any, query: Any, side: str = "left",
+            ascending: tuple[Any, Any] | None = None) -> Any:
+    """``np.searchsorted(keys, query, side)``, searching for the queries in ascending order
+    (several times faster on large arrays, sorting included; ``ascending``: the sort, by
+    :func:`_ascending`, when the caller has it)."""
+    if ascending is None:
+        if query.size < 1024:
+            return np.searchsorted(keys, query, side=side)
+        ascending = _ascending(query)
+    order, ordered = ascending
     found = np.empty(query.shape, dtype=np.int64)
-    found[order] = np.searchsorted(keys, query[order], side=side)
+    found[order] = np.searchsorted(keys, ordered, side=side)
     return found
 
 
@@ -258,12 +268,11 @@ def scan(facts: Facts, columns: TraceColumns, names: Sequence[str], serial: list
     by_key = np.argsort(keys)
     keys = keys[by_key]
     query = ra * n + rank[rt]
-    by_query = np.argsort(query)
-    ordered = query[by_query]
+    ascending = _ascending(query)
+    ordered = ascending[1]
     if np.any(ordered[1:] == ordered[:-1]):
         return None  # two READs of one account by one transaction
-    before = np.empty(query.shape, dtype=np.int64)
-    before[by_query] = np.maximum(np.searchsorted(keys, ordered) - 1, 0)
+    before = np.maximum(_search(keys, query, ascending=ascending) - 1, 0)
     found = keys[before] if keys.size else np.zeros_like(query)
     hit = (query > found) & (found // n == ra) if keys.size else found > 0
     expected = np.where(hit, serial_arr[found % n] if keys.size else -1, -1)
@@ -586,17 +595,14 @@ def order_edges(facts: Facts, declared: Declared) -> int | None:
         pure = ~declared.writes.member(rt, ra)[0]
         rt, ra = rt[pure], ra[pure]
         query = ra * n + rank[rt]
-        by_query = np.argsort(query)
-        ordered = query[by_query]
+        ascending = _ascending(query)
         # read after write: the last writer of the account before the reader
-        before = np.empty(query.shape, dtype=np.int64)
-        before[by_query] = np.searchsorted(keys, ordered) - 1
+        before = _search(keys, query, ascending=ascending) - 1
         hit = (before >= 0) & (wa[np.maximum(before, 0)] == ra)
         us.append(wt[before[hit]])
         vs.append(rt[hit])
         # write after read: the next writer of the account
-        after = np.empty(query.shape, dtype=np.int64)
-        after[by_query] = np.searchsorted(keys, ordered, "right")
+        after = _search(keys, query, "right", ascending)
         hit = after < keys.size
         hit[hit] = wa[after[hit]] == ra[hit]
         us.append(rt[hit])
