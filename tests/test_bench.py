@@ -127,6 +127,16 @@ def test_resource_monitor_reports_cpu_rss_and_foreign_load():
     assert usage.foreign_cpu >= 0 and usage.worker_cpu == []
 
 
+def test_the_coordinators_cpu_is_counted_finer_than_clock_ticks():
+    """4 ms of CPU: psutil's process times count it in 10 ms ticks (often as nothing)."""
+    with ResourceMonitor() as monitor:
+        begin = time.process_time()
+        while time.process_time() - begin < 0.004:
+            pass
+    usage = monitor.usage
+    assert 0.004 <= usage.coordinator_cpu * usage.wall_s < 0.009
+
+
 def test_machine_info_names_cores_affinity_quota_and_python():
     info = machine_info()
     assert {"cpu_model", "logical_cores", "physical_cores", "affinity", "cgroup_quota",

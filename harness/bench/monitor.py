@@ -80,11 +80,14 @@ class ResourceMonitor:
             self._sample_rss()
 
     def _cpu(self) -> tuple[list[float], float, float]:
+        """CPU seconds so far: of each worker, of this process (to the nanosecond: psutil
+        counts it in clock ticks, 10 ms, a tenth of a short run's coordinator), and of the
+        machine."""
         workers = [p.cpu_times() for p in self.workers]
-        own = self.me.cpu_times()
+        own = time.process_time()
         threads = _thread_cpu(self.me) if self.tids else {}
         return ([w.user + w.system for w in workers] + [threads.get(t, 0.0) for t in self.tids],
-                own.user + own.system, _busy(psutil.cpu_times()))
+                own, _busy(psutil.cpu_times()))
 
     def __enter__(self) -> ResourceMonitor:
         self._sample_rss()
