@@ -17,7 +17,11 @@ RC_EXAMPLES = 60
 one example in four: 60 leaves a wide margin."""
 RR_EXAMPLES = 200
 """In 24 runs of seed 0 (150 or 250 examples at 4 workers), REPEATABLE READ first showed
-write skew in examples 30–48, and in 2–7 examples of every run: 200 leaves a wide margin."""
+write skew in examples 30–48, and in 2–7 examples of every run; one CI run of 200 showed
+none (write skew needs two transactions to overlap, which the machine's load decides)."""
+RR_SEEDS = 5
+"""Seeds of :data:`RR_EXAMPLES` examples each tried in turn until one shows write skew:
+a single run of 200 shows none about once in fifty."""
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +33,11 @@ def measure():
         yield importlib.import_module("measure_databases")
 
 
-def found(measure, target: str, examples: int) -> dict[str, int]:
-    """Per anomaly class shown in ``examples`` examples of ``target``, the first example
-    showing it."""
+def found(measure, target: str, examples: int, seed: int = 0) -> dict[str, int]:
+    """Per anomaly class shown in ``examples`` examples of ``target`` (campaign seed
+    ``seed``), the first example showing it."""
     executor = measure.TARGETS[target][1]
-    result = measure.survey(measure.campaign_config(executor), examples)
+    result = measure.survey(measure.campaign_config(executor, seed), examples)
     assert result.examples == examples
     return result.first
 
@@ -44,9 +48,13 @@ def test_read_committed_loses_updates(measure):
 
 
 def test_repeatable_read_shows_write_skew_and_no_lost_update(measure):
-    first = found(measure, "repeatable-read", RR_EXAMPLES)
-    assert G2 in first, first
-    assert LOST_UPDATE not in first, first
+    shown: list[dict[str, int]] = []
+    for seed in range(RR_SEEDS):
+        shown.append(found(measure, "repeatable-read", RR_EXAMPLES, seed))
+        if G2 in shown[-1]:
+            break
+    assert G2 in shown[-1], shown
+    assert not any(LOST_UPDATE in first for first in shown), shown
 
 
 def test_serializable_shows_nothing_in_as_many_examples(measure):
