@@ -40,13 +40,12 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
-from functools import partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, NamedTuple, Protocol
 
 from aethel import operations
-from aethel.context import Recorder, Snapshot, TxResult, run_transaction
+from aethel.context import Recorder, Snapshot, TxResult, as_result, run_transaction
 from aethel.errors import describe_exception
 from aethel.model import Transaction
 from aethel.trace import (
@@ -60,10 +59,6 @@ from aethel.trace import (
 )
 
 Chunk = list[tuple[int, Transaction, Any]]
-
-_as_result: Callable[[tuple], TxResult] = partial(tuple.__new__, TxResult)
-"""A result sent as a plain tuple, as a :class:`~aethel.context.TxResult` (in C:
-``TxResult._make`` runs Python)."""
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
@@ -817,7 +812,7 @@ class ProcessPool:
                         continue
                     chunk_results, chunk_events, final = message
                     proc.inflight -= final
-                    results.extend(map(_as_result, chunk_results))
+                    results.extend(map(as_result, chunk_results))
                     events.extend(chunk_events)
                     continue
             elif proc.results.poll():
@@ -842,7 +837,7 @@ class ProcessPool:
                     break
                 chunk_results, chunk_events, final = message
                 proc.inflight -= final
-                results.extend(map(_as_result, chunk_results))
+                results.extend(map(as_result, chunk_results))
                 events.extend(chunk_events)
                 found = True
         return found

@@ -50,8 +50,9 @@ class TxResult(NamedTuple):
 _event: Callable[[tuple], Event] = partial(tuple.__new__, Event)
 """An :class:`Event` of every field, built in C (the named tuple's ``__new__``, which fills
 in defaults, runs Python)."""
-_result: Callable[[tuple], TxResult] = partial(tuple.__new__, TxResult)
-"""A :class:`TxResult` built in C."""
+as_result: Callable[[tuple], TxResult] = partial(tuple.__new__, TxResult)
+"""A :class:`TxResult` of every field, built in C (``TxResult._make`` runs Python); also
+what a result sent between processes as a plain tuple is turned back into."""
 
 
 class ExecutionContext:
@@ -114,7 +115,7 @@ def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int
     # Anything a user operation raises, SystemExit and KeyboardInterrupt included, aborts
     # only this transaction: it must neither kill a worker nor escape the executor.
     except BaseException as exc:
-        return _result((index, False, describe_exception(exc), ctx.writes,
+        return as_result((index, False, describe_exception(exc), ctx.writes,
                         time.monotonic_ns() - ctx.start_time, worker))
-    return _result((index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time,
+    return as_result((index, True, None, ctx.writes, time.monotonic_ns() - ctx.start_time,
                     worker))

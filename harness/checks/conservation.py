@@ -82,7 +82,7 @@ def _values_read(read_of: Mapping[tuple[int, str], tuple[str, int]]
     """Transaction → account → the value it read (where one was recorded)."""
     values_read: dict[int, dict[str, int]] = {}
     for (t, account), (_, value) in read_of.items():
-        if isinstance(value, int):
+        if _integer(value):
             values_read.setdefault(t, {})[account] = value
     return values_read
 
