@@ -2,7 +2,7 @@
 
 Allowed are the sample operations shipped with Aethel (:data:`DEFAULT`), the modules named
 in the environment variable ``AETHEL_ALLOW_MODULES`` (comma-separated; the command line's
-``--allow-module`` adds to it, so spawned worker processes inherit the list) and the
+``--allow-module`` adds to it, and worker processes are given the environment) and the
 modules that installed packages register in the entry-point group ``aethel.operations``
 (each entry point's value names a module). A module is allowed by its exact name:
 allowing ``a.b`` allows neither ``a``, ``a.bc`` nor the submodule ``a.b.c``. Deciding

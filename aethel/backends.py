@@ -597,11 +597,28 @@ class _Proc:
     """The token of the transactions the worker holds (see :meth:`ProcessPool.prepare`)."""
 
 
+def worker_context() -> Any:
+    """The multiprocessing context workers are started in: forked from multiprocessing's
+    fork server, a clean single-threaded process started once per coordinator process with
+    the engine imported, where there is one (not on Windows); else spawned. A forked worker is
+    up in some 5-10 ms where a spawned one takes some 190 ms of a new interpreter importing
+    the engine, which a pool pays again for every worker it replaces (after a timeout, a
+    crash or an interrupted run). Either way a worker starts from a clean process: it
+    inherits no thread, lock or state of the coordinator, and is handed its environment
+    (:func:`_process_main`) as a spawned one gets it."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class ProcessPool:
-    """``workers`` spawned processes. Each has its own task pipe (an :class:`_Outbox`, so the
-    coordinator never blocks sending) and result pipe; up to ``DEPTH`` chunks are in flight
-    per worker so that none idles between chunks. Chunks are guided: large while many
-    transactions are ready, smaller towards the end to balance the tail."""
+    """``workers`` worker processes (see :func:`worker_context`). Each has its own task pipe
+    (an :class:`_Outbox`, so the coordinator never blocks sending) and result pipe; up to
+    ``DEPTH`` chunks are in flight per worker so that none idles between chunks. Chunks are
+    guided: large while many transactions are ready, smaller towards the end to balance the
+    tail."""
 
     kind = "process"
     installs_on_worker = True
@@ -630,7 +647,7 @@ class ProcessPool:
     def __init__(self, workers: int, max_chunk: int | None = None) -> None:
         self.workers = workers
         self.max_chunk = max_chunk or self.MAX_CHUNK
-        self._ctx = mp.get_context("spawn")
+        self._ctx = worker_context()
         self._batch: list[Transaction] = []
         self._token: object = None
         self._payload: bytes | None = None
@@ -696,7 +713,8 @@ class ProcessPool:
             raise WorkerLost(worker, None, "not started: this process is ending")
         reader, writer = self._ctx.Pipe(duplex=False)
         inbox, outbox = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=_process_main, args=(inbox, writer, worker, links),
+        process = self._ctx.Process(target=_process_main,
+                                    args=(inbox, writer, worker, links, dict(os.environ)),
                                     name=f"aethel-worker-{worker}", daemon=True)
         try:
             with signals_held():
@@ -898,8 +916,23 @@ def _next_message(tasks: Connection, parent: int) -> tuple[str, Any] | None:
                 return ForkingPickler.loads(tasks.recv_bytes())
         except (EOFError, OSError):
             return None
-        if os.getppid() != parent:
+        if coordinator_gone(tasks, parent):
             return None
+
+
+def coordinator_gone(tasks: Connection, parent: int) -> bool:
+    """Whether the coordinator has died, seen from a worker: its end of the task pipe
+    ``tasks`` is closed (only it holds that end), or the worker's parent is no longer
+    ``parent`` (a spawned worker's parent is the coordinator, a forked one's the fork
+    server)."""
+    if os.getppid() != parent:
+        return True
+    hangup = select.poll()
+    hangup.register(tasks.fileno(), 0)  # POLLHUP is always reported
+    try:
+        return any(events & select.POLLHUP for _, events in hangup.poll(0))
+    finally:
+        hangup.unregister(tasks.fileno())
 
 
 def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True,
@@ -991,8 +1024,9 @@ class _Peers:
     pipe from each of them (``inboxes``) and to each of them (``outboxes``, by worker)."""
 
     def __init__(self, inboxes: list[Connection], outboxes: dict[int, Connection],
-                 parent: int) -> None:
+                 tasks: Connection, parent: int) -> None:
         self.outboxes = outboxes
+        self.tasks = tasks
         self.parent = parent
         self.run = -1
         self.waiting: deque[tuple[int, Installed]] = deque()
@@ -1016,7 +1050,7 @@ class _Peers:
         while block and not self.waiting:
             ready = wait(list(self._by_fd.values()), ORPHAN_CHECK_S) if self._by_fd else \
                 time.sleep(ORPHAN_CHECK_S)
-            if not ready and os.getppid() != self.parent:
+            if not ready and coordinator_gone(self.tasks, self.parent):
                 raise SystemExit(0)
             for conn in ready or ():
                 self._read(conn)
@@ -1048,10 +1082,16 @@ class _Peers:
 
 
 def _process_main(tasks: Connection, results: Connection, worker: int,
-                  links: tuple[list[Connection], dict[int, Connection]] | None = None) -> None:
+                  links: tuple[list[Connection], dict[int, Connection]] | None = None,
+                  environment: Mapping[str, str] | None = None) -> None:
+    """A worker process: ``environment`` is the coordinator's when it started the worker
+    (a forked worker would otherwise have the fork server's, as it was when that started)."""
     leave_signals_to_owner()
+    if environment is not None and environment != os.environ:
+        os.environ.clear()
+        os.environ.update(environment)
     pid, parent = os.getpid(), os.getppid()
-    peers = None if links is None else _Peers(*links, parent)
+    peers = None if links is None else _Peers(*links, tasks, parent)
     results.send(None)
     batch: list[Transaction] = []
     rank: dict[str, int] = {}

@@ -159,10 +159,10 @@ def spare_children_the_command() -> None:
 
 def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None:
     """Terminate, then kill, every descendant process of this one but those in ``keep`` and
-    multiprocessing's resource tracker: it outlives the others on purpose, to unlink the
-    semaphores they leave behind, and exits by itself once they are gone."""
+    multiprocessing's helpers (:func:`_is_helper`). The engine's forked workers are
+    descendants through the fork server and are ended with the rest."""
     children = [c for c in psutil.Process().children(recursive=True)
-                if c.pid not in keep and not _is_resource_tracker(c)]
+                if c.pid not in keep and not _is_helper(c)]
     for child in children:
         try:
             child.terminate()
@@ -179,9 +179,9 @@ def terminate_children(timeout: float = 3.0, keep: Collection[int] = ()) -> None
 
 def wait_for_children(timeout: float, keep: Collection[int] = ()) -> None:
     """Wait up to ``timeout`` seconds for this process's children but those in ``keep`` to
-    exit by themselves (multiprocessing's resource tracker aside)."""
+    exit by themselves (multiprocessing's helpers aside: :func:`_is_helper`)."""
     children = [c for c in psutil.Process().children()
-                if c.pid not in keep and not _is_resource_tracker(c)]
+                if c.pid not in keep and not _is_helper(c)]
     psutil.wait_procs(children, timeout=timeout)
 
 
@@ -190,11 +190,29 @@ def descendants() -> set[int]:
     return {c.pid for c in psutil.Process().children(recursive=True)}
 
 
-def _is_resource_tracker(process: psutil.Process) -> bool:
-    try:
-        return any("resource_tracker" in part for part in process.cmdline())
+def _is_helper(process: psutil.Process) -> bool:
+    """Whether ``process`` is one of multiprocessing's helpers, which serve every pool of
+    this process and exit by themselves once it is gone: the resource tracker (it outlives
+    the others on purpose, to unlink the semaphores they leave behind) and the fork server
+    the engine's workers are forked from (ending it would only make the next pool start it
+    again)."""
+    command = _command(process)
+    if "multiprocessing.resource_tracker" in command:
+        return True
+    if "multiprocessing.forkserver" not in command:
+        return False
+    try:  # a worker forked from the fork server shares its command line, not its parent's
+        parent = process.parent()
     except psutil.Error:
         return False
+    return parent is not None and "multiprocessing.forkserver" not in _command(parent)
+
+
+def _command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def exit_code(signum: int) -> int:

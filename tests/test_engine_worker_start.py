@@ -1,0 +1,76 @@
+"""How process workers start and end: forked from the fork server with the engine loaded,
+given their coordinator's environment, and gone once their coordinator is."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import multiprocessing.forkserver
+import os
+
+import psutil
+import pytest
+
+from aethel.allowed import ENV
+from aethel.backends import ProcessPool, coordinator_gone, worker_context
+from aethel.executor import ParallelExecutor
+from aethel.model import Batch, Transaction
+from aethel.operations import Call
+from harness.process import terminate_children
+
+FORKED = worker_context().get_start_method() == "forkserver"
+needs_fork_server = pytest.mark.skipif(not FORKED, reason="this platform has no fork server: "
+                                       "workers are spawned")
+
+
+@needs_fork_server
+def test_a_worker_starts_forked_with_the_engine_already_imported():
+    """A spawned worker imports the engine before its hello (some 150 ms of CPU here); a
+    forked one finds it imported in the fork server."""
+    pool = ProcessPool(2)
+    try:
+        for pid in pool.pids():
+            worker = psutil.Process(pid)
+            assert worker.parent().pid != os.getpid()
+            assert "multiprocessing.forkserver" in " ".join(worker.parent().cmdline())
+            cpu = worker.cpu_times()
+            assert cpu.user + cpu.system < 0.05, cpu
+    finally:
+        pool.close()
+
+
+@needs_fork_server
+def test_a_worker_gets_its_coordinators_environment_as_it_is_when_the_worker_starts(
+        monkeypatch):
+    """The fork server keeps the environment it started with; a worker started later must
+    still see what the coordinator has set since, e.g. a module allowed for ``call``."""
+    multiprocessing.forkserver.ensure_running()
+    monkeypatch.setenv(ENV, "tests.hostile_ops")
+    batch = Batch({"a": 1}, [Transaction("t1", (Call("tests.hostile_ops:exit_zero"),))])
+    with ParallelExecutor("process", 1) as executor:
+        result = executor.execute(batch)
+    assert result.outcomes["t1"].reason == "SystemExit: 0"  # run by the worker, not refused
+
+
+def test_a_worker_sees_its_coordinator_gone_when_the_task_pipe_is_closed():
+    reader, writer = mp.Pipe(duplex=False)
+    assert not coordinator_gone(reader, os.getppid())
+    assert coordinator_gone(reader, os.getppid() + 1)  # a spawned worker's parent changed
+    writer.close()
+    assert coordinator_gone(reader, os.getppid())
+    reader.close()
+
+
+@needs_fork_server
+def test_ending_a_processs_children_ends_its_workers_and_spares_the_fork_server():
+    executor = ParallelExecutor("process", 2)
+    workers = [psutil.Process(pid) for pid in executor.pool.pids()]
+    server = workers[0].parent()
+    try:
+        terminate_children(timeout=1)  # workers ignore SIGTERM: then killed
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive
+        assert server.is_running()
+    finally:
+        executor.close()
+    with ParallelExecutor("process", 2) as again:  # the next pool forks from the same server
+        assert {psutil.Process(pid).parent().pid for pid in again.pool.pids()} == {server.pid}
