@@ -597,6 +597,10 @@ class _Proc:
     """The token of the transactions the worker holds (see :meth:`ProcessPool.prepare`)."""
 
 
+_fork_server_user: int | None = None
+"""The process that uses the fork server: the first to ask for :func:`worker_context`."""
+
+
 def worker_context() -> Any:
     """The multiprocessing context workers are started in: forked from multiprocessing's
     fork server, a clean single-threaded process started once per coordinator process with
@@ -605,8 +609,13 @@ def worker_context() -> Any:
     the engine, which a pool pays again for every worker it replaces (after a timeout, a
     crash or an interrupted run). Either way a worker starts from a clean process: it
     inherits no thread, lock or state of the coordinator, and is handed its environment
-    (:func:`_process_main`) as a spawned one gets it."""
-    if "forkserver" not in mp.get_all_start_methods():
+    (:func:`_process_main`) as a spawned one gets it. A process forked from one that uses
+    the fork server (``os.fork``, the ``fork`` start method) cannot reach that server, which
+    is not its child: it spawns its workers."""
+    global _fork_server_user
+    if _fork_server_user is None:
+        _fork_server_user = os.getpid()
+    if "forkserver" not in mp.get_all_start_methods() or _fork_server_user != os.getpid():
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
     context.set_forkserver_preload([__name__])
@@ -714,7 +723,8 @@ class ProcessPool:
         reader, writer = self._ctx.Pipe(duplex=False)
         inbox, outbox = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=_process_main,
-                                    args=(inbox, writer, worker, links, dict(os.environ)),
+                                    args=(inbox, writer, worker, os.getpid(), links,
+                                          dict(os.environ)),
                                     name=f"aethel-worker-{worker}", daemon=True)
         try:
             with signals_held():
@@ -905,7 +915,7 @@ ORPHAN_CHECK_S = 1.0
 """How often an idle worker checks that its coordinator is still alive."""
 
 
-def _next_message(tasks: Connection, parent: int) -> tuple[str, Any] | None:
+def _next_message(tasks: Connection, lifeline: Lifeline) -> tuple[str, Any] | None:
     """The next message (``("load", transactions)``, ``("run", chunk)``, ``("install", ...)``
     or ``("plan", ...)``), or None when told to stop, when the pipe is closed or when the
     coordinator has died (a worker never outlives the process that started it, however that
@@ -916,23 +926,35 @@ def _next_message(tasks: Connection, parent: int) -> tuple[str, Any] | None:
                 return ForkingPickler.loads(tasks.recv_bytes())
         except (EOFError, OSError):
             return None
-        if coordinator_gone(tasks, parent):
+        if lifeline.gone():
             return None
 
 
-def coordinator_gone(tasks: Connection, parent: int) -> bool:
-    """Whether the coordinator has died, seen from a worker: its end of the task pipe
-    ``tasks`` is closed (only it holds that end), or the worker's parent is no longer
-    ``parent`` (a spawned worker's parent is the coordinator, a forked one's the fork
-    server)."""
-    if os.getppid() != parent:
-        return True
-    hangup = select.poll()
-    hangup.register(tasks.fileno(), 0)  # POLLHUP is always reported
-    try:
-        return any(events & select.POLLHUP for _, events in hangup.poll(0))
-    finally:
-        hangup.unregister(tasks.fileno())
+class Lifeline:
+    """How a worker process sees that its coordinator (process ``coordinator``) has died,
+    whether the worker was spawned by it or forked by the fork server (:func:`worker_context`),
+    and whatever processes inherited the coordinator's descriptors."""
+
+    def __init__(self, tasks: Connection, coordinator: int) -> None:
+        self.tasks = tasks
+        self.coordinator = coordinator
+        self.parent = os.getppid()
+
+    def gone(self) -> bool:
+        """Whether the coordinator has died: the worker's parent changed, the coordinator's
+        process is gone, or its end of the task pipe is closed."""
+        if os.getppid() != self.parent:
+            return True
+        try:
+            os.kill(self.coordinator, 0)
+        except (ProcessLookupError, PermissionError):  # gone, or its pid is another user's
+            return True
+        hangup = select.poll()
+        hangup.register(self.tasks.fileno(), 0)  # POLLHUP is always reported
+        try:
+            return any(events & select.POLLHUP for _, events in hangup.poll(0))
+        finally:
+            hangup.unregister(self.tasks.fileno())
 
 
 def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True,
@@ -1024,10 +1046,9 @@ class _Peers:
     pipe from each of them (``inboxes``) and to each of them (``outboxes``, by worker)."""
 
     def __init__(self, inboxes: list[Connection], outboxes: dict[int, Connection],
-                 tasks: Connection, parent: int) -> None:
+                 lifeline: Lifeline) -> None:
         self.outboxes = outboxes
-        self.tasks = tasks
-        self.parent = parent
+        self.lifeline = lifeline
         self.run = -1
         self.waiting: deque[tuple[int, Installed]] = deque()
         self._arrivals = select.poll()  # one poll object: a Connection's poll() builds one
@@ -1050,7 +1071,7 @@ class _Peers:
         while block and not self.waiting:
             ready = wait(list(self._by_fd.values()), ORPHAN_CHECK_S) if self._by_fd else \
                 time.sleep(ORPHAN_CHECK_S)
-            if not ready and coordinator_gone(self.tasks, self.parent):
+            if not ready and self.lifeline.gone():
                 raise SystemExit(0)
             for conn in ready or ():
                 self._read(conn)
@@ -1081,23 +1102,24 @@ class _Peers:
             self.waiting.append((rank, after))
 
 
-def _process_main(tasks: Connection, results: Connection, worker: int,
+def _process_main(tasks: Connection, results: Connection, worker: int, coordinator: int,
                   links: tuple[list[Connection], dict[int, Connection]] | None = None,
                   environment: Mapping[str, str] | None = None) -> None:
-    """A worker process: ``environment`` is the coordinator's when it started the worker
-    (a forked worker would otherwise have the fork server's, as it was when that started)."""
+    """A worker process of the process ``coordinator``: ``environment`` is the coordinator's
+    when it started the worker (a forked worker would otherwise have the fork server's, as
+    it was when that started)."""
     leave_signals_to_owner()
     if environment is not None and environment != os.environ:
         os.environ.clear()
         os.environ.update(environment)
-    pid, parent = os.getpid(), os.getppid()
-    peers = None if links is None else _Peers(*links, tasks, parent)
+    pid, lifeline = os.getpid(), Lifeline(tasks, coordinator)
+    peers = None if links is None else _Peers(*links, lifeline)
     results.send(None)
     batch: list[Transaction] = []
     rank: dict[str, int] = {}
     run = -1
     local: Installed = {}
-    while (message := _next_message(tasks, parent)) is not None:
+    while (message := _next_message(tasks, lifeline)) is not None:
         what, body = message
         if what == "load":
             batch = ForkingPickler.loads(body)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import multiprocessing.forkserver
 import os
+import subprocess
+import sys
 
 import psutil
 import pytest
 
 from aethel.allowed import ENV
-from aethel.backends import ProcessPool, coordinator_gone, worker_context
+from aethel.backends import Lifeline, ProcessPool, worker_context
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
-from aethel.operations import Call
+from aethel.operations import Call, Deposit
 from harness.process import terminate_children
 
 FORKED = worker_context().get_start_method() == "forkserver"
@@ -51,12 +53,38 @@ def test_a_worker_gets_its_coordinators_environment_as_it_is_when_the_worker_sta
     assert result.outcomes["t1"].reason == "SystemExit: 0"  # run by the worker, not refused
 
 
-def test_a_worker_sees_its_coordinator_gone_when_the_task_pipe_is_closed():
+def _run_a_batch_and_exit() -> None:
+    with ParallelExecutor("process", 1) as executor:
+        result = executor.execute(Batch({"a": 1}, [Transaction("t1", (Deposit("a", 1),))]))
+    raise SystemExit(0 if result.final_states == {"a": 2} else 1)
+
+
+@needs_fork_server
+def test_a_process_forked_from_a_coordinator_starts_workers_of_its_own():
+    """The fork server belongs to the process that started it: a process forked from that
+    one (``os.fork``, the ``fork`` start method) cannot use it, and spawns its workers."""
+    executor = ParallelExecutor("process", 1)
+    try:
+        executor.pool.ready()  # the fork server runs, started by this process
+        child = mp.get_context("fork").Process(target=_run_a_batch_and_exit)
+        child.start()
+        child.join(120)
+        assert child.exitcode == 0
+    finally:
+        executor.close()
+
+
+def test_a_worker_sees_its_coordinator_gone():
     reader, writer = mp.Pipe(duplex=False)
-    assert not coordinator_gone(reader, os.getppid())
-    assert coordinator_gone(reader, os.getppid() + 1)  # a spawned worker's parent changed
+    assert not Lifeline(reader, os.getpid()).gone()
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert Lifeline(reader, finished.pid).gone()  # the coordinator's process is gone
+    moved = Lifeline(reader, os.getpid())
+    moved.parent += 1
+    assert moved.gone()  # a spawned worker's parent changed: it was the coordinator
     writer.close()
-    assert coordinator_gone(reader, os.getppid())
+    assert Lifeline(reader, os.getpid()).gone()  # the coordinator's end of the pipe closed
     reader.close()
 
 
