@@ -196,7 +196,7 @@ def _is_helper(process: psutil.Process) -> bool:
     the others on purpose, to unlink the semaphores they leave behind) and the fork server
     the engine's workers are forked from (ending it would only make the next pool start it
     again)."""
-    command = _command(process)
+    command = command_line(process)
     if "multiprocessing.resource_tracker" in command:
         return True
     if "multiprocessing.forkserver" not in command:
@@ -205,10 +205,11 @@ def _is_helper(process: psutil.Process) -> bool:
         parent = process.parent()
     except psutil.Error:
         return False
-    return parent is not None and "multiprocessing.forkserver" not in _command(parent)
+    return parent is not None and "multiprocessing.forkserver" not in command_line(parent)
 
 
-def _command(process: psutil.Process) -> str:
+def command_line(process: psutil.Process) -> str:
+    """``process``'s command line as one string ("" once it is gone or not ours to read)."""
     try:
         return " ".join(process.cmdline())
     except psutil.Error:

@@ -353,13 +353,14 @@ from aethel.executor import ParallelExecutor
 if __name__ == "__main__":
     executor = ParallelExecutor("process", 2)
     executor.pool.ready()
-    if os.fork() == 0:  # a child that outlives the coordinator, holding its descriptors
+    fork = os.fork()
+    if fork == 0:  # a child that outlives the coordinator, holding its descriptors
         quiet = os.open(os.devnull, os.O_WRONLY)
         os.dup2(quiet, 1)  # but not the test's output pipes
         os.dup2(quiet, 2)
         time.sleep(60)
         os._exit(0)
-    print(" ".join(map(str, executor.pool.pids())), flush=True)
+    print(fork, *executor.pool.pids(), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -370,27 +371,16 @@ def test_workers_do_not_outlive_a_killed_coordinator_whose_fork_lives_on(tmp_pat
     must still see the coordinator die (within a second; the bound is wide for load)."""
     script = tmp_path / "coordinator.py"
     script.write_text(FORKING_COORDINATOR)
-    before = {p.pid for p in psutil.process_iter()}
     with open(tmp_path / "out", "w") as out:  # the fork and the fork server keep pipes open
         done = subprocess.run([sys.executable, str(script)], stdout=out,
                               stderr=subprocess.STDOUT, timeout=60)
-    forks = [p for p in psutil.process_iter()
-             if p.pid not in before and str(script) in " ".join(_cmdline(p))]
+    fork, *workers = [psutil.Process(int(pid)) for pid in (tmp_path / "out").read_text().split()]
     try:
         assert done.returncode == -signal.SIGKILL
-        workers = [psutil.Process(int(pid)) for pid in (tmp_path / "out").read_text().split()]
         _, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive, f"workers left alive: {alive}"
     finally:
-        for fork in forks:
-            fork.kill()
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
+        fork.kill()
 
 
 @pytest.mark.parametrize("command", sorted(LONG_RUNS))

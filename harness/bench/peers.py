@@ -30,6 +30,7 @@ from aethel.analysis import independent_sets
 from aethel.backends import leave_signals_to_owner, signals_held
 from aethel.model import Batch
 from aethel.operations import Operation
+from harness.process import command_line
 
 BARE_POOL, DASK = "bare-pool", "dask"
 """The names of the two parallel peers."""
@@ -98,13 +99,6 @@ def plain_loop(plan: PeerPlan) -> None:
         run_work(work)
 
 
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
 class PeerPool:
     """``workers`` spawned processes behind a :class:`ProcessPoolExecutor`, started and
     warmed once; the bare pool and Dask take turns on them. Like the engine's workers they
@@ -118,7 +112,7 @@ class PeerPool:
         with signals_held():  # the pool starts its processes on these first submits
             list(self._pool.map(time.sleep, [0.05] * workers))
         self._pids = [p.pid for p in psutil.Process().children()
-                      if p.pid not in before and "spawn_main" in " ".join(_cmdline(p))]
+                      if p.pid not in before and "spawn_main" in command_line(p)]
         self._dask: Callable[..., Any] | None = None
         if dask_missing() is None:
             from dask.multiprocessing import get
