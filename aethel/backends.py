@@ -52,6 +52,7 @@ from aethel.model import Transaction
 from aethel.trace import (
     ABORT_CODE,
     COMMIT_CODE,
+    INIT,
     START,
     WRITE_CODE,
     Event,
@@ -596,6 +597,8 @@ class _Proc:
     """Whether the worker's hello has been read."""
     loaded: object = None
     """The token of the transactions the worker holds (see :meth:`ProcessPool.prepare`)."""
+    balances: object = None
+    """The token of the initial balances the worker holds."""
 
 
 _fork_server_user: int | None = None
@@ -661,6 +664,8 @@ class ProcessPool:
         self._batch: list[Transaction] = []
         self._token: object = None
         self._payload: bytes | None = None
+        self._balances: dict[str, int] | None = None
+        self._balances_token: object = None
         self.linked = False
         """Whether every worker was started with pipes to the others (see :meth:`link`)."""
         self._procs: list[_Proc] = []
@@ -747,16 +752,25 @@ class ProcessPool:
     def has_capacity(self) -> bool:
         return any(p.inflight < self.DEPTH for p in self._procs)
 
-    def prepare(self, transactions: list[Transaction]) -> None:
-        """The run's transactions, by rank: each worker is sent them once (pickled once, on
-        first need), and a chunk then names a transaction by its rank. The same
-        transactions as the previous run's are not sent again."""
+    takes_root_snapshots = True
+    """Whether a chunk may give a root's snapshot as None (see :meth:`prepare`)."""
+
+    def prepare(self, transactions: list[Transaction], balances: Mapping[str, int]) -> None:
+        """The run's transactions, by rank, and its initial balances: each worker is sent
+        them once (the transactions pickled once, on first need). A chunk then names a
+        transaction by its rank, and gives the snapshot of a root (a transaction without
+        predecessors, which sees its accounts as they were at the start) as None: the
+        worker takes it from the initial balances. What the previous run had is not sent
+        again."""
         batch = self._batch
-        if len(batch) == len(transactions) and all(map(operator.is_, batch, transactions)):
-            return
-        self._batch = list(transactions)
-        self._token = object()
-        self._payload = None
+        if not (len(batch) == len(transactions)
+                and all(map(operator.is_, batch, transactions))):
+            self._batch = list(transactions)
+            self._token = object()
+            self._payload = None
+        if balances != self._balances:
+            self._balances = dict(balances)
+            self._balances_token = object()
 
     def next_worker(self) -> int:
         """The worker the next chunk would go to: the one with the fewest in flight."""
@@ -801,12 +815,18 @@ class ProcessPool:
         return proc
 
     def _load(self, proc: _Proc) -> None:
-        """Send ``proc`` the run's transactions unless it holds them."""
+        """Send ``proc`` the run's transactions and initial balances unless it holds them."""
+        transactions = balances = None
         if self._batch and proc.loaded is not self._token:
             if self._payload is None:
                 self._payload = bytes(ForkingPickler.dumps(self._batch))
-            proc.tasks.put(("load", self._payload))
+            transactions = self._payload
             proc.loaded = self._token
+        if self._balances is not None and proc.balances is not self._balances_token:
+            balances = self._balances
+            proc.balances = self._balances_token
+        if transactions is not None or balances is not None:
+            proc.tasks.put(("load", (transactions, balances)))
 
     def _shrink(self, chunk: Chunk) -> Chunk:
         """``chunk`` with every transaction the workers hold replaced by None."""
@@ -1141,14 +1161,19 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
     peers = None if links is None else _Peers(*links, lifeline)
     results.send(None)
     batch: list[Transaction] = []
+    initial: dict[str, tuple[int, str]] = {}
     rank: dict[str, int] = {}
     run = -1
     local: Installed = {}
     while (message := _next_message(tasks, lifeline)) is not None:
         what, body = message
         if what == "load":
-            batch = ForkingPickler.loads(body)
-            rank = {}
+            transactions, balances = body
+            if transactions is not None:
+                batch = ForkingPickler.loads(transactions)
+                rank = {}
+            if balances is not None:
+                initial = {a: (b, INIT) for a, b in balances.items()}
             continue
         if what == "plan":
             assert peers is not None, "a planned batch went to a worker without links"
@@ -1159,14 +1184,27 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
                 run, local = body[0], {}
             if not rank:
                 rank = {tx.id: i for i, tx in enumerate(batch)}
-            members = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body[1]]
+            members = _whole(body[1], batch, initial)
             _stream_installing(members, worker, pid, results, local, rank, set(body[2]),
                                set(body[3]))
             continue
-        chunk = [(i, batch[i] if tx is None else tx, snap) for i, tx, snap in body]
+        chunk = _whole(body, batch, initial)
         events: list[Event] = []
         done = run_chunk(chunk, worker, pid, events.append)
         results.send_bytes(_encode(chunk, done, events))
+
+
+def _whole(sent: Chunk, batch: list[Transaction], initial: Mapping[str, tuple[int, str]]
+           ) -> Chunk:
+    """A chunk as the coordinator sent it (:meth:`ProcessPool._shrink`), whole: each
+    transaction given by its rank taken from ``batch``, and each root's snapshot from the
+    ``initial`` balances (see :meth:`ProcessPool.prepare`)."""
+    whole = []
+    for i, tx, snap in sent:
+        if tx is None:
+            tx = batch[i]
+        whole.append((i, tx, {a: initial[a] for a in tx.accounts} if snap is None else snap))
+    return whole
 
 
 REPORT_S = 0.05

@@ -276,7 +276,7 @@ class Coordinator:
             raise self.stopped(WorkerCrashedError, f"{exc}; workers replaced") from None
         prepare = getattr(pool, "prepare", None)
         if prepare is not None:
-            prepare(self.transactions)
+            prepare(self.transactions, self.batch.accounts)
         started = time.perf_counter()
         self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         timer = None
@@ -406,6 +406,8 @@ class Coordinator:
             self._drain_installing(pool)
             return
         chains_on = allowed and getattr(pool, "takes_chains", False)
+        roots = (getattr(pool, "takes_root_snapshots", False)
+                 and type(self).snapshot is Coordinator.snapshot)
         inflight = 0
         succ, npred, ready, transactions = self.succ, self.npred, self.ready, self.transactions
         record, cancel, handed, indeg = self.recorder.record, self.cancel, self.handed, self.indeg
@@ -427,7 +429,8 @@ class Coordinator:
                         members += len(chain)
                     else:
                         tx = transactions[r]
-                        chunk.append((r, tx, self.snapshot(r, tx)))
+                        chunk.append((r, tx, None if roots and not npred[r]
+                                      else self.snapshot(r, tx)))
                         members += 1
                 if chunk:
                     pool.submit(chunk, record, cancel)
@@ -536,7 +539,8 @@ class Coordinator:
                     self.ahead += 1
                     early[r] = 1
                 tx = transactions[r]
-                members.append((r, tx, {a: state[a] for a in tx.accounts}))
+                members.append((r, tx, None if not npred[r]
+                                else {a: state[a] for a in tx.accounts}))
                 queued[w] += cost[r]
                 link = len(succ[r]) == 1
                 for s in succ[r]:
