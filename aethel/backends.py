@@ -12,8 +12,9 @@ Transactions and operations cross the process boundary through reducers register
 multiprocessing's pickler: they rebuild each object exactly as default unpickling does
 (every field set, ``__init__`` not run) without the dataclass ``__getstate__`` and
 ``__setstate__``, which look up the fields on every call. A process pool told a run's
-transactions (:meth:`ProcessPool.prepare`) pickles them once and sends them once to each
-worker; a chunk then carries only ranks and snapshots, and its events come back as
+transactions and initial balances (:meth:`ProcessPool.prepare`) sends them once to each
+worker; a chunk then carries only ranks and the snapshots of transactions that are not
+roots (a worker takes a root's from the initial balances), and its events come back as
 :class:`~aethel.trace.TraceColumns`. A worker process may also install what it runs
 (:meth:`ProcessPool.submit_installing`, :func:`run_installing`), and so may a worker thread
 handed chains (:meth:`ThreadPool.submit_chains`). The workers of a process pool are linked
@@ -961,10 +962,10 @@ ORPHAN_CHECK_S = 1.0
 
 
 def _next_message(tasks: Connection, lifeline: Lifeline) -> tuple[str, Any] | None:
-    """The next message (``("load", transactions)``, ``("run", chunk)``, ``("install", ...)``
-    or ``("plan", ...)``), or None when told to stop, when the pipe is closed or when the
-    coordinator has died (a worker never outlives the process that started it, however that
-    process ended)."""
+    """The next message (``("load", (transactions, balances))``, ``("run", chunk)``,
+    ``("install", ...)`` or ``("plan", ...)``), or None when told to stop, when the pipe is
+    closed or when the coordinator has died (a worker never outlives the process that
+    started it, however that process ended)."""
     while True:
         try:
             if tasks.poll(ORPHAN_CHECK_S):

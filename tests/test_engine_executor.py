@@ -381,3 +381,29 @@ def test_a_process_pool_holds_no_named_semaphore(monkeypatch):
         executor.pool.reset()  # replaces no worker: none has work in flight
         assert executor.execute(Batch({"a": 0}, txs)).final_states == {"a": 40}
     assert made == []
+
+
+@pytest.mark.parametrize("shape", ["wide", "two-chains"])
+def test_process_workers_see_each_runs_initial_balances(shape):
+    """A root's snapshot is taken by its worker from the initial balances it was sent: a
+    later run of the same transactions from other balances must see those."""
+    n = 120
+    if shape == "wide":
+        accounts = [f"a{i}" for i in range(n)]
+        txs = [tx(f"t{i}", Deposit(f"a{i}", 1), Spin(us=300)) for i in range(n)]
+        txs += [tx(f"u{i}", Deposit(f"a{i}", 1), Spin(us=300)) for i in range(n)]
+    else:
+        accounts = ["a0", "a1"]
+        txs = [tx(f"t{i}", Deposit(f"a{i % 2}", 1), Spin(us=300)) for i in range(2 * n)]
+    with ParallelExecutor("process", 2) as executor:
+        for base in (10, 500, 10):
+            initial = {a: base + k for k, a in enumerate(accounts)}
+            result = executor.execute(Batch(initial, txs))
+            assert result.metrics["inline"] == 0.0
+            assert result.final_states == {a: v + len(txs) // len(accounts)
+                                           for a, v in initial.items()}
+            first = {}
+            for event in result.execution_trace:
+                if event.kind == READ:
+                    first.setdefault(event.account, (event.value, event.version))
+            assert first == {a: (v, "init") for a, v in initial.items()}
