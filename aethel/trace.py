@@ -69,7 +69,8 @@ class TraceColumns:
     workers and pids in compact arrays; accounts, values and versions (a READ's ``version``,
     a WRITE's ``replaced``) as lists of objects shared with the run; the rare ABORT reasons
     by row. Rows are appended in bulk (:meth:`extend_rows`,
-    :meth:`extend`), never one object per event."""
+    :meth:`extend`), never one object per event. (An array is built from a tuple or list
+    about twice as fast as it is extended by one, which goes item by item.)"""
 
     __slots__ = ("ts", "kind", "txn", "worker", "pid", "account", "value", "version", "reason")
 
@@ -93,11 +94,11 @@ class TraceColumns:
             return
         base = len(self.ts)
         ts, kind, txn, worker, pid, account, value, version, reason = zip(*rows, strict=True)
-        self.ts.extend(ts)
-        self.kind.extend(kind)
-        self.txn.extend(txn)
-        self.worker.extend(worker)
-        self.pid.extend(pid)
+        self.ts.extend(array("q", ts))
+        self.kind.extend(array("b", kind))
+        self.txn.extend(array("i", txn))
+        self.worker.extend(array("q", worker))
+        self.pid.extend(array("q", pid))
         self.account.extend(account)
         self.value.extend(value)
         self.version.extend(version)
@@ -140,11 +141,11 @@ class TraceColumns:
                     or rewritten.count(WRITE_CODE) != len(rewritten):
                 return None
             block = cls()
-            block.ts.extend(ts)
+            block.ts = array("q", ts)
             block.kind.frombytes(codes)
-            block.txn.extend(map(index.__getitem__, txn))
-            block.worker.extend(worker)
-            block.pid.extend(pid)
+            block.txn = array("i", list(map(index.__getitem__, txn)))
+            block.worker = array("q", worker)
+            block.pid = array("q", pid)
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
         block.account.extend(account)
