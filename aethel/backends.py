@@ -187,17 +187,19 @@ class InlinePool:
 
 
 def run_chunk(chunk: Chunk, worker: int, pid: int, record: Recorder,
-              cancel: threading.Event | None = None) -> list[TxResult]:
+              cancel: threading.Event | None = None, plain: bool = False) -> list[TxResult]:
     """One result per transaction of ``chunk``, in order, even if running one raised: a
-    worker loop outlives anything a transaction does."""
-    return [run_one(i, tx, snap, worker, pid, record, cancel) for i, tx, snap in chunk]
+    worker loop outlives anything a transaction does. ``plain``: events are recorded as
+    plain tuples (see :func:`~aethel.context.run_transaction`)."""
+    return [run_one(i, tx, snap, worker, pid, record, cancel, plain) for i, tx, snap in chunk]
 
 
 def run_one(index: int, tx: Transaction, snapshot: Any, worker: int, pid: int,
-            record: Recorder, cancel: threading.Event | None = None) -> TxResult:
+            record: Recorder, cancel: threading.Event | None = None,
+            plain: bool = False) -> TxResult:
     """The result of running ``tx``, a failed one if running it raised."""
     try:
-        return run_transaction(index, tx, snapshot, worker, pid, record, cancel)
+        return run_transaction(index, tx, snapshot, worker, pid, record, cancel, plain)
     except BaseException as exc:
         return TxResult(index, False, describe_exception(exc), {}, 0, worker)
 
@@ -210,7 +212,7 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
                    log: Callable[[Row], None], local: Installed, rank: Mapping[str, int],
                    after_each: Callable[[list[TxResult]], None] | None = None,
                    cancel: threading.Event | None = None,
-                   ahead: Set[int] | None = None) -> list[TxResult]:
+                   ahead: Set[int] | None = None, plain: bool = False) -> list[TxResult]:
     """Run ``members`` in order on this worker, which installs each one's writes in
     ``local`` and logs its WRITE rows (the version each replaced) and COMMIT, or its ABORT,
     with ``log`` (rows of :data:`~aethel.trace.Row`, transactions by rank) before the next
@@ -227,14 +229,17 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
     sent back fails its transaction instead, before anything is installed. Once ``cancel``
     is set, the members not yet started are left out. ``ahead``, when given, names the
     members handed before all their predecessors were installed: only they can need the
-    worker's own writes (the others' snapshots were taken after their predecessors')."""
+    worker's own writes (the others' snapshots were taken after their predecessors').
+    ``plain``: events are recorded as plain tuples (see
+    :func:`~aethel.context.run_transaction`)."""
     done: list[TxResult] = []
     for i, tx, snap in members:
         if cancel is not None and cancel.is_set():
             break  # the batch is stopping: the rest never starts
         if local and (ahead is None or i in ahead):
             snap = {a: _later(local.get(a), seen, rank) for a, seen in snap.items()}
-        done.append(_run_installed(i, tx, snap, worker, pid, record, log, local, cancel))
+        done.append(_run_installed(i, tx, snap, worker, pid, record, log, local, cancel,
+                                   plain))
         if after_each is not None:
             after_each(done)
     return done
@@ -242,13 +247,13 @@ def run_installing(members: Chunk, worker: int, pid: int, record: Recorder,
 
 def _run_installed(i: int, tx: Transaction, snap: Snapshot, worker: int, pid: int,
                    record: Recorder, log: Callable[[Row], None], local: Installed,
-                   cancel: threading.Event | None = None) -> TxResult:
+                   cancel: threading.Event | None = None, plain: bool = False) -> TxResult:
     """Run ``tx`` (rank ``i``) on a worker that installs it: its writes go to ``local`` and
     its WRITE rows (the version each replaced) and COMMIT, or its ABORT, to ``log``. A
     result that could not be sent back fails the transaction, before anything is
     installed."""
     clock = time.monotonic_ns
-    result = run_one(i, tx, snap, worker, pid, record, cancel)
+    result = run_one(i, tx, snap, worker, pid, record, cancel, plain)
     if result.ok and (unsendable := _unsendable(result)) is not None:
         result = result._replace(ok=False, writes={}, reason=unsendable)
     if not result.ok:
@@ -292,7 +297,8 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
                 record: Recorder, log: Callable[[Row], None],
                 receive: Callable[[bool], tuple[int, Installed] | None],
                 send: Callable[[int, int, Installed], None],
-                after_each: Callable[[list[TxResult]], None] | None = None) -> list[TxResult]:
+                after_each: Callable[[list[TxResult]], None] | None = None,
+                plain: bool = False) -> list[TxResult]:
     """Run this worker's part of a planned batch (:meth:`ProcessPool.submit_planned`),
     installing each transaction's writes on the worker and logging its rows as
     :func:`run_installing` does, with no coordinator between them; the results in the
@@ -310,7 +316,8 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
     received: the last transaction before it that may write an account is one of its
     predecessors (a RAW or WAW edge), so it ran here or its message arrived before, carrying
     the account's latest write; and a later one depends on it (WAR or WAW) and cannot have
-    run yet."""
+    run yet. ``plain``: events are recorded as plain tuples (see
+    :func:`~aethel.context.run_transaction`)."""
     local: Installed = {a: (v, version, -1) for a, (v, version) in part.initial.items()}
     pending = dict(part.npred)
     successors, notify = part.successors, part.notify
@@ -344,7 +351,7 @@ def run_planned(part: Part, batch: Sequence[Transaction], worker: int, pid: int,
         left -= 1
         tx = batch[i]
         snap = {a: local[a][:2] for a in tx.accounts}
-        result = _run_installed(i, tx, snap, worker, pid, record, log, local)
+        result = _run_installed(i, tx, snap, worker, pid, record, log, local, None, plain)
         done.append(result)
         for s in successors.get(i, ()):
             pending[s] -= 1
@@ -1003,22 +1010,22 @@ class Lifeline:
             hangup.unregister(self.tasks.fileno())
 
 
-def _encode(chunk: Chunk, done: list[TxResult], events: list[Event], final: bool = True,
+def _encode(chunk: Chunk, done: list[TxResult], events: list[tuple], final: bool = True,
             rows: list[Row] | None = None) -> bytes:
     """A chunk's results, pickled as plain tuples (they pickle in C; named tuples go through
-    Python on both sides), its events as columns (with ``rows``, logged by a worker that
-    installs), and whether the chunk is done (a worker that installs reports its
-    transactions as they end)."""
+    Python on both sides), its events (plain tuples of :class:`~aethel.trace.Event`'s
+    fields) as columns (with ``rows``, logged by a worker that installs), and whether the
+    chunk is done (a worker that installs reports its transactions as they end)."""
     index = {tx.id: i for i, tx, _ in chunk}
     try:
         columns = TraceColumns.exact_block(events, index)
         if columns is None:
-            columns = TraceColumns.from_events(events, index)
+            columns = TraceColumns.from_events(map(Event._make, events), index)
         if rows:
             columns.extend_rows(rows)
         return ForkingPickler.dumps(([tuple(r) for r in done], columns, final))
     except BaseException:
-        sendable, kept = _sendable(chunk, done, events)
+        sendable, kept = _sendable(chunk, done, [Event._make(e) for e in events])
         columns = TraceColumns.from_events(kept, index)
         if rows:
             columns.extend_rows(rows)
@@ -1190,8 +1197,8 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
                                set(body[3]))
             continue
         chunk = _whole(body, batch, initial)
-        events: list[Event] = []
-        done = run_chunk(chunk, worker, pid, events.append)
+        events: list[tuple] = []
+        done = run_chunk(chunk, worker, pid, events.append, None, True)
         results.send_bytes(_encode(chunk, done, events))
 
 
@@ -1224,7 +1231,7 @@ def _stream_installing(members: Chunk, worker: int, pid: int, results: Connectio
     come: once an ``awaited`` one has ended, as the first transaction after it ends at
     least :data:`AWAITED_REPORT_S` after the last sending; otherwise every
     :data:`REPORT_S`; and the rest at the end."""
-    events: list[Event] = []
+    events: list[tuple] = []
     rows: list[Row] = []
     sent = [0, 0, 0, time.monotonic(), REPORT_S]  # results, events, rows sent; when; wait
 
@@ -1238,7 +1245,7 @@ def _stream_installing(members: Chunk, worker: int, pid: int, results: Connectio
             sent[:] = [len(done), len(events), len(rows), now, REPORT_S]
 
     done = run_installing(members, worker, pid, events.append, rows.append, local, rank,
-                          report, None, ahead)
+                          report, None, ahead, True)
     results.send_bytes(_encode(members[sent[0]:], done[sent[0]:], events[sent[1]:], True,
                                rows[sent[2]:]))
 
@@ -1248,7 +1255,7 @@ def _stream_planned(run: int, part: Part, batch: list[Transaction], worker: int,
     """Run a worker's part of a planned batch (:func:`run_planned`), sending its results
     and events to the coordinator every :data:`REPORT_S` and at the end."""
     peers.run = run
-    events: list[Event] = []
+    events: list[tuple] = []
     rows: list[Row] = []
     sent = [0, 0, 0, time.monotonic()]  # results, events, rows sent; when
 
@@ -1263,7 +1270,7 @@ def _stream_planned(run: int, part: Part, batch: list[Transaction], worker: int,
             sent[:] = [len(done), len(events), len(rows), now]
 
     done = run_planned(part, batch, worker, pid, events.append, rows.append, peers.receive,
-                       peers.send, report)
+                       peers.send, report, True)
     results.send_bytes(_encode(ran(done[sent[0]:]), done[sent[0]:], events[sent[1]:], True,
                                rows[sent[2]:]))
 

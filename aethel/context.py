@@ -23,6 +23,11 @@ Snapshot = Mapping[str, tuple[int, str]]
 Recorder = Callable[[Event], None]
 
 
+def discard(event: tuple) -> None:
+    """A recorder that keeps nothing, for a run whose events nobody reads (an oracle's, a
+    replay's, a benchmark's)."""
+
+
 def check_balance(account: str, value: int) -> None:
     """Refuse a balance outside [0, 2^63-1] for ``account`` (an :class:`AmountOverflowError`
     naming it)."""
@@ -60,20 +65,22 @@ class ExecutionContext:
 
     ``read`` and ``write`` are the only way operations reach balances; both enforce the
     declared sets, and the first read of an account records a READ event with the
-    version observed.
+    version observed (``plain``: as a plain tuple of :class:`Event`'s fields, see
+    :func:`run_transaction`).
     """
 
     __slots__ = ("transaction", "snapshot", "worker_id", "start_time", "pid", "_record",
-                 "_writes", "_seen")
+                 "_event", "_writes", "_seen")
 
     def __init__(self, transaction: Transaction, snapshot: Snapshot, worker_id: int, pid: int,
-                 record: Recorder) -> None:
+                 record: Recorder, plain: bool = False) -> None:
         self.transaction = transaction
         self.snapshot = snapshot
         self.worker_id = worker_id
         self.pid = pid
         self.start_time = time.monotonic_ns()
         self._record = record
+        self._event = tuple if plain else _event
         self._writes: dict[str, int] = {}
         self._seen: set[str] = set()
 
@@ -86,7 +93,7 @@ class ExecutionContext:
         value, version = self.snapshot[account]
         if account not in self._seen:
             self._seen.add(account)
-            self._record(_event((READ, self.transaction.id, time.monotonic_ns(),
+            self._record(self._event((READ, self.transaction.id, time.monotonic_ns(),
                                  self.worker_id, self.pid, account, value, version, None,
                                  None)))
         return value
@@ -104,11 +111,15 @@ class ExecutionContext:
 
 
 def run_transaction(index: int, tx: Transaction, snapshot: Snapshot, worker: int, pid: int,
-                    record: Recorder, cancel: threading.Event | None = None) -> TxResult:
+                    record: Recorder, cancel: threading.Event | None = None,
+                    plain: bool = False) -> TxResult:
     """Run ``tx`` against ``snapshot``; record START and READ events; never raise for a
-    transaction failure (it becomes ``ok=False`` with a reason)."""
-    ctx = ExecutionContext(tx, snapshot, worker, pid, record)
-    record(_event((START, tx.id, ctx.start_time, worker, pid, None, None, None, None, None)))
+    transaction failure (it becomes ``ok=False`` with a reason). ``plain``: record each
+    event as a plain tuple of :class:`Event`'s fields, for a recorder that only transposes
+    them into columns (a named tuple takes several times longer to build)."""
+    ctx = ExecutionContext(tx, snapshot, worker, pid, record, plain)
+    record(ctx._event((START, tx.id, ctx.start_time, worker, pid, None, None, None, None,
+                       None)))
     try:
         for op in tx.ops:
             op.apply(ctx, cancel)

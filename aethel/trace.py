@@ -124,11 +124,12 @@ class TraceColumns:
                     self.value, self.version, strict=True))]
 
     @classmethod
-    def exact_block(cls, events: Sequence[Event], index: Mapping[str, int]
+    def exact_block(cls, events: Sequence[tuple], index: Mapping[str, int]
                     ) -> TraceColumns | None:
-        """Columns of ``events`` transposed in bulk, or None unless the columns give them
-        back exactly: every transaction in ``index``, integer fields that fit the arrays, a
-        ``version`` on READ events only and a ``replaced`` on WRITE events only."""
+        """Columns of ``events`` (:class:`Event` objects, or plain tuples of their fields)
+        transposed in bulk, or None unless the columns give them back exactly: every
+        transaction in ``index``, integer fields that fit the arrays, a ``version`` on READ
+        events only and a ``replaced`` on WRITE events only."""
         if not events:
             return cls()
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from aethel.context import run_transaction
 from aethel.errors import InputError
 from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Read, Transfer, Withdraw
-from aethel.trace import parse_jsonl, read_jsonl, write_jsonl
+from aethel.trace import Event, TraceColumns, parse_jsonl, read_jsonl, write_jsonl
 
 
 def test_trace_round_trips_through_jsonl(tmp_path):
@@ -55,3 +56,26 @@ def test_trace_of_another_batch_or_out_of_order_is_an_input_error():
         parse_jsonl([start % ("t1", 1), start % ("ghost", 2)], transactions={"t1"})
     with pytest.raises(InputError, match="line 2: events must be in timestamp order"):
         parse_jsonl([start % ("t1", 5), start % ("t2", 4)])
+
+
+@pytest.mark.parametrize("ops", [(Transfer("a", "b", 3),), (Withdraw("a", 99),),
+                                 (Read("b"), Transfer("b", "a", 1))])
+def test_plain_events_are_the_events_fields_and_make_the_same_columns(ops):
+    """A run that records plain tuples (a process worker's, an oracle's) records exactly
+    the fields of the events an ordinary run records, and they transpose into the same
+    columns."""
+    tx = Transaction("t", ops)
+    snapshot = {"a": (5, "init"), "b": (7, "t0")}
+    runs = {}
+    for plain in (False, True):
+        events: list = []
+        result = run_transaction(0, tx, snapshot, 1, 42, events.append, plain=plain)
+        runs[plain] = (result, events)
+    (result, events), (plain_result, rows) = runs[False], runs[True]
+    assert all(type(e) is Event for e in events) and all(type(r) is tuple for r in rows)
+    assert plain_result[:4] == result[:4]
+    assert [e._replace(ts=0) for e in events] == [Event(*r)._replace(ts=0) for r in rows]
+    block = TraceColumns.exact_block(rows, {"t": 0})
+    assert block is not None
+    assert [e._replace(ts=0) for e in block.events(["t"])] == \
+        [e._replace(ts=0) for e in events]

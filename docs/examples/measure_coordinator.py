@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from aethel import Batch, ParallelExecutor, Transaction
 from aethel.analysis import dependency_dag, plan_workers
-from aethel.context import run_transaction
+from aethel.context import discard, run_transaction
 from aethel.executor import Coordinator
 from aethel.operations import Deposit
 
@@ -53,14 +53,10 @@ def bare_loop_cpu(batch: Batch) -> float:
     state = {a: (v, "init") for a, v in batch.accounts.items()}
     begin = time.thread_time()
     for r, tx in enumerate(batch.transactions):
-        result = run_transaction(r, tx, {a: state[a] for a in tx.accounts}, 0, pid, _discard)
+        result = run_transaction(r, tx, {a: state[a] for a in tx.accounts}, 0, pid, discard)
         for account, value in result.writes.items():
             state[account] = (value, tx.id)
     return time.thread_time() - begin
-
-
-def _discard(_event: object) -> None:
-    """A recorder that keeps nothing."""
 
 
 class _PoolOnly(Coordinator):

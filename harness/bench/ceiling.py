@@ -20,9 +20,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from aethel.backends import leave_signals_to_owner, signals_held
-from aethel.context import run_transaction
+from aethel.context import discard, run_transaction
 from aethel.model import Batch, Transaction
-from aethel.trace import INIT, Event
+from aethel.trace import INIT
 
 Share = list[tuple[Transaction, dict[str, tuple[int, str]]]]
 
@@ -37,10 +37,6 @@ class CeilingRun:
     cpu_s: list[float]
 
 
-def discard(event: Event) -> None:
-    """A recorder that keeps nothing (the executor's workers ship events; this is cheaper)."""
-
-
 def _ceiling_main(conn: Connection) -> None:
     """Load a share, wait for go, run it, report (wall, CPU) seconds; exit on None, or
     quietly when the parent is gone (its end of the pipe closes)."""
@@ -53,7 +49,7 @@ def _ceiling_main(conn: Connection) -> None:
             conn.recv()
             wall, cpu = time.perf_counter(), time.process_time()
             for index, (tx, snapshot) in enumerate(share):
-                run_transaction(index, tx, snapshot, 0, pid, discard)
+                run_transaction(index, tx, snapshot, 0, pid, discard, plain=True)
             conn.send((time.perf_counter() - wall, time.process_time() - cpu))
     except (EOFError, OSError):
         return

@@ -28,14 +28,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aethel.analysis import dependency_dag, dependency_graph, independent_sets
-from aethel.context import ExecutionContext
+from aethel.context import ExecutionContext, discard
 from aethel.cores import usable_cores
 from aethel.executor import SCHEDULES, ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Spin
 from aethel.trace import INIT
 from harness.bench.campaign import campaign_points, measure_campaigns
-from harness.bench.ceiling import CeilingPool, discard
+from harness.bench.ceiling import CeilingPool
 from harness.bench.monitor import ResourceMonitor, cores_for_pinning, machine_info, pin
 from harness.bench.peers import (
     BARE_POOL,

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from aethel.context import ExecutionContext
+from aethel.context import ExecutionContext, discard
 from aethel.errors import AmountOverflowError, InsufficientFundsError, UndeclaredAccessError
 from aethel.model import ATOMIC, INDEPENDENT, MAX_AMOUNT, Batch, Transaction
 from aethel.operations import Deposit, Operation, Transfer, Withdraw
 from aethel.outcome import ABORTED, COMMITTED
-from aethel.trace import INIT, Event
+from aethel.trace import INIT
 from harness.campaign.protocol import Run
 from harness.campaign.strategies import ASSIGN_FUNCTION, TOUCH_FUNCTION
 from harness.campaign.timeouts import is_slow_transaction
@@ -202,10 +202,6 @@ def _shapes(tx: Transaction, position: Mapping[str, int]) -> set[str]:
     return found
 
 
-def _discard(event: Event) -> None:
-    """The replay keeps no trace."""
-
-
 def _boundaries(batch: Batch, oracle: OracleResult) -> set[str]:
     """Amounts, debits and credits judged against the serial balances before each
     operation."""
@@ -214,7 +210,7 @@ def _boundaries(batch: Batch, oracle: OracleResult) -> set[str]:
     by_id = {tx.id: tx for tx in batch.transactions}
     for tx_id in oracle.order:
         tx = by_id[tx_id]
-        ctx = ExecutionContext(tx, {a: (state[a], INIT) for a in tx.accounts}, 0, 0, _discard)
+        ctx = ExecutionContext(tx, {a: (state[a], INIT) for a in tx.accounts}, 0, 0, discard)
         ok = True
         for op in tx.ops:
             if op.kind in COST_ONLY:

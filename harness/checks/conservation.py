@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from itertools import compress
 from operator import itemgetter
 
-from aethel.context import run_transaction
+from aethel.context import discard, run_transaction
 from aethel.model import ATOMIC, Transaction
 from aethel.operations import Call, Deposit, GuardedWithdraw, Withdraw
 from aethel.trace import INIT
@@ -71,7 +71,7 @@ def _replayed_change(tx: Transaction, read: Mapping[str, int]) -> int | None:
     """What ``tx`` adds to the sum of balances when run on the values it ``read``; ``None``
     if it needs one it did not read, or fails on them."""
     result = run_transaction(0, tx, {a: (v, INIT) for a, v in read.items()}, 0, 0,
-                             _discard)
+                             discard, plain=True)
     if not result.ok:
         return None
     return sum(value - read[account] for account, value in result.writes.items())
@@ -111,10 +111,6 @@ def _changes(facts: Facts) -> tuple[list[int], list[bool]]:
         else:
             delta[t] += value - read[1]
     return delta, unknown
-
-
-def _discard(event: object) -> None:
-    """The replay keeps no trace."""
 
 
 def check_conservation(facts: Facts) -> Verdict:

@@ -15,10 +15,10 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from aethel.context import run_transaction
+from aethel.context import discard, run_transaction
 from aethel.model import ATOMIC, Batch
 from aethel.outcome import ABORTED, COMMITTED, ROLLED_BACK, SKIPPED
-from aethel.trace import INIT, Event
+from aethel.trace import INIT
 from harness.checks.facts import serial_indices
 
 
@@ -40,10 +40,6 @@ class OracleResult:
         return self.failed is None
 
 
-def _discard(event: Event) -> None:
-    """The oracle keeps no trace."""
-
-
 def serial_oracle(batch: Batch, order: Sequence[str] | None = None,
                   rolled_back: Collection[str] = ()) -> OracleResult:
     """Run ``batch`` serially and report what serial execution gives: in serial order, or in
@@ -59,7 +55,7 @@ def serial_oracle(batch: Batch, order: Sequence[str] | None = None,
     failed = None
     for r, tx in enumerate(order):
         snapshot = {a: (state[a], writer[a]) for a in tx.accounts}
-        result = run_transaction(r, tx, snapshot, 0, pid, _discard)
+        result = run_transaction(r, tx, snapshot, 0, pid, discard, plain=True)
         if result.ok:
             if tx.id not in rolled_back:
                 state.update(result.writes)
@@ -93,7 +89,7 @@ def serial_state(batch: Batch, included: Collection[str],
         if tx.id not in included:
             continue
         result = run_transaction(r, tx, {a: (state[a], writer[a]) for a in tx.accounts}, 0,
-                                 pid, _discard)
+                                 pid, discard, plain=True)
         if result.ok:
             state.update(result.writes)
             writer.update(dict.fromkeys(result.writes, tx.id))

@@ -44,7 +44,7 @@ import os
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Sequence
 
-from aethel.context import run_transaction
+from aethel.context import discard, run_transaction
 from aethel.model import ATOMIC
 from aethel.outcome import ABORTED
 from aethel.trace import INIT
@@ -127,14 +127,11 @@ def rolled_back_on_their_own(facts: Facts) -> list[int]:
     for t in facts.order:
         if facts.status(t) != ABORTED:
             continue
-        result = run_transaction(0, facts.txs[t], read.get(t, {}), 0, pid, _discard)
+        result = run_transaction(0, facts.txs[t], read.get(t, {}), 0, pid, discard,
+                                 plain=True)
         if not result.ok and result.reason == facts.reason[t]:
             own.append(t)
     return own
-
-
-def _discard(event: object) -> None:
-    """The replay keeps no trace."""
 
 
 def full_order(facts: Facts, committed: Sequence[int], own: Collection[int] = ()
