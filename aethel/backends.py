@@ -968,14 +968,16 @@ ORPHAN_CHECK_S = 1.0
 """How often an idle worker checks that its coordinator is still alive."""
 
 
-def _next_message(tasks: Connection, lifeline: Lifeline) -> tuple[str, Any] | None:
+def _next_message(tasks: Connection, inbox: Any, lifeline: Lifeline
+                  ) -> tuple[str, Any] | None:
     """The next message (``("load", (transactions, balances))``, ``("run", chunk)``,
     ``("install", ...)`` or ``("plan", ...)``), or None when told to stop, when the pipe is
     closed or when the coordinator has died (a worker never outlives the process that
-    started it, however that process ended)."""
+    started it, however that process ended). ``inbox`` is a poll object over ``tasks``,
+    made once (a pipe's ``poll`` builds a selector on every call)."""
     while True:
         try:
-            if tasks.poll(ORPHAN_CHECK_S):
+            if inbox.poll(ORPHAN_CHECK_S * 1000):
                 return ForkingPickler.loads(tasks.recv_bytes())
         except (EOFError, OSError):
             return None
@@ -1173,7 +1175,9 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
     rank: dict[str, int] = {}
     run = -1
     local: Installed = {}
-    while (message := _next_message(tasks, lifeline)) is not None:
+    inbox = select.poll()
+    inbox.register(tasks.fileno(), select.POLLIN)
+    while (message := _next_message(tasks, inbox, lifeline)) is not None:
         what, body = message
         if what == "load":
             transactions, balances = body
