@@ -649,6 +649,8 @@ class ProcessPool:
     that holds its pending predecessors before they end."""
     takes_plans = True
     """Whether a planned batch can go to the workers whole (:meth:`submit_planned`)."""
+    takes_root_snapshots = True
+    """Whether a chunk may give a root's snapshot as None (see :meth:`prepare`)."""
     DEPTH = 2
     MAX_CHUNK = 128
     """The most transactions in one chunk: each message costs both sides some 50–100 µs, and
@@ -759,9 +761,6 @@ class ProcessPool:
 
     def has_capacity(self) -> bool:
         return any(p.inflight < self.DEPTH for p in self._procs)
-
-    takes_root_snapshots = True
-    """Whether a chunk may give a root's snapshot as None (see :meth:`prepare`)."""
 
     def prepare(self, transactions: list[Transaction], balances: Mapping[str, int]) -> None:
         """The run's transactions, by rank, and its initial balances: each worker is sent
