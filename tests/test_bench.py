@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from aethel.analysis import dependency_graph, independent_sets
+from aethel.executor import ParallelExecutor
 from aethel.model import Batch, Transaction
 from aethel.operations import Deposit, Spin, Transfer
 from harness.bench.campaign import THREAD, Point, campaign_points, run_point
 from harness.bench.ceiling import CeilingPool, split
-from harness.bench.measure import BenchConfig, worker_counts, workers_for
+from harness.bench.measure import Bench, BenchConfig, worker_counts, workers_for
 from harness.bench.monitor import ResourceMonitor, Usage, machine_info
 from harness.bench.peers import (
     PeerPlan,
@@ -447,3 +448,23 @@ def test_a_campaign_point_runs_a_whole_verify_campaign():
 def test_campaign_options_that_do_not_fit_exit_2(args):
     result = CliRunner().invoke(main, ["bench", *args])
     assert result.exit_code == 2 and "--" in result.output
+
+
+def test_every_engine_run_is_of_a_batch_its_executor_has_not_run(monkeypatch):
+    """A user's batch is new to the executor, which ships it to its workers within the run:
+    the bench must not let a warm executor skip that by running one batch object again."""
+    runs: list[Batch] = []
+    execute = ParallelExecutor.execute
+
+    def recording(self, batch, graph=None, **kwargs):
+        if len(batch) > 1:  # not a warm-up or a latency probe
+            runs.append(batch)
+        return execute(self, batch, graph, **kwargs)
+
+    monkeypatch.setattr(ParallelExecutor, "execute", recording)
+    Bench(BenchConfig(quick=True, workloads=("dag-independent",), workers=(2,), repeat=2,
+                      latency_repeat=1)).run()
+    workload = WORKLOADS["dag-independent"].batch(0, quick=True)
+    assert len(runs) >= 2 * 5  # serial and each backend × schedule, in both repetitions
+    assert all(batch == workload for batch in runs)
+    assert len({id(batch.transactions[0]) for batch in runs}) == len(runs)

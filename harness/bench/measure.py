@@ -4,12 +4,14 @@ For every workload, repetition by repetition, it runs (in a seeded random order,
 that serial and parallel runs interleave) the serial backend, the machine ceiling for
 every worker count, every backend × schedule × worker-count cell, and the peers of
 :mod:`harness.bench.peers` (plain loop, bare process pool, Dask) at the headline worker
-count. The dependency graph is built once per workload, before the clock runs: the
-engine's compact form (:func:`~aethel.analysis.dependency_dag`, what ``execute`` builds
-when given none, and whose time the report shows) for the executors, and the peers' plan
-from the same edges. Each parallel run is checked against the serial final state; the
-runs are summarized by :mod:`harness.bench.summary` and judged against the targets of
-:mod:`harness.bench.targets`.
+count. The dependency graph is built before the clock runs: the engine's compact form
+(:func:`~aethel.analysis.dependency_dag`, what ``execute`` builds when given none, and
+whose time the report shows) for the executors, and the peers' plan from the same edges.
+Every engine run is of an equal copy of the batch that no executor has run, with its own
+graph (:func:`unseen`): a user's batch is new to the executor, which ships it to its
+workers within the run, as the bare pool pickles its work in every run. Each parallel run
+is checked against the serial final state; the runs are summarized by
+:mod:`harness.bench.summary` and judged against the targets of :mod:`harness.bench.targets`.
 The ceiling is the speedup of W independent processes doing the same work
 (:mod:`harness.bench.ceiling`).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import random
 import statistics
 import threading
@@ -27,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aethel.analysis import dependency_dag, dependency_graph, independent_sets
+from aethel.analysis import DependencyDag, dependency_dag, dependency_graph, independent_sets
 from aethel.context import ExecutionContext, discard
 from aethel.cores import usable_cores
 from aethel.executor import SCHEDULES, ParallelExecutor
@@ -92,6 +95,15 @@ class BenchConfig:
     @property
     def latency_repetitions(self) -> int:
         return self.latency_repeat or (10 if self.quick else 50)
+
+
+def unseen(batch: Batch) -> tuple[Batch, DependencyDag]:
+    """An equal copy of ``batch`` made of new objects, which no executor has run, and its
+    dependency graph in the engine's form, built (with the ranks the executor walks)."""
+    copy = pickle.loads(pickle.dumps(batch))
+    dag = dependency_dag(copy)
+    dag.ranked  # noqa: B018 (built here, before the clock, as the graph is)
+    return copy, dag
 
 
 def worker_counts(limit: int) -> list[int]:
@@ -311,10 +323,11 @@ class Bench:
                         [c / result.wall_s for c in result.cpu_s])
                     continue
                 executor = executors.get(backend, w)
+                run_batch, run_dag = unseen(batch)
                 monitor = ResourceMonitor(executors.pids(backend, w), executors.tids(backend, w))
                 with monitor:
                     t = time.perf_counter()
-                    res = executor.execute(batch, dag, schedule=schedule)
+                    res = executor.execute(run_batch, run_dag, schedule=schedule)
                     elapsed = time.perf_counter() - t
                 ok = res.final_states == reference and res.committed
                 if backend == "serial":
