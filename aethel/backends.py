@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, NamedTuple, Protocol
@@ -604,7 +604,11 @@ class _Proc:
     started: bool = False
     """Whether the worker's hello has been read."""
     loaded: object = None
-    """The token of the transactions the worker holds (see :meth:`ProcessPool.prepare`)."""
+    """The token of the run's transactions the worker knows of (see
+    :meth:`ProcessPool.prepare`)."""
+    holds: bytearray = field(default_factory=bytearray)
+    """1 for each rank whose transaction the worker holds (of the transactions of
+    :attr:`loaded`)."""
     balances: object = None
     """The token of the initial balances the worker holds."""
 
@@ -673,7 +677,6 @@ class ProcessPool:
         self._ctx = worker_context()
         self._batch: list[Transaction] = []
         self._token: object = None
-        self._payload: bytes | None = None
         self._balances: dict[str, int] | None = None
         self._balances_token: object = None
         self.linked = False
@@ -763,18 +766,19 @@ class ProcessPool:
         return any(p.inflight < self.DEPTH for p in self._procs)
 
     def prepare(self, transactions: list[Transaction], balances: Mapping[str, int]) -> None:
-        """The run's transactions, by rank, and its initial balances: each worker is sent
-        them once (the transactions pickled once, on first need). A chunk then names a
-        transaction by its rank, and gives the snapshot of a root (a transaction without
-        predecessors, which sees its accounts as they were at the start) as None: the
-        worker takes it from the initial balances. What the previous run had is not sent
-        again."""
+        """The run's transactions, by rank, and its initial balances. Each worker is sent
+        the balances and the transactions' ids once, and a transaction with the first
+        chunk (or plan) that hands it to that worker: the worker keeps it, and a later
+        chunk names it by its rank alone. So a new batch is shipped as it runs, each
+        transaction to the worker that runs it, and a batch run again is not shipped again.
+        A chunk gives the snapshot of a root (a transaction without predecessors, which
+        sees its accounts as they were at the start) as None: the worker takes it from the
+        initial balances."""
         batch = self._batch
         if not (len(batch) == len(transactions)
                 and all(map(operator.is_, batch, transactions))):
             self._batch = list(transactions)
             self._token = object()
-            self._payload = None
         if balances != self._balances:
             self._balances = dict(balances)
             self._balances_token = object()
@@ -796,7 +800,7 @@ class ProcessPool:
         if not proc.inflight and not proc.process.is_alive():
             proc = self._replace(proc)
         self._load(proc)
-        proc.tasks.put(("install", (run, self._shrink(members), awaited, ahead)))
+        proc.tasks.put(("install", (run, self._shrink(proc, members), awaited, ahead)))
         proc.inflight += 1
 
     def submit_planned(self, worker: int, run: int, part: Part) -> None:
@@ -804,12 +808,16 @@ class ProcessPool:
         ``run`` names the run. The workers must be linked (:meth:`link`)."""
         proc = self._procs[worker]
         self._load(proc)
-        proc.tasks.put(("plan", (run, tuple(part))))
+        holds, batch = proc.holds, self._batch
+        shipped = [(i, batch[i]) for i in part.ranks if not holds[i]]
+        for i, _ in shipped:
+            holds[i] = 1
+        proc.tasks.put(("plan", (run, tuple(part), shipped)))
         proc.inflight += 1
 
     def submit(self, chunk: Chunk, record: Recorder, cancel: threading.Event) -> None:
         proc = self._least_busy()
-        proc.tasks.put(("run", self._shrink(chunk)))
+        proc.tasks.put(("run", self._shrink(proc, chunk)))
         proc.inflight += 1
 
     def _least_busy(self) -> _Proc:
@@ -822,25 +830,35 @@ class ProcessPool:
         return proc
 
     def _load(self, proc: _Proc) -> None:
-        """Send ``proc`` the run's transactions and initial balances unless it holds them."""
-        transactions = balances = None
-        if self._batch and proc.loaded is not self._token:
-            if self._payload is None:
-                self._payload = bytes(ForkingPickler.dumps(self._batch))
-            transactions = self._payload
+        """Send ``proc`` the run's transaction ids and initial balances unless it has
+        them."""
+        ids = balances = None
+        if proc.loaded is not self._token:
+            ids = [tx.id for tx in self._batch]
             proc.loaded = self._token
+            proc.holds = bytearray(len(ids))
         if self._balances is not None and proc.balances is not self._balances_token:
             balances = self._balances
             proc.balances = self._balances_token
-        if transactions is not None or balances is not None:
-            proc.tasks.put(("load", (transactions, balances)))
+        if ids is not None or balances is not None:
+            proc.tasks.put(("load", (ids, balances)))
 
-    def _shrink(self, chunk: Chunk) -> Chunk:
-        """``chunk`` with every transaction the workers hold replaced by None."""
-        batch = self._batch
+    def _shrink(self, proc: _Proc, chunk: Chunk) -> Chunk:
+        """``chunk`` as sent to ``proc``: each of the run's transactions it holds as None
+        (and each other one it then holds)."""
+        holds, batch = proc.holds, self._batch
         size = len(batch)
-        return [(i, None, snap) if i < size and batch[i] is tx else (i, tx, snap)
-                for i, tx, snap in chunk]
+        sent = []
+        for i, tx, snap in chunk:
+            if i < size:
+                if batch[i] is not tx:
+                    holds[i] = 0  # the worker keeps this one at rank i instead
+                elif holds[i]:
+                    tx = None
+                else:
+                    holds[i] = 1
+            sent.append((i, tx, snap))
+        return sent
 
     def collect(self, timeout: float | None) -> tuple[list[TxResult], TraceColumns]:
         """Results within ``timeout`` seconds, and their workers' events as columns
@@ -1169,7 +1187,8 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
     pid, lifeline = os.getpid(), Lifeline(tasks, coordinator)
     peers = None if links is None else _Peers(*links, lifeline)
     results.send(None)
-    batch: list[Transaction] = []
+    batch: list[Transaction | None] = []
+    ids: list[str] = []
     initial: dict[str, tuple[int, str]] = {}
     rank: dict[str, int] = {}
     run = -1
@@ -1179,22 +1198,23 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
     while (message := _next_message(tasks, inbox, lifeline)) is not None:
         what, body = message
         if what == "load":
-            transactions, balances = body
-            if transactions is not None:
-                batch = ForkingPickler.loads(transactions)
-                rank = {}
+            new_ids, balances = body
+            if new_ids is not None:
+                ids, batch, rank = new_ids, [None] * len(new_ids), {}
             if balances is not None:
                 initial = {a: (b, INIT) for a, b in balances.items()}
             continue
         if what == "plan":
             assert peers is not None, "a planned batch went to a worker without links"
+            for i, tx in body[2]:
+                batch[i] = tx
             _stream_planned(body[0], Part(*body[1]), batch, worker, pid, results, peers)
             continue
         if what == "install":
             if body[0] != run:
                 run, local = body[0], {}
             if not rank:
-                rank = {tx.id: i for i, tx in enumerate(batch)}
+                rank = {tx_id: i for i, tx_id in enumerate(ids)}
             members = _whole(body[1], batch, initial)
             _stream_installing(members, worker, pid, results, local, rank, set(body[2]),
                                set(body[3]))
@@ -1205,15 +1225,19 @@ def _process_main(tasks: Connection, results: Connection, worker: int, coordinat
         results.send_bytes(_encode(chunk, done, events))
 
 
-def _whole(sent: Chunk, batch: list[Transaction], initial: Mapping[str, tuple[int, str]]
-           ) -> Chunk:
+def _whole(sent: Chunk, batch: list[Transaction | None],
+           initial: Mapping[str, tuple[int, str]]) -> Chunk:
     """A chunk as the coordinator sent it (:meth:`ProcessPool._shrink`), whole: each
-    transaction given by its rank taken from ``batch``, and each root's snapshot from the
-    ``initial`` balances (see :meth:`ProcessPool.prepare`)."""
+    transaction given by its rank taken from ``batch``, where each one sent is kept at its
+    rank, and each root's snapshot from the ``initial`` balances (see
+    :meth:`ProcessPool.prepare`)."""
     whole = []
+    size = len(batch)
     for i, tx, snap in sent:
         if tx is None:
             tx = batch[i]
+        elif i < size:
+            batch[i] = tx
         whole.append((i, tx, {a: initial[a] for a in tx.accounts} if snap is None else snap))
     return whole
 
@@ -1253,7 +1277,7 @@ def _stream_installing(members: Chunk, worker: int, pid: int, results: Connectio
                                rows[sent[2]:]))
 
 
-def _stream_planned(run: int, part: Part, batch: list[Transaction], worker: int, pid: int,
+def _stream_planned(run: int, part: Part, batch: list[Any], worker: int, pid: int,
                     results: Connection, peers: _Peers) -> None:
     """Run a worker's part of a planned batch (:func:`run_planned`), sending its results
     and events to the coordinator every :data:`REPORT_S` and at the end."""

@@ -407,3 +407,20 @@ def test_process_workers_see_each_runs_initial_balances(shape):
                 if event.kind == READ:
                     first.setdefault(event.account, (event.value, event.version))
             assert first == {a: (v, "init") for a, v in initial.items()}
+
+
+def test_a_process_pool_runs_each_batch_it_is_given_not_one_it_holds():
+    """Workers keep the transactions they were sent, by rank: a batch with the same ids and
+    size but other operations, and then the first batch again, must each run as given."""
+    def batch(amount):
+        return Batch({f"a{i}": 0 for i in range(120)},
+                     [tx(f"t{i}", Deposit(f"a{i}", amount + i), Spin(us=300))
+                      for i in range(120)])
+
+    with ParallelExecutor("process", 2) as executor:
+        first = batch(1)
+        for given in (first, batch(1000), first):
+            result = executor.execute(given)
+            assert result.metrics["inline"] == 0.0
+            assert result.final_states == {f"a{i}": t.ops[0].amount
+                                           for i, t in enumerate(given.transactions)}
