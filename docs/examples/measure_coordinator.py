@@ -9,11 +9,12 @@ Runs a batch of trivial transactions (a deposit each: to its own account for
 spent per transaction, median and range over ``--repeat`` runs. The executor may run such a
 batch inline (parallelism cannot pay for it); ``--no-inline`` measures the pool's path, and
 ``--planned`` a planned run on processes (each worker handed its part of a static plan in
-one message; the executor chooses it for narrow DAGs). The
-dependency graph (the compact :class:`~aethel.analysis.DependencyDag` that ``execute``
-builds when given none) is built once, and the previous run's result is freed, outside the
-measurement. CPU time, not wall time, so that a loaded machine does not change the figure
-much:
+one message; the executor chooses it for narrow DAGs). Each run is of an equal copy of
+the batch that the executor has not run (a user's batch is new to it: the process backend
+ships it to its workers within the run); the copy's dependency graph (the compact
+:class:`~aethel.analysis.DependencyDag` that ``execute`` builds when given none) is built,
+and the previous run's result freed, outside the measurement. CPU time, not wall time, so
+that a loaded machine does not change the figure much:
 
 * thread: the coordinator thread's CPU (``time.thread_time``); worker threads excluded;
 * process: the coordinator process's CPU (``time.process_time``: its thread plus the
@@ -33,10 +34,11 @@ import time
 from collections.abc import Callable
 
 from aethel import Batch, ParallelExecutor, Transaction
-from aethel.analysis import dependency_dag, plan_workers
+from aethel.analysis import plan_workers
 from aethel.context import discard, run_transaction
 from aethel.executor import Coordinator
 from aethel.operations import Deposit
+from harness.bench.measure import unseen
 
 
 def trivial_batch(n: int, shape: str) -> Batch:
@@ -86,20 +88,20 @@ def measure(backend: str, workers: int, batch: Batch, repeat: int,
             executor_class: type[ParallelExecutor] = ParallelExecutor
             ) -> tuple[list[float], list[float], dict[str, float]]:
     """Per run: coordinator CPU µs per transaction, the thread's own share, last metrics."""
-    graph = dependency_dag(batch)
     n = len(batch)
     totals: list[float] = []
     threads: list[float] = []
     metrics: dict[str, float] = {}
     clock: Callable[[], float] = time.process_time if backend == "process" else time.thread_time
     with executor_class(backend, workers) as executor:
-        executor.execute(batch, graph)  # warm up: workers started, modules imported
+        executor.execute(*unseen(batch))  # warm up: workers started, modules imported
         result = None
         for _ in range(repeat):
             bare = bare_loop_cpu(batch)
             result = None  # the previous run's result is freed outside the measurement
+            copy, graph = unseen(batch)
             begin, begin_thread = clock(), time.thread_time()
-            result = executor.execute(batch, graph)
+            result = executor.execute(copy, graph)
             total, own = clock() - begin, time.thread_time() - begin_thread
             assert result.committed and len(result.outcomes) == n
             if backend != "serial" and not result.metrics.get("inline"):
