@@ -12,9 +12,11 @@ Transactions and operations cross the process boundary through reducers register
 multiprocessing's pickler: they rebuild each object exactly as default unpickling does
 (every field set, ``__init__`` not run) without the dataclass ``__getstate__`` and
 ``__setstate__``, which look up the fields on every call. A process pool told a run's
-transactions and initial balances (:meth:`ProcessPool.prepare`) sends them once to each
-worker; a chunk then carries only ranks and the snapshots of transactions that are not
-roots (a worker takes a root's from the initial balances), and its events come back as
+transactions and initial balances (:meth:`ProcessPool.prepare`) sends each worker the
+balances once and each transaction once, with the first chunk that hands it to that worker;
+a chunk then names the transactions the worker holds by rank, gives the snapshots of
+transactions that are not roots (a worker takes a root's from the initial balances), and
+its events come back as
 :class:`~aethel.trace.TraceColumns`. A worker process may also install what it runs
 (:meth:`ProcessPool.submit_installing`, :func:`run_installing`), and so may a worker thread
 handed chains (:meth:`ThreadPool.submit_chains`). The workers of a process pool are linked
@@ -78,13 +80,12 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
-    """How to set each field of ``cls`` past a frozen dataclass's ``__setattr__``: its
-    slot's descriptor (a third faster than ``object.__setattr__`` by name)."""
-    setters = _SETTERS.get(cls)
-    if setters is None:
-        setters = _SETTERS[cls] = tuple(
-            slot.__set__ if isinstance(slot := getattr(cls, name, None), MemberDescriptorType)
-            else partial(_set_by_name, name=name) for name in _field_names(cls))
+    """How to set each field of ``cls`` past a frozen dataclass's ``__setattr__`` (kept in
+    ``_SETTERS``): its slot's descriptor, a third faster than ``object.__setattr__`` by
+    name."""
+    setters = _SETTERS[cls] = tuple(
+        slot.__set__ if isinstance(slot := getattr(cls, name, None), MemberDescriptorType)
+        else partial(_set_by_name, name=name) for name in _field_names(cls))
     return setters
 
 
@@ -901,11 +902,8 @@ class ProcessPool:
                 else:
                     if message is None:  # the hello of a worker replaced during this run
                         proc.started = True
-                        continue
-                    chunk_results, chunk_events, final = message
-                    proc.inflight -= final
-                    results.extend(map(as_result, chunk_results))
-                    events.extend(chunk_events)
+                    else:
+                        self._take(proc, message, results, events)
                     continue
             elif proc.results.poll():
                 continue
@@ -935,11 +933,18 @@ class ProcessPool:
                 except (EOFError, OSError):
                     closed.add(proc.worker)
                     continue
-                chunk_results, chunk_events, final = message
-                proc.inflight -= final
-                results.extend(map(as_result, chunk_results))
-                events.extend(chunk_events)
+                self._take(proc, message, results, events)
                 found = True
+
+    @staticmethod
+    def _take(proc: _Proc, message: tuple[list[tuple], TraceColumns, bool],
+              results: list[TxResult], events: TraceColumns) -> None:
+        """Add a chunk's results from ``proc`` to ``results`` and its events to ``events``;
+        the chunk is no longer in flight once its last results came."""
+        chunk_results, chunk_events, final = message
+        proc.inflight -= final
+        results.extend(map(as_result, chunk_results))
+        events.extend(chunk_events)
 
     def _watched(self) -> tuple[Any, dict[int, tuple[_Proc, bool]]]:
         """One poll object over every worker's result pipe and sentinel, and what each
@@ -1005,7 +1010,7 @@ ORPHAN_CHECK_S = 1.0
 
 def _next_message(tasks: Connection, inbox: Any, lifeline: Lifeline
                   ) -> tuple[str, Any] | None:
-    """The next message (``("load", (transactions, balances))``, ``("run", chunk)``,
+    """The next message (``("load", (ids, balances))``, ``("run", chunk)``,
     ``("install", ...)`` or ``("plan", ...)``), or None when told to stop, when the pipe is
     closed or when the coordinator has died (a worker never outlives the process that
     started it, however that process ended). ``inbox`` is a poll object over ``tasks``,

@@ -60,12 +60,12 @@ class CampaignConfig:
 
     ``aethel verify``'s default is one job per usable core × 2 engine workers: 2 workers
     are what exercises the parallelism of the engine's backends (one worker cannot show a
-    race). On 2 cores (``aethel bench --campaign --repeat 2``, 1,500 examples) it was the
-    best combination measured (186 examples/s, against 167 for 2 jobs × 1 worker). Before
-    engine workers were forked from a fork server it reached only 0.89 and 0.92 × the
-    best: each worker's start-up, again after every timeout example, took some 190 ms of
-    a new interpreter (now some 10 ms), and the engine's processes used 26 % of the CPU
-    (now 10 %)."""
+    race). On 2 cores (``aethel bench --campaign --repeat 2``, 1,500 examples) it reached
+    1.00, 0.98 and 0.94 × the examples per second of the best combination measured in
+    three quiet runs (2 jobs × 2 or 1 workers). Before engine workers were forked from a
+    fork server it reached only 0.89 and 0.92 × the best: each worker's start-up, again
+    after every timeout example, took some 190 ms of a new interpreter (now some 10 ms),
+    and the engine's processes used 26 % of the CPU (now 9-10 %)."""
 
     executor: str = BUILTIN
     backends: tuple[str, ...] = ("thread", "process")
